@@ -1,0 +1,261 @@
+// Parses the environment once, at startup, into the typed Config every other module receives.
+import os from "node:os";
+import path from "node:path";
+import { z } from "zod";
+import { parseDuration } from "./lib/duration.ts";
+import { LOG_LEVELS, type LogLevel } from "./lib/logger.ts";
+import { MODEL_MAX_LENGTH, MODEL_PATTERN } from "./opencode/names.ts";
+import { PROVIDER_ENV_VARS } from "./opencode/provider-env.ts";
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export interface OpencodeDirs {
+  /** XDG base directories handed to the agent, so opencode reads the files the server wrote. */
+  xdgConfig: string;
+  xdgData: string;
+  xdgCache: string;
+  xdgState: string;
+  /** opencode's own directories inside them. */
+  config: string;
+  data: string;
+}
+
+export interface Config {
+  host: string;
+  port: number;
+  apiKeys: string[];
+  maxExecutionMs: number;
+  maxRequestBytes: number;
+  maxOutputBytes: number;
+  shutdownMs: number;
+  logLevel: LogLevel;
+  workDir: string;
+  opencode: {
+    bin: string;
+    defaultModel: string | null;
+    authToken: string | null;
+    authJson: Record<string, unknown> | null;
+    configJson: Record<string, unknown> | null;
+    home: string;
+    dirs: OpencodeDirs;
+  };
+  /** The environment every agent run starts from: an allow-list, never the server's own secrets. */
+  agentEnv: Record<string, string>;
+  /** Provider credential variables present in the environment (names only), for the start-up check. */
+  providerCredentialVars: string[];
+  /** Every secret value known at start-up, for redaction. */
+  secrets: string[];
+}
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+  }
+}
+
+/** Variables that carry the server's own secrets or settings: never handed to the agent. */
+export const SERVER_SECRET_VARS = ["API_KEY", "GITHUB_TOKEN", "GIT_TOKEN", "OPENCODE_AUTH_TOKEN", "OPENCODE_AUTH_JSON", "OPENCODE_CONFIG_JSON"];
+const SERVER_OWN_OPENCODE_VARS = new Set(["OPENCODE_AUTH_TOKEN", "OPENCODE_AUTH_JSON", "OPENCODE_CONFIG_JSON", "OPENCODE_BIN", "OPENCODE_MODEL"]);
+
+/** Non-secret variables the agent legitimately needs from the host. */
+const AGENT_BASE_VARS = [
+  "PATH", "LANG", "LANGUAGE", "TZ", "USER", "LOGNAME", "SHELL",
+  "http_proxy", "https_proxy", "no_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
+  "SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS", "GIT_SSL_CAINFO",
+];
+const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const CREDENTIAL_NAME = /KEY|TOKEN|SECRET|PAT$|CREDENTIALS|PASSWORD/;
+const SECRET_FIELD = /key|token|secret|password|access|refresh|credential/i;
+
+const SIZE_UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3 };
+
+function parseSize(text: string): number | null {
+  const m = /^(\d+)\s*([a-z]*)$/i.exec(text.trim());
+  const unit = SIZE_UNITS[(m?.[2] ?? "").toLowerCase()];
+  if (!m || unit === undefined) return null;
+  const n = Number(m[1]) * unit;
+  return Number.isSafeInteger(n) ? n : null;
+}
+
+const optionalText = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === "" ? undefined : v.trim()));
+
+function withDefault<T>(parse: (raw: string) => T | null, fallback: string, expected: string) {
+  return optionalText.transform((raw, ctx) => {
+    const value = parse(raw ?? fallback);
+    if (value === null) {
+      ctx.addIssue({ code: "custom", message: expected });
+      return z.NEVER;
+    }
+    return value;
+  });
+}
+
+function jsonObject(expected: string) {
+  return optionalText.transform((raw, ctx) => {
+    if (raw === undefined) return null;
+    let value: unknown;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      // The parser's message quotes the offending text, which may be a secret: say only what is wrong.
+      ctx.addIssue({ code: "custom", message: `is not valid JSON (expected ${expected})` });
+      return z.NEVER;
+    }
+    if (!value || typeof value !== "object" || Array.isArray(value)) {
+      ctx.addIssue({ code: "custom", message: `must be a JSON object (${expected})` });
+      return z.NEVER;
+    }
+    return value as Record<string, unknown>;
+  });
+}
+
+const EnvSchema = z.object({
+  PORT: withDefault((v) => (/^\d+$/.test(v) && Number(v) <= 65535 ? Number(v) : null), "8080", "must be a port number between 0 and 65535"),
+  HOST: optionalText.transform((v) => v ?? "0.0.0.0"),
+  API_KEY: optionalText.transform((v) =>
+    (v ?? "")
+      .split(",")
+      .map((k) => k.trim())
+      .filter(Boolean),
+  ),
+  MAX_EXECUTION_TIME: withDefault((v) => positive(parseDuration(v)), "300s", "must be a positive Go duration such as 300s, 5m or 1m30s"),
+  MAX_REQUEST_SIZE: withDefault((v) => positive(parseSize(v)), "10485760", "must be a positive number of bytes (suffixes K, M, G allowed)"),
+  MAX_OUTPUT_SIZE: withDefault((v) => positive(parseSize(v)), "10485760", "must be a positive number of bytes (suffixes K, M, G allowed)"),
+  SHUTDOWN_TIMEOUT: withDefault((v) => nonNegative(parseDuration(v)), "8s", "must be a Go duration such as 8s or 1m"),
+  LOG_LEVEL: withDefault((v) => (LOG_LEVELS as readonly string[]).includes(v.toLowerCase()) ? (v.toLowerCase() as LogLevel) : null, "info", `must be one of ${LOG_LEVELS.join(", ")}`),
+  WORK_DIR: withDefault((v) => (path.isAbsolute(v) ? path.resolve(v) : null), os.tmpdir(), "must be an absolute path"),
+  OPENCODE_BIN: optionalText.transform((v) => v ?? "opencode"),
+  OPENCODE_MODEL: optionalText.refine((v) => v === undefined || (v.length <= MODEL_MAX_LENGTH && MODEL_PATTERN.test(v)), "must look like provider/model"),
+  OPENCODE_AUTH_TOKEN: optionalText,
+  OPENCODE_AUTH_JSON: jsonObject('{"provider": {"type": "api", "key": "..."}}'),
+  OPENCODE_CONFIG_JSON: jsonObject("an opencode config object"),
+  AGENT_ENV_PASSTHROUGH: optionalText.transform((v, ctx) => {
+    const names = (v ?? "").split(",").map((n) => n.trim()).filter(Boolean);
+    for (const n of names) {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(n)) ctx.addIssue({ code: "custom", message: `"${n}" is not a variable name` });
+      else if (SERVER_SECRET_VARS.includes(n)) ctx.addIssue({ code: "custom", message: `${n} is a server secret and is never passed to the agent` });
+    }
+    return names;
+  }),
+});
+
+function positive(n: number | null): number | null {
+  return n !== null && n > 0 ? n : null;
+}
+
+function nonNegative(n: number | null): number | null {
+  return n !== null && n >= 0 ? n : null;
+}
+
+function validateAuthJson(auth: Record<string, unknown>): void {
+  for (const [provider, entry] of Object.entries(auth)) {
+    if (!entry || typeof entry !== "object" || typeof (entry as { type?: unknown }).type !== "string") {
+      throw new ConfigError("OPENCODE_AUTH_JSON", `entry "${provider}" must be an object with a string "type" (api, oauth or wellknown)`);
+    }
+  }
+}
+
+/** String values under secret-looking keys, at any depth: what must never be echoed. */
+export function secretLeaves(value: unknown, underSecretKey = false): string[] {
+  if (typeof value === "string") return underSecretKey ? [value] : [];
+  if (Array.isArray(value)) return value.flatMap((v) => secretLeaves(v, underSecretKey));
+  if (value && typeof value === "object") {
+    return Object.entries(value).flatMap(([k, v]) => secretLeaves(v, underSecretKey || SECRET_FIELD.test(k)));
+  }
+  return [];
+}
+
+function buildAgentEnv(env: Env, passthrough: string[], home: string, dirs: OpencodeDirs): Record<string, string> {
+  const out: Record<string, string> = {};
+  const take = (name: string) => {
+    const v = env[name];
+    if (v !== undefined && v !== "" && !SERVER_SECRET_VARS.includes(name)) out[name] = v;
+  };
+  for (const name of AGENT_BASE_VARS) take(name);
+  for (const name of Object.keys(env)) {
+    if (name.startsWith("LC_")) take(name);
+    if (name.startsWith("OPENCODE_") && !SERVER_OWN_OPENCODE_VARS.has(name)) take(name);
+  }
+  for (const name of PROVIDER_ENV_VARS) take(name);
+  for (const name of passthrough) take(name);
+  out.PATH ??= DEFAULT_PATH;
+  out.HOME = home;
+  out.XDG_CONFIG_HOME = dirs.xdgConfig;
+  out.XDG_DATA_HOME = dirs.xdgData;
+  out.XDG_CACHE_HOME = dirs.xdgCache;
+  out.XDG_STATE_HOME = dirs.xdgState;
+  // opencode must never update itself or wait for a terminal; the operator may still override the first.
+  out.OPENCODE_DISABLE_AUTOUPDATE ??= "1";
+  out.GIT_TERMINAL_PROMPT = "0";
+  return out;
+}
+
+function absoluteOr(value: string | undefined, fallback: string): string {
+  return value && path.isAbsolute(value) ? value : fallback;
+}
+
+/** Parses and validates the environment; throws ConfigError naming the first bad variable. */
+export function loadConfig(env: Env): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ConfigError(String(issue?.path[0] ?? "environment"), issue?.message ?? "invalid");
+  }
+  const e = parsed.data;
+  if (e.OPENCODE_AUTH_JSON) validateAuthJson(e.OPENCODE_AUTH_JSON);
+
+  const home = absoluteOr(env.HOME, os.homedir());
+  const xdgConfig = absoluteOr(env.XDG_CONFIG_HOME, path.join(home, ".config"));
+  const xdgData = absoluteOr(env.XDG_DATA_HOME, path.join(home, ".local", "share"));
+  const dirs: OpencodeDirs = {
+    xdgConfig,
+    xdgData,
+    xdgCache: absoluteOr(env.XDG_CACHE_HOME, path.join(home, ".cache")),
+    xdgState: absoluteOr(env.XDG_STATE_HOME, path.join(home, ".local", "state")),
+    config: path.join(xdgConfig, "opencode"),
+    data: path.join(xdgData, "opencode"),
+  };
+
+  const providerCredentialVars = PROVIDER_ENV_VARS.filter(
+    (n) => !SERVER_SECRET_VARS.includes(n) && CREDENTIAL_NAME.test(n) && (env[n] ?? "") !== "",
+  );
+  const secrets = [
+    ...e.API_KEY,
+    ...(e.OPENCODE_AUTH_TOKEN ? [e.OPENCODE_AUTH_TOKEN] : []),
+    ...secretLeaves(e.OPENCODE_AUTH_JSON ?? {}),
+    ...secretLeaves(e.OPENCODE_CONFIG_JSON ?? {}),
+    ...providerCredentialVars.map((n) => env[n] as string),
+    ...SERVER_SECRET_VARS.flatMap((n) => (n.endsWith("_JSON") || !env[n] ? [] : [env[n] as string])),
+  ];
+
+  return {
+    host: e.HOST,
+    port: e.PORT,
+    apiKeys: e.API_KEY,
+    maxExecutionMs: e.MAX_EXECUTION_TIME,
+    maxRequestBytes: e.MAX_REQUEST_SIZE,
+    maxOutputBytes: e.MAX_OUTPUT_SIZE,
+    shutdownMs: e.SHUTDOWN_TIMEOUT,
+    logLevel: e.LOG_LEVEL,
+    workDir: e.WORK_DIR,
+    opencode: {
+      bin: e.OPENCODE_BIN,
+      defaultModel: e.OPENCODE_MODEL ?? null,
+      authToken: e.OPENCODE_AUTH_TOKEN ?? null,
+      authJson: e.OPENCODE_AUTH_JSON,
+      configJson: e.OPENCODE_CONFIG_JSON,
+      home,
+      dirs,
+    },
+    agentEnv: buildAgentEnv(env, e.AGENT_ENV_PASSTHROUGH, home, dirs),
+    providerCredentialVars,
+    secrets,
+  };
+}

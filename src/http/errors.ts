@@ -1,0 +1,50 @@
+// Turns anything thrown while handling a request into the one error JSON shape; unknown errors become a logged 500.
+import { Elysia } from "elysia";
+import { AppError, statusOf, type ErrorCode } from "../errors.ts";
+import type { Logger } from "../lib/logger.ts";
+import type { ErrorBody } from "./error-model.ts";
+import { requestMeta } from "./request-context.ts";
+
+interface Issue {
+  path?: readonly PropertyKey[];
+  message?: string;
+}
+
+/** zod's first issue, as the field it names and a sentence. */
+function validationDetail(error: unknown): { field: string | undefined; message: string } {
+  const issue = (error as { valueError?: Issue }).valueError;
+  const field = issue?.path && issue.path.length > 0 ? issue.path.map(String).join(".") : undefined;
+  const message = issue?.message ?? "Invalid request";
+  return { field, message: field ? `Invalid field "${field}": ${message}` : `Invalid request body: ${message}` };
+}
+
+export function errorBody(code: ErrorCode, message: string, requestId: string, extra: Record<string, unknown> = {}): ErrorBody {
+  return { success: false, code, error: message, request_id: requestId, ...extra };
+}
+
+export function errorHandler(logger: Logger) {
+  return new Elysia({ name: "error-handler" }).onError({ as: "global" }, ({ code, error, request, set }) => {
+    const requestId = requestMeta(request).id;
+    // Elysia wraps whatever a body parser throws; ours throws AppErrors with the precise reason.
+    const cause = code === "PARSE" ? (error as Error).cause : undefined;
+    let appError: AppError;
+    if (error instanceof AppError) {
+      appError = error;
+    } else if (cause instanceof AppError) {
+      appError = cause;
+    } else if (code === "VALIDATION" && (error as { type?: string }).type !== "response") {
+      const { field, message } = validationDetail(error);
+      appError = new AppError("invalid_request", message, field ? { field } : {});
+    } else if (code === "NOT_FOUND") {
+      appError = new AppError("not_found", `No route for ${request.method} ${new URL(request.url).pathname.slice(0, 200)}`);
+    } else if (code === "PARSE") {
+      appError = new AppError("invalid_request", "Malformed request body");
+    } else {
+      logger.error("unhandled error", { request_id: requestId, error });
+      appError = new AppError("internal", "Internal server error");
+    }
+    set.status = statusOf(appError.code);
+    set.headers["content-type"] = "application/json; charset=utf-8";
+    return errorBody(appError.code, appError.message, requestId, appError.details);
+  });
+}

@@ -1,0 +1,37 @@
+// Entry point: parse config, start the server, and turn SIGTERM/SIGINT into a graceful shutdown.
+import { ConfigError, loadConfig } from "./config.ts";
+import { SetupError } from "./opencode/setup.ts";
+import { startServer } from "./server.ts";
+
+function fatal(msg: string, fields: Record<string, unknown> = {}): never {
+  process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: "error", msg, ...fields }) + "\n");
+  process.exit(1);
+}
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) fatal(`invalid configuration: ${err.message}`, { variable: err.variable });
+    throw err;
+  }
+  let server;
+  try {
+    server = await startServer(config);
+  } catch (err) {
+    if (err instanceof SetupError) fatal(err.message, { variable: err.variable });
+    throw err;
+  }
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    server.logger.info("signal received", { signal });
+    // A second signal means "now": skip the grace period.
+    void server.shutdown(signals > 1 ? 0 : undefined).then(() => process.exit(0));
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+}
+
+await main();

@@ -1,0 +1,24 @@
+// GET /health: unauthenticated liveness/readiness; 503 while draining so load balancers stop sending work.
+import { Elysia } from "elysia";
+import { HealthResponse } from "./model.ts";
+import { healthOf, type HealthSource } from "./service.ts";
+
+export function healthModule(src: HealthSource) {
+  return new Elysia({ name: "health" }).get(
+    "/health",
+    ({ set }) => {
+      const health = healthOf(src);
+      if (health.status !== "healthy") set.status = 503;
+      return health;
+    },
+    {
+      response: { 200: HealthResponse, 503: HealthResponse },
+      detail: {
+        tags: ["system"],
+        summary: "Health check",
+        description: "No authentication. Answers 503 with status shutting_down while the server drains.",
+        security: [],
+      },
+    },
+  );
+}

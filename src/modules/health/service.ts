@@ -1,0 +1,21 @@
+// What /health reports: versions, load and whether the server is draining.
+import type { Health } from "./model.ts";
+
+export interface HealthSource {
+  version: string;
+  opencodeVersion: string;
+  startedAt: number;
+  inFlight(): number;
+  draining(): boolean;
+}
+
+export function healthOf(src: HealthSource, now = Date.now()): Health {
+  return {
+    status: src.draining() ? "shutting_down" : "healthy",
+    timestamp: new Date(now).toISOString(),
+    version: src.version,
+    opencode_version: src.opencodeVersion,
+    runs_in_flight: src.inFlight(),
+    uptime_seconds: Math.round((now - src.startedAt) / 100) / 10,
+  };
+}

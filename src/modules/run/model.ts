@@ -1,0 +1,123 @@
+// POST /run's request and answers, as zod schemas: validation, TypeScript types and OpenAPI all come from here.
+import { z } from "zod";
+import { ErrorResponse } from "../../http/error-model.ts";
+import { openApiSchema } from "../../http/openapi-schema.ts";
+import { AGENT_PATTERN, MODEL_MAX_LENGTH, MODEL_PATTERN } from "../../opencode/names.ts";
+
+export const RunRequest = z
+  .object({
+    prompt: z
+      .string()
+      .refine((s) => s.trim() !== "", "must not be empty")
+      .describe("What the agent should do"),
+    model: z
+      .string()
+      .max(MODEL_MAX_LENGTH)
+      .regex(MODEL_PATTERN, 'must look like "provider/model"')
+      .nullish()
+      .describe("provider/model; defaults to OPENCODE_MODEL, then to opencode's own default"),
+    agent: z
+      .string()
+      .regex(AGENT_PATTERN, "must be an agent name (letters, digits, . _ -)")
+      .nullish()
+      .describe("opencode agent, e.g. build or plan; an unknown name falls back to the default agent"),
+  })
+  .strict()
+  .meta({
+    id: "RunRequest",
+    examples: [{ prompt: "Write a function to calculate fibonacci numbers", model: "anthropic/claude-sonnet-4-5" }],
+  });
+
+export type RunRequestBody = z.infer<typeof RunRequest>;
+
+export const Usage = z
+  .object({
+    input_tokens: z.number(),
+    output_tokens: z.number(),
+    reasoning_tokens: z.number(),
+    cache_read_tokens: z.number(),
+    cache_write_tokens: z.number(),
+    cost: z.number().describe("Cost in USD as opencode computed it"),
+  })
+  .meta({ id: "Usage", description: "Summed over opencode's step-finish events" });
+
+export const ToolCall = z
+  .object({ tool: z.string(), status: z.string(), title: z.string().nullable() })
+  .meta({ id: "ToolCall" });
+
+const runFields = {
+  output: z.string().describe("The agent's text, as plain `opencode run` prints it (partial on failure)"),
+  execution_time: z.string().describe('Go-style duration, e.g. "2.5s"'),
+  request_id: z.string(),
+  run_id: z.string(),
+  session_id: z.string().nullable().describe("opencode session id"),
+  model: z.string().nullable(),
+  usage: Usage,
+  tools: z.array(ToolCall).describe("Tool calls the agent made, in order"),
+  output_truncated: z.boolean().describe("True when output exceeded MAX_OUTPUT_SIZE and was cut"),
+  exit_code: z.number().int().nullable().describe("opencode's exit code; null when it was killed"),
+};
+
+const exampleUsage = { input_tokens: 1200, output_tokens: 240, reasoning_tokens: 0, cache_read_tokens: 0, cache_write_tokens: 0, cost: 0.0072 };
+
+export const RunSuccess = z
+  .object({ success: z.literal(true), error: z.null(), ...runFields })
+  .meta({
+    id: "RunSuccess",
+    examples: [
+      {
+        success: true,
+        output: "Created fib.py with a fibonacci(n) function.",
+        error: null,
+        execution_time: "2.5s",
+        request_id: "3f1c2a9e-5d4b-4c1e-9a7f-2b8d6e0c1a34",
+        run_id: "0b6f3c1e-8a2d-4f5e-9c7b-1d2e3f4a5b6c",
+        session_id: "ses_df3d1d38affeaZRkWWC2feC1lb",
+        model: "anthropic/claude-sonnet-4-5",
+        usage: exampleUsage,
+        tools: [{ tool: "write", status: "completed", title: "fib.py" }],
+        output_truncated: false,
+        exit_code: 0,
+      },
+    ],
+  });
+
+export const RunFailure = ErrorResponse.extend(runFields).meta({
+  id: "RunFailure",
+  description: "A run that started but did not succeed: the error plus whatever the agent produced",
+  examples: [
+    {
+      success: false,
+      code: "timeout",
+      error: "Execution timeout: the run exceeded MAX_EXECUTION_TIME (5m0s)",
+      output: "Looking at the repository…",
+      execution_time: "5m0.012s",
+      request_id: "3f1c2a9e-5d4b-4c1e-9a7f-2b8d6e0c1a34",
+      run_id: "0b6f3c1e-8a2d-4f5e-9c7b-1d2e3f4a5b6c",
+      session_id: "ses_df3d1d38affeaZRkWWC2feC1lb",
+      model: "anthropic/claude-sonnet-4-5",
+      usage: exampleUsage,
+      tools: [],
+      output_truncated: false,
+      exit_code: null,
+    },
+  ],
+});
+
+export type RunSuccessBody = z.infer<typeof RunSuccess>;
+export type RunFailureBody = z.infer<typeof RunFailure>;
+
+/** The request body as OpenAPI shows it: the body is read by our own size-limited parser, so the generator cannot see its media types. */
+export function runRequestBodyDoc() {
+  return {
+    required: true,
+    description: "The prompt as plain text, or a JSON RunRequest",
+    content: {
+      "application/json": { schema: openApiSchema(RunRequest) },
+      "text/plain": {
+        schema: { type: "string", minLength: 1, description: "The prompt" },
+        example: "Write a function to calculate fibonacci numbers",
+      },
+    },
+  };
+}

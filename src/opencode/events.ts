@@ -1,0 +1,220 @@
+// Turns `opencode run --format json` lines into progress events and the run's summary (output, usage, tools).
+import { emptyUsage, type AgentEvent, type ToolCall, type Usage } from "./types.ts";
+
+/** One error reported by opencode itself, as an `error` event on stdout. */
+export interface OpencodeError {
+  name: string;
+  message: string;
+  statusCode: number | null;
+  ref: string | null;
+}
+
+const TOOL_TEXT_LIMIT = 4000;
+
+type Json = Record<string, unknown>;
+
+function obj(v: unknown): Json {
+  return v && typeof v === "object" && !Array.isArray(v) ? (v as Json) : {};
+}
+
+function str(v: unknown): string | null {
+  return typeof v === "string" ? v : null;
+}
+
+function num(v: unknown): number {
+  return typeof v === "number" && Number.isFinite(v) ? v : 0;
+}
+
+function clip(text: string, limit: number): string {
+  return text.length > limit ? `${text.slice(0, limit)}… [${text.length - limit} more characters]` : text;
+}
+
+function clipJson(value: unknown): unknown {
+  const text = JSON.stringify(value) ?? "";
+  return text.length > TOOL_TEXT_LIMIT ? clip(text, TOOL_TEXT_LIMIT) : value;
+}
+
+/** Cuts a string to at most `maxBytes` of UTF-8 without splitting a character. */
+function cutUtf8(text: string, maxBytes: number): string {
+  const bytes = Buffer.from(text, "utf8");
+  if (bytes.length <= maxBytes) return text;
+  let end = maxBytes;
+  while (end > 0 && ((bytes[end] as number) & 0xc0) === 0x80) end--;
+  return bytes.subarray(0, end).toString("utf8");
+}
+
+export class EventCollector {
+  private readonly texts = new Map<string, string>();
+  private outputBytes = 0;
+  private truncated = false;
+  private readonly usage: Usage = emptyUsage();
+  private readonly tools: ToolCall[] = [];
+  private readonly errors: OpencodeError[] = [];
+  private sessionId: string | null = null;
+  private unparsed = 0;
+  private textSeq = 0;
+
+  constructor(
+    private readonly maxOutputBytes: number,
+    private readonly emit: (event: AgentEvent) => void,
+  ) {}
+
+  /** Handles one stdout line; anything that is not an opencode JSON event is counted and ignored. */
+  handleLine(line: string): void {
+    if (line.trim() === "") return;
+    let event: Json;
+    try {
+      event = obj(JSON.parse(line));
+    } catch {
+      this.unparsed++;
+      return;
+    }
+    const session = str(event.sessionID);
+    if (session && !this.sessionId) this.sessionId = session;
+    const part = obj(event.part);
+    switch (event.type) {
+      case "step_start":
+        this.emit({ type: "step", session_id: this.sessionId });
+        break;
+      case "text":
+        this.addText(str(part.id) ?? `text-${++this.textSeq}`, str(part.text) ?? "");
+        break;
+      case "tool_use":
+        this.addTool(part);
+        break;
+      case "step_finish":
+        this.addUsage(part);
+        break;
+      case "error":
+        this.addError(obj(event.error));
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** A stdout line too long to keep: it cannot be parsed, so the output is marked truncated. */
+  handleOversized(): void {
+    this.truncated = true;
+  }
+
+  private addText(id: string, text: string): void {
+    // Once the cap is hit the output ends there: a later fragment would read as if it followed on.
+    if (this.truncated) return;
+    const previous = this.texts.get(id);
+    if (previous !== undefined) this.outputBytes -= Buffer.byteLength(previous);
+    const room = this.maxOutputBytes - this.outputBytes;
+    let kept = text;
+    if (Buffer.byteLength(text) > room) {
+      kept = cutUtf8(text, Math.max(0, room));
+      this.truncated = true;
+    }
+    if (kept !== "" || previous !== undefined) this.texts.set(id, kept);
+    this.outputBytes += Buffer.byteLength(kept);
+    if (kept !== "") this.emit({ type: "text", text: kept });
+  }
+
+  private addTool(part: Json): void {
+    const state = obj(part.state);
+    const call: ToolCall = {
+      tool: str(part.tool) ?? "unknown",
+      status: str(state.status) ?? "unknown",
+      title: str(state.title),
+    };
+    this.tools.push(call);
+    const output = str(state.output) ?? str(state.error);
+    this.emit({ type: "tool", ...call, input: clipJson(state.input ?? null), output: output === null ? null : clip(output, TOOL_TEXT_LIMIT) });
+  }
+
+  private addUsage(part: Json): void {
+    const tokens = obj(part.tokens);
+    const cache = obj(tokens.cache);
+    const step: Usage = {
+      input_tokens: num(tokens.input),
+      output_tokens: num(tokens.output),
+      reasoning_tokens: num(tokens.reasoning),
+      cache_read_tokens: num(cache.read),
+      cache_write_tokens: num(cache.write),
+      cost: num(part.cost),
+    };
+    for (const key of Object.keys(step) as (keyof Usage)[]) this.usage[key] += step[key];
+    this.emit({ type: "usage", step, total: { ...this.usage } });
+  }
+
+  private addError(error: Json): void {
+    const data = obj(error.data);
+    const e: OpencodeError = {
+      name: str(error.name) ?? "Error",
+      message: str(data.message) ?? str(error.message) ?? "unknown error",
+      statusCode: typeof data.statusCode === "number" ? data.statusCode : null,
+      ref: str(data.ref),
+    };
+    this.errors.push(e);
+    this.emit({ type: "error", name: e.name, message: e.message });
+  }
+
+  get errorEvents(): readonly OpencodeError[] {
+    return this.errors;
+  }
+
+  get unparsedLines(): number {
+    return this.unparsed;
+  }
+
+  summary() {
+    return {
+      output: [...this.texts.values()].map((t) => t.trimEnd()).filter((t) => t !== "").join("\n"),
+      outputTruncated: this.truncated,
+      usage: { ...this.usage },
+      sessionId: this.sessionId,
+      tools: [...this.tools],
+    };
+  }
+}
+
+const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
+
+/** Reads a `key="quoted value"` field out of one opencode log line. */
+function logField(line: string, key: string): string | null {
+  const m = new RegExp(`(?:^|\\s)${key.replace(/\./g, "\\.")}=("(?:[^"\\\\]|\\\\.)*"|\\S+)`).exec(line);
+  if (!m) return null;
+  const raw = m[1] as string;
+  if (!raw.startsWith('"')) return raw;
+  try {
+    return JSON.parse(raw) as string;
+  } catch {
+    return raw.slice(1, -1);
+  }
+}
+
+function firstLine(text: string): string {
+  return (text.split("\n")[0] ?? "").trim();
+}
+
+/**
+ * Explains in one sentence why opencode failed, from its error events and the tail of its
+ * `--print-logs` stderr: opencode often reports only "UnknownError" with a `ref` whose cause is
+ * written to the log.
+ */
+export function diagnose(errors: readonly OpencodeError[], stderr: string, exitCode: number | null): string {
+  const logLines = stderr.replace(ANSI, "").split("\n");
+  const last = errors.at(-1);
+  if (last) {
+    if (last.ref) {
+      const line = logLines.find((l) => l.includes(`ref=${last.ref}`));
+      const cause = line ? logField(line, "error") : null;
+      if (cause) return firstLine(cause);
+    }
+    const status = last.statusCode !== null ? ` (HTTP ${last.statusCode})` : "";
+    return `${last.name}: ${last.message}${status}`;
+  }
+  const plain = logLines.map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("timestamp="));
+  const errorAt = plain.findIndex((l) => l.startsWith("Error:"));
+  if (errorAt !== -1) return clip(plain.slice(errorAt, errorAt + 3).join(" "), 1000);
+  const errorLog = logLines.filter((l) => l.includes("level=ERROR")).at(-1);
+  if (errorLog) {
+    const detail = logField(errorLog, "error") ?? logField(errorLog, "error.error") ?? logField(errorLog, "message");
+    if (detail) return firstLine(detail);
+  }
+  return exitCode === null ? "opencode was killed by a signal" : `opencode exited with code ${exitCode}`;
+}

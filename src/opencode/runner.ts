@@ -1,0 +1,103 @@
+// Runs one prompt through `opencode run --format json`, streaming its events, and leaves no process behind.
+import { readChunks, readLines, TailBuffer } from "../lib/line-reader.ts";
+import { killProcessTree, RUN_COOKIE_VAR } from "../proc/process-tree.ts";
+import { track, untrack } from "../proc/reaper.ts";
+import { diagnose, EventCollector } from "./events.ts";
+import { emptyUsage, type AgentInput, type AgentOutcome, type AgentRunner } from "./types.ts";
+
+export interface OpencodeRunnerOptions {
+  /** Absolute path of the opencode executable. */
+  bin: string;
+  /** The allow-listed environment every run starts from. */
+  baseEnv: Record<string, string>;
+  defaultModel: string | null;
+  maxOutputBytes: number;
+}
+
+const STDERR_TAIL_CHARS = 256 * 1024;
+const LINE_SLACK_BYTES = 64 * 1024;
+/** How long pipes may stay open after the agent and its leftovers are gone before we stop reading. */
+const PIPE_DRAIN_MS = 2000;
+
+export function opencodeArgs(bin: string, input: Pick<AgentInput, "runId" | "model" | "agent">): string[] {
+  // `--flag=value` keeps a value that starts with "-" from being read as another flag.
+  const args = [bin, "run", "--format", "json", "--print-logs", "--log-level", "WARN", `--title=opencode-server ${input.runId}`];
+  if (input.model) args.push(`--model=${input.model}`);
+  if (input.agent) args.push(`--agent=${input.agent}`);
+  return args;
+}
+
+/** Waits for the readers to finish; past `ms`, stops them (a process that escaped the sweep holds a pipe). */
+async function drain(done: Promise<unknown>, stop: AbortController, ms: number): Promise<void> {
+  const timer = setTimeout(() => stop.abort(), ms);
+  await done;
+  clearTimeout(timer);
+}
+
+export class OpencodeRunner implements AgentRunner {
+  constructor(private readonly opts: OpencodeRunnerOptions) {}
+
+  async run(input: AgentInput): Promise<AgentOutcome> {
+    const model = input.model ?? this.opts.defaultModel;
+    const collector = new EventCollector(this.opts.maxOutputBytes, input.onEvent);
+    const stderr = new TailBuffer(STDERR_TAIL_CHARS);
+    const cookie = `${RUN_COOKIE_VAR}=${input.runId}`;
+    const outcome = (exitCode: number | null, error: string | null, survivors: number[]): AgentOutcome => ({
+      exitCode,
+      aborted: input.signal.aborted,
+      ...collector.summary(),
+      error,
+      survivors,
+    });
+    if (input.signal.aborted) return { ...outcome(null, null, []), usage: emptyUsage() };
+
+    let proc: Bun.Subprocess<Blob, "pipe", "pipe">;
+    try {
+      proc = Bun.spawn(opencodeArgs(this.opts.bin, { ...input, model }), {
+        cwd: input.cwd,
+        env: { ...this.opts.baseEnv, TMPDIR: input.tmpDir, [RUN_COOKIE_VAR]: input.runId },
+        // The prompt goes through stdin, which Bun closes after writing: opencode waits for EOF.
+        stdin: new Blob([input.prompt]),
+        stdout: "pipe",
+        stderr: "pipe",
+        // Own session and process group, so the agent is never part of ours.
+        detached: true,
+      });
+    } catch (err) {
+      return outcome(null, `cannot start opencode (${this.opts.bin}): ${err instanceof Error ? err.message : String(err)}`, []);
+    }
+    track(proc.pid);
+
+    let killing: Promise<number[]> | undefined;
+    const kill = () => (killing ??= killProcessTree({ rootPid: proc.pid, cookie }));
+    input.signal.addEventListener("abort", kill, { once: true });
+
+    const stopReading = new AbortController();
+    const stdoutDone = (async () => {
+      for await (const item of readLines(proc.stdout, this.opts.maxOutputBytes + LINE_SLACK_BYTES, stopReading.signal)) {
+        if ("line" in item) collector.handleLine(item.line);
+        else collector.handleOversized();
+      }
+    })();
+    const stderrDone = (async () => {
+      const decoder = new TextDecoder();
+      for await (const chunk of readChunks(proc.stderr, stopReading.signal)) stderr.push(decoder.decode(chunk, { stream: true }));
+    })();
+
+    try {
+      await proc.exited;
+    } finally {
+      untrack(proc.pid);
+      input.signal.removeEventListener("abort", kill);
+    }
+    // Whatever the agent left running (a `nohup … &`, a tool killed mid-way) goes now; this also
+    // closes any pipe a leftover inherited, so the reads below can finish.
+    if (killing) await killing;
+    const survivors = await killProcessTree({ cookie });
+    await drain(Promise.allSettled([stdoutDone, stderrDone]), stopReading, PIPE_DRAIN_MS);
+
+    const exitCode = proc.exitCode;
+    const failed = !input.signal.aborted && exitCode !== 0;
+    return outcome(exitCode, failed ? diagnose(collector.errorEvents, stderr.value, exitCode) : null, survivors);
+  }
+}

@@ -1,0 +1,25 @@
+// A run's private directory (agent working dir + TMPDIR), created fresh and always removed.
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import path from "node:path";
+
+export interface Workspace extends AsyncDisposable {
+  /** The run's root directory; everything below it is removed at the end. */
+  readonly root: string;
+  /** Where the agent works. */
+  readonly dir: string;
+  /** The agent's TMPDIR. */
+  readonly tmp: string;
+  remove(): Promise<void>;
+}
+
+export const WORKSPACE_PREFIX = "opencode-run-";
+
+export async function createWorkspace(workRoot: string, runId: string): Promise<Workspace> {
+  const root = await mkdtemp(path.join(workRoot, `${WORKSPACE_PREFIX}${runId.slice(0, 8)}-`));
+  const dir = path.join(root, "work");
+  const tmp = path.join(root, "tmp");
+  await Promise.all([mkdir(dir, { mode: 0o700 }), mkdir(tmp, { mode: 0o700 })]);
+  let removed: Promise<void> | undefined;
+  const remove = () => (removed ??= rm(root, { recursive: true, force: true, maxRetries: 3, retryDelay: 50 }));
+  return { root, dir, tmp, remove, [Symbol.asyncDispose]: remove };
+}

@@ -1,0 +1,128 @@
+// Wires config to adapters, the run manager and the app; listens; and shuts everything down in order.
+import { createApp, type App } from "./app.ts";
+import type { Config } from "./config.ts";
+import { formatDuration } from "./lib/duration.ts";
+import { createLogger, type Logger, type LogSink } from "./lib/logger.ts";
+import { Redactor } from "./lib/redact.ts";
+import { OpencodeRunner } from "./opencode/runner.ts";
+import { setupOpencode } from "./opencode/setup.ts";
+import type { AgentRunner } from "./opencode/types.ts";
+import { killRuns } from "./proc/process-tree.ts";
+import { enableSubreaper, startReaping } from "./proc/reaper.ts";
+import { RunStopped } from "./runs/abort.ts";
+import { RunManager } from "./runs/run-manager.ts";
+import { VERSION } from "./version.ts";
+
+export interface ServerOverrides {
+  /** Replaces the opencode CLI (route and lifecycle tests). */
+  runner?: AgentRunner;
+  opencodeVersion?: string;
+  /** Where log lines go (default: stdout). */
+  logSink?: LogSink;
+}
+
+export interface RunningServer {
+  readonly url: string;
+  readonly port: number;
+  readonly app: App;
+  readonly runs: RunManager;
+  readonly logger: Logger;
+  /** Drains runs (up to SHUTDOWN_TIMEOUT, or `graceMs`), kills the rest, stops listening. Idempotent. */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+const IDLE_TIMEOUT_S = 30;
+
+export async function startServer(config: Config, overrides: ServerOverrides = {}): Promise<RunningServer> {
+  const redactor = new Redactor(config.secrets);
+  const logger = createLogger({ level: config.logLevel, redactor, ...(overrides.logSink ? { sink: overrides.logSink } : {}) });
+  const startedAt = Date.now();
+
+  if (!enableSubreaper()) {
+    logger.warn("cannot become a child subreaper: processes an agent detaches are found by their run cookie only");
+  }
+  const stopReaping = startReaping();
+  if (config.apiKeys.length === 0) {
+    logger.warn("API_KEY is not set: every endpoint is open to anyone who can reach this port; set API_KEY in production");
+  } else if (config.apiKeys.some((k) => k.length < 16)) {
+    logger.warn("an API_KEY is shorter than 16 characters: use long random keys");
+  }
+
+  let runner = overrides.runner;
+  let opencodeVersion = overrides.opencodeVersion ?? "unknown";
+  if (!runner) {
+    const setup = await setupOpencode(config);
+    redactor.add(...setup.extraSecrets);
+    for (const w of setup.warnings) logger.warn(w);
+    opencodeVersion = setup.version;
+    runner = new OpencodeRunner({
+      bin: setup.bin,
+      baseEnv: config.agentEnv,
+      defaultModel: config.opencode.defaultModel,
+      maxOutputBytes: config.maxOutputBytes,
+    });
+    logger.info("opencode ready", {
+      bin: setup.bin,
+      opencode_version: setup.version,
+      credential_sources: setup.credentialSources,
+      auth_file: setup.authFile,
+      default_model: config.opencode.defaultModel,
+    });
+  }
+
+  const runs = new RunManager({
+    pipeline: { runner, workDir: config.workDir, redactor, defaultModel: config.opencode.defaultModel },
+    maxExecutionMs: config.maxExecutionMs,
+    logger,
+  });
+  const app = createApp({
+    logger,
+    apiKeys: config.apiKeys,
+    maxRequestBytes: config.maxRequestBytes,
+    version: VERSION,
+    opencodeVersion,
+    startedAt,
+    runs,
+  });
+  app.listen({
+    hostname: config.host,
+    port: config.port,
+    // Our own reader enforces MAX_REQUEST_SIZE with a JSON 413; Bun's limit only backs it up.
+    maxRequestBodySize: config.maxRequestBytes * 2 + 1024 * 1024,
+    idleTimeout: IDLE_TIMEOUT_S,
+  });
+  const server = app.server;
+  if (!server) throw new Error("the HTTP server did not start");
+  const port = server.port as number;
+  const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
+  logger.info("listening", {
+    url,
+    version: VERSION,
+    max_execution_time: formatDuration(config.maxExecutionMs),
+    max_request_size: config.maxRequestBytes,
+    work_dir: config.workDir,
+    auth: config.apiKeys.length > 0 ? `${config.apiKeys.length} key(s)` : "disabled",
+  });
+
+  let closing: Promise<void> | undefined;
+  const shutdown = (graceMs = config.shutdownMs) =>
+    (closing ??= (async () => {
+      runs.beginDrain();
+      logger.info("shutting down", { runs_in_flight: runs.inFlight, grace: formatDuration(graceMs) });
+      if (!(await runs.waitIdle(graceMs))) {
+        logger.warn("stopping runs still in flight", { runs_in_flight: runs.inFlight });
+        runs.abortAll(new RunStopped("shutting_down", "The server shut down before the run finished (SHUTDOWN_TIMEOUT)"));
+        if (!(await runs.waitIdle(10_000))) {
+          const killed = await killRuns(runs.activeRunIds());
+          logger.error("runs did not stop in time; killed their processes", { runs: runs.activeRunIds(), processes: killed });
+        }
+      }
+      // Answers to the runs just stopped are on their way out: give them a moment, then close.
+      await Promise.race([server.stop(false), Bun.sleep(1000)]);
+      await server.stop(true);
+      stopReaping();
+      logger.info("shutdown complete");
+    })());
+
+  return { url, port, app, runs, logger, shutdown };
+}

@@ -1,0 +1,59 @@
+// Smoke test of the compiled single-file binary, started from outside the repository with only env vars.
+import { readJson, type JsonObject } from "../support/http.ts";
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import path from "node:path";
+import { fakeScript, startFakeLlm, type FakeLlm } from "../support/fake-llm.ts";
+import { opencodeServerEnv } from "../support/opencode-env.ts";
+import { ROOT, spawnServer, type ServerProcess } from "../support/process-server.ts";
+import { tempDir } from "../support/temp.ts";
+
+const API_KEY = "binary-smoke-key-0123456789";
+let llm: FakeLlm;
+let server: ServerProcess;
+
+beforeAll(async () => {
+  const out = path.join(tempDir("ocs-bin-"), "opencode-server");
+  const build = Bun.spawn([process.execPath, "build", path.join(ROOT, "src/main.ts"), "--compile", "--minify", "--outfile", out], {
+    cwd: ROOT,
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  if ((await build.exited) !== 0) throw new Error(await new Response(build.stderr).text());
+  llm = startFakeLlm();
+  server = await spawnServer([out], opencodeServerEnv(llm, { API_KEY }), { cwd: tempDir("ocs-bin-cwd-") });
+});
+
+afterAll(async () => {
+  expect(await server?.stop("SIGTERM")).toBe(0);
+  await llm?.stop();
+});
+
+test("health", async () => {
+  const res = await fetch(`${server.url}/health`);
+  expect(res.status).toBe(200);
+  expect(await res.json()).toMatchObject({ status: "healthy", opencode_version: expect.stringMatching(/^\d+\.\d+\.\d+/) });
+});
+
+test("Swagger UI works offline: only local asset URLs, all embedded and served", async () => {
+  const html = await (await fetch(`${server.url}/swagger`)).text();
+  const refs = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1] as string);
+  expect(refs.sort()).toEqual(["/swagger/assets/swagger-ui-bundle.js", "/swagger/assets/swagger-ui.css"]);
+  for (const ref of refs) {
+    const res = await fetch(`${server.url}${ref}`);
+    expect(res.status).toBe(200);
+    expect((await res.arrayBuffer()).byteLength).toBeGreaterThan(10_000);
+  }
+  const spec = (await readJson(await fetch(`${server.url}/swagger/json`))) as { paths: JsonObject };
+  expect(Object.keys(spec.paths).sort()).toEqual(["/health", "/run"]);
+});
+
+test("a real run through the binary", async () => {
+  expect((await fetch(`${server.url}/run`, { method: "POST", body: "hi" })).status).toBe(401);
+  const res = await fetch(`${server.url}/run`, {
+    method: "POST",
+    headers: { "x-api-key": API_KEY, "content-type": "text/plain" },
+    body: `say hi\n${fakeScript({ bash: "echo from-the-binary" }, { text: "tool said {{tool_output}}" })}`,
+  });
+  expect(res.status).toBe(200);
+  expect(await res.json()).toMatchObject({ success: true, output: "tool said from-the-binary", exit_code: 0 });
+});

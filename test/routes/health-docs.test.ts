@@ -1,0 +1,73 @@
+// GET /health and the self-hosted OpenAPI/Swagger UI documentation.
+import { readJson } from "../support/http.ts";
+import { describe, expect, test } from "bun:test";
+import { testApp, text } from "../support/app.ts";
+import { hangAfter, FakeRunner } from "../support/fake-runner.ts";
+
+describe("GET /health", () => {
+  test("reports versions, runs in flight and uptime", async () => {
+    const runner = new FakeRunner(hangAfter());
+    const t = testApp({ runner });
+    const idle = await t.request("/health");
+    expect(idle.status).toBe(200);
+    expect(await idle.json()).toEqual({
+      status: "healthy",
+      timestamp: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+      version: "0.0.0-test",
+      opencode_version: "9.9.9",
+      runs_in_flight: 0,
+      uptime_seconds: expect.any(Number),
+    });
+    const running = t.request("/run", text("x"));
+    await runner.waitForCalls(1);
+    expect((await readJson(await t.request("/health"))).runs_in_flight).toBe(1);
+    t.runs.beginDrain();
+    const draining = await t.request("/health");
+    expect(draining.status).toBe(503);
+    expect((await readJson(draining)).status).toBe("shutting_down");
+    t.runs.abortAll(new (await import("../../src/runs/abort.ts")).RunStopped("shutting_down", "bye"));
+    await running;
+  });
+});
+
+describe("documentation", () => {
+  const t = testApp();
+
+  test("the Swagger UI page references only this server's own assets, and they load", async () => {
+    const res = await t.request("/swagger");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toContain("text/html");
+    const html = await res.text();
+    const refs = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1] as string);
+    expect(refs.sort()).toEqual(["/swagger/assets/swagger-ui-bundle.js", "/swagger/assets/swagger-ui.css"]);
+    expect(html).not.toMatch(/https?:\/\//);
+    for (const ref of refs) {
+      const asset = await t.request(ref);
+      expect(asset.status).toBe(200);
+      expect((await asset.arrayBuffer()).byteLength).toBeGreaterThan(10_000);
+    }
+    expect((await t.request("/swagger/assets/other.js")).status).toBe(404);
+  });
+
+  test("the OpenAPI 3.1 spec documents every route, body, answer and error with resolvable references", async () => {
+    const spec = (await (await t.request("/swagger/json")).json()) as {
+      openapi: string;
+      paths: Record<string, Record<string, { requestBody?: { content: Record<string, unknown> }; responses: Record<string, unknown> }>>;
+      components: { schemas: Record<string, unknown> };
+    };
+    expect(spec.openapi).toStartWith("3.1");
+    expect(Object.keys(spec.paths).sort()).toEqual(["/health", "/run"]);
+    const run = spec.paths["/run"]?.post;
+    expect(Object.keys(run?.requestBody?.content ?? {}).sort()).toEqual(["application/json", "text/plain"]);
+    expect(Object.keys(run?.responses ?? {}).sort()).toEqual(["200", "400", "401", "408", "413", "415", "500", "503"]);
+    expect(Object.keys(spec.components.schemas).sort()).toEqual(["Error", "Health", "RunFailure", "RunRequest", "RunSuccess", "ToolCall", "Usage"]);
+    const text = JSON.stringify(spec);
+    expect(text).not.toContain("$defs");
+    for (const [, name] of text.matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)) {
+      expect(spec.components.schemas[name as string]).toBeDefined();
+    }
+    for (const schema of ["RunRequest", "RunSuccess", "RunFailure", "Error", "Health"]) {
+      expect((spec.components.schemas[schema] as { examples?: unknown[] }).examples?.length).toBeGreaterThan(0);
+    }
+  });
+});

@@ -1,0 +1,59 @@
+// Builds the app in-process around a fake runner, for `app.handle(new Request(...))` route tests.
+import { createApp } from "../../src/app.ts";
+import { createLogger } from "../../src/lib/logger.ts";
+import { Redactor } from "../../src/lib/redact.ts";
+import { RunManager } from "../../src/runs/run-manager.ts";
+import { FakeRunner } from "./fake-runner.ts";
+import { tempDir } from "./temp.ts";
+
+export interface TestApp {
+  app: ReturnType<typeof createApp>;
+  runner: FakeRunner;
+  runs: RunManager;
+  logs: string[];
+  workDir: string;
+  /** Sends a request to the app in-process; paths are relative to http://localhost. */
+  request(path: string, init?: RequestInit): Promise<Response>;
+}
+
+export function testApp(opts: { apiKeys?: string[]; maxRequestBytes?: number; maxExecutionMs?: number; secrets?: string[]; runner?: FakeRunner } = {}): TestApp {
+  const logs: string[] = [];
+  const redactor = new Redactor([...(opts.apiKeys ?? []), ...(opts.secrets ?? [])]);
+  const logger = createLogger({ level: "debug", redactor, sink: (l) => logs.push(l) });
+  const runner = opts.runner ?? new FakeRunner();
+  const workDir = tempDir("ocs-work-");
+  const runs = new RunManager({
+    pipeline: { runner, workDir, redactor, defaultModel: "fake/default" },
+    maxExecutionMs: opts.maxExecutionMs ?? 60_000,
+    logger,
+  });
+  const app = createApp({
+    logger,
+    apiKeys: opts.apiKeys ?? [],
+    maxRequestBytes: opts.maxRequestBytes ?? 1024 * 1024,
+    version: "0.0.0-test",
+    opencodeVersion: "9.9.9",
+    startedAt: Date.now(),
+    runs,
+  });
+  return {
+    app,
+    runner,
+    runs,
+    logs,
+    workDir,
+    request: (path, init) => app.handle(new Request(`http://localhost${path}`, init)),
+  };
+}
+
+export const json = (body: unknown, headers: Record<string, string> = {}): RequestInit => ({
+  method: "POST",
+  headers: { "content-type": "application/json", ...headers },
+  body: JSON.stringify(body),
+});
+
+export const text = (body: string, headers: Record<string, string> = {}): RequestInit => ({
+  method: "POST",
+  headers: { "content-type": "text/plain", ...headers },
+  body,
+});

@@ -1,0 +1,186 @@
+// A scripted OpenAI-compatible chat-completions server for driving the real opencode CLI in tests.
+//
+// The script travels inside the prompt, so one fake serves many concurrent runs: a line
+// `@fake [step, step, ...]` in the first user message lists the assistant turns, and the turn
+// to play is the number of assistant messages already in the conversation. Without a script
+// the fake answers "ok".
+
+export type FakeStep =
+  | { text: string }
+  | { bash: string; timeout?: number; say?: string }
+  | { tool: string; args: Record<string, unknown> }
+  | { status: number; message?: string }
+  | { stall: true }
+  | { drip: string[]; everyMs: number };
+
+export interface RecordedRequest {
+  path: string;
+  headers: Record<string, string>;
+  body: ChatRequest;
+}
+
+interface ChatMessage {
+  role: string;
+  content?: unknown;
+  tool_call_id?: string;
+}
+
+interface ChatRequest {
+  model?: string;
+  messages?: ChatMessage[];
+  stream?: boolean;
+  tools?: unknown[];
+}
+
+export interface FakeLlm {
+  readonly url: string;
+  readonly baseURL: string;
+  readonly requests: RecordedRequest[];
+  stop(): Promise<void>;
+}
+
+const SCRIPT_MARK = "@fake ";
+
+function contentText(content: unknown): string {
+  if (typeof content === "string") return content;
+  if (Array.isArray(content)) {
+    return content
+      .map((p) => (p && typeof p === "object" && "text" in p ? String((p as { text: unknown }).text) : ""))
+      .join("");
+  }
+  return "";
+}
+
+export function scriptOf(messages: ChatMessage[]): FakeStep[] {
+  const user = messages.find((m) => m.role === "user");
+  const text = contentText(user?.content);
+  const line = text.split("\n").find((l) => l.startsWith(SCRIPT_MARK));
+  if (!line) return [{ text: "ok" }];
+  return JSON.parse(line.slice(SCRIPT_MARK.length)) as FakeStep[];
+}
+
+/** Builds the prompt line that makes the fake play `steps`. */
+export function fakeScript(...steps: FakeStep[]): string {
+  return SCRIPT_MARK + JSON.stringify(steps);
+}
+
+function sse(chunks: unknown[]): string {
+  return chunks.map((c) => `data: ${JSON.stringify(c)}\n\n`).join("") + "data: [DONE]\n\n";
+}
+
+function chunk(id: string, delta: Record<string, unknown>, finish: string | null, usage?: unknown) {
+  return {
+    id,
+    object: "chat.completion.chunk",
+    created: Math.floor(Date.now() / 1000),
+    model: "fake-model",
+    choices: [{ index: 0, delta, finish_reason: finish }],
+    ...(usage ? { usage } : {}),
+  };
+}
+
+const USAGE = { prompt_tokens: 100, completion_tokens: 20, total_tokens: 120 };
+
+function toolCallBody(id: string, name: string, args: Record<string, unknown>, say?: string): string {
+  return sse([
+    ...(say ? [chunk(id, { role: "assistant", content: say }, null)] : []),
+    chunk(id, {
+      role: "assistant",
+      tool_calls: [{ index: 0, id: `call_${id}`, type: "function", function: { name, arguments: JSON.stringify(args) } }],
+    }, null),
+    chunk(id, {}, "tool_calls", USAGE),
+  ]);
+}
+
+function textBody(id: string, text: string): string {
+  return sse([
+    chunk(id, { role: "assistant", content: text }, null),
+    chunk(id, {}, "stop", USAGE),
+  ]);
+}
+
+const SSE_HEADERS = { "content-type": "text/event-stream", "cache-control": "no-cache" };
+
+export function startFakeLlm(): FakeLlm {
+  const requests: RecordedRequest[] = [];
+  const stalled = new Set<() => void>();
+  let seq = 0;
+  const server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    idleTimeout: 0,
+    async fetch(req) {
+      const url = new URL(req.url);
+      const body = (await req.json().catch(() => ({}))) as ChatRequest;
+      requests.push({ path: url.pathname, headers: Object.fromEntries(req.headers), body });
+      if (!url.pathname.endsWith("/chat/completions")) return new Response("not found", { status: 404 });
+      const messages = body.messages ?? [];
+      const id = `fake-${++seq}`;
+      const system = contentText(messages.find((m) => m.role === "system")?.content);
+      if (system.startsWith("You are a title generator")) {
+        return new Response(textBody(id, "Fake title"), { headers: SSE_HEADERS });
+      }
+      const script = scriptOf(messages);
+      const turn = messages.filter((m) => m.role === "assistant").length;
+      const step = script[turn] ?? { text: "done" };
+      if ("status" in step) {
+        return Response.json(
+          { error: { message: step.message ?? `fake status ${step.status}`, type: "invalid_request_error", code: null } },
+          { status: step.status },
+        );
+      }
+      if ("stall" in step) {
+        // Never answer: the connection stays open until the client goes away or the fake stops.
+        return new Promise<Response>((resolve) => {
+          const release = () => resolve(new Response("stopped", { status: 503 }));
+          stalled.add(release);
+          req.signal.addEventListener("abort", () => {
+            stalled.delete(release);
+            release();
+          });
+        });
+      }
+      if ("drip" in step) {
+        const encoder = new TextEncoder();
+        const pieces = step.drip;
+        const stream = new ReadableStream<Uint8Array>({
+          async start(controller) {
+            controller.enqueue(encoder.encode(`data: ${JSON.stringify(chunk(id, { role: "assistant", content: "" }, null))}\n\n`));
+            for (const piece of pieces) {
+              await Bun.sleep(step.everyMs);
+              if (req.signal.aborted) break;
+              controller.enqueue(encoder.encode(`data: ${JSON.stringify(chunk(id, { content: piece }, null))}\n\n`));
+            }
+            if (!req.signal.aborted) {
+              controller.enqueue(encoder.encode(`data: ${JSON.stringify(chunk(id, {}, "stop", USAGE))}\n\ndata: [DONE]\n\n`));
+            }
+            controller.close();
+          },
+        });
+        return new Response(stream, { headers: SSE_HEADERS });
+      }
+      if ("bash" in step) {
+        return new Response(
+          toolCallBody(id, "bash", { command: step.bash, description: "fake step", ...(step.timeout ? { timeout: step.timeout } : {}) }, step.say),
+          { headers: SSE_HEADERS },
+        );
+      }
+      if ("tool" in step) return new Response(toolCallBody(id, step.tool, step.args), { headers: SSE_HEADERS });
+      let text = step.text;
+      const lastTool = [...messages].reverse().find((m) => m.role === "tool");
+      text = text.replaceAll("{{tool_output}}", contentText(lastTool?.content));
+      return new Response(textBody(id, text), { headers: SSE_HEADERS });
+    },
+  });
+  const url = `http://127.0.0.1:${server.port}`;
+  return {
+    url,
+    baseURL: `${url}/v1`,
+    requests,
+    async stop() {
+      for (const release of stalled) release();
+      stalled.clear();
+      await server.stop(true);
+    },
+  };
+}

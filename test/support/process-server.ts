@@ -1,0 +1,68 @@
+// Runs the server as a child process (source or compiled binary) and follows its JSON log on stdout.
+import path from "node:path";
+import { readChunks } from "../../src/lib/line-reader.ts";
+import { waitFor } from "./wait.ts";
+
+export const ROOT = path.resolve(import.meta.dir, "../..");
+export const SOURCE_CMD = [process.execPath, path.join(ROOT, "src/main.ts")];
+
+export interface ServerProcess {
+  proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
+  url: string;
+  /** stdout and stderr lines so far. */
+  lines: string[];
+  records(): Record<string, unknown>[];
+  waitForLog(pred: (r: Record<string, unknown>) => boolean, what: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+  stop(signal?: NodeJS.Signals): Promise<number>;
+}
+
+function follow(stream: ReadableStream<Uint8Array>, lines: string[]): Promise<void> {
+  return (async () => {
+    const decoder = new TextDecoder();
+    let rest = "";
+    for await (const chunk of readChunks(stream)) {
+      rest += decoder.decode(chunk, { stream: true });
+      const parts = rest.split("\n");
+      rest = parts.pop() ?? "";
+      lines.push(...parts.filter(Boolean));
+    }
+    if (rest) lines.push(rest);
+  })();
+}
+
+function parse(line: string): Record<string, unknown> | null {
+  try {
+    return JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+}
+
+/** Spawns `cmd` with exactly `env` (plus nothing from this process) and waits for it to listen. */
+export async function spawnServer(cmd: string[], env: Record<string, string>, opts: { cwd?: string } = {}): Promise<ServerProcess> {
+  const proc = Bun.spawn(cmd, { env, cwd: opts.cwd ?? ROOT, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const lines: string[] = [];
+  void follow(proc.stdout, lines);
+  void follow(proc.stderr, lines);
+  const records = () => lines.map(parse).filter((r): r is Record<string, unknown> => r !== null);
+  const waitForLog = (pred: (r: Record<string, unknown>) => boolean, what: string, timeoutMs = 30_000) =>
+    waitFor(
+      () => {
+        if (proc.exitCode !== null && !records().some(pred)) throw new Error(`server exited (${proc.exitCode}) before ${what}:\n${lines.join("\n")}`);
+        return records().find(pred);
+      },
+      { what, timeoutMs },
+    );
+  const listening = await waitForLog((r) => r.msg === "listening", "the listening log line");
+  return {
+    proc,
+    url: String(listening.url),
+    lines,
+    records,
+    waitForLog,
+    async stop(signal = "SIGTERM") {
+      if (proc.exitCode === null) proc.kill(signal);
+      return proc.exited;
+    },
+  };
+}

@@ -1,0 +1,159 @@
+// Environment parsing: defaults, fail-fast errors that name the variable, and the agent's allow-listed environment.
+import { describe, expect, test } from "bun:test";
+import os from "node:os";
+import { ConfigError, loadConfig } from "../../src/config.ts";
+
+const base = { HOME: "/home/ocs", PATH: "/usr/bin:/bin" };
+
+function errorOf(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig({ ...base, ...env });
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("loadConfig", () => {
+  test("defaults match the seed", () => {
+    const c = loadConfig(base);
+    expect({
+      host: c.host,
+      port: c.port,
+      apiKeys: c.apiKeys,
+      maxExecutionMs: c.maxExecutionMs,
+      maxRequestBytes: c.maxRequestBytes,
+      maxOutputBytes: c.maxOutputBytes,
+      shutdownMs: c.shutdownMs,
+      logLevel: c.logLevel,
+      workDir: c.workDir,
+      bin: c.opencode.bin,
+      model: c.opencode.defaultModel,
+      dirs: c.opencode.dirs,
+    }).toEqual({
+      host: "0.0.0.0",
+      port: 8080,
+      apiKeys: [],
+      maxExecutionMs: 300_000,
+      maxRequestBytes: 10_485_760,
+      maxOutputBytes: 10_485_760,
+      shutdownMs: 8_000,
+      logLevel: "info",
+      workDir: os.tmpdir(),
+      bin: "opencode",
+      model: null,
+      dirs: {
+        xdgConfig: "/home/ocs/.config",
+        xdgData: "/home/ocs/.local/share",
+        xdgCache: "/home/ocs/.cache",
+        xdgState: "/home/ocs/.local/state",
+        config: "/home/ocs/.config/opencode",
+        data: "/home/ocs/.local/share/opencode",
+      },
+    });
+  });
+
+  test("values are parsed: Go durations, sizes, key lists, levels", () => {
+    const c = loadConfig({
+      ...base,
+      PORT: "9000",
+      HOST: "127.0.0.1",
+      API_KEY: " key-one , key-two ,, ",
+      MAX_EXECUTION_TIME: "1m30s",
+      MAX_REQUEST_SIZE: "2M",
+      MAX_OUTPUT_SIZE: "512k",
+      SHUTDOWN_TIMEOUT: "0s",
+      LOG_LEVEL: "DEBUG",
+      WORK_DIR: "/var/lib/ocs/../ocs/work",
+      OPENCODE_MODEL: "anthropic/claude-sonnet-4-5",
+      XDG_CONFIG_HOME: "/etc/xdg-ocs",
+    });
+    expect(c.port).toBe(9000);
+    expect(c.host).toBe("127.0.0.1");
+    expect(c.apiKeys).toEqual(["key-one", "key-two"]);
+    expect(c.maxExecutionMs).toBe(90_000);
+    expect(c.maxRequestBytes).toBe(2 * 1024 * 1024);
+    expect(c.maxOutputBytes).toBe(512 * 1024);
+    expect(c.shutdownMs).toBe(0);
+    expect(c.logLevel).toBe("debug");
+    expect(c.workDir).toBe("/var/lib/ocs/work");
+    expect(c.opencode.defaultModel).toBe("anthropic/claude-sonnet-4-5");
+    expect(c.opencode.dirs.config).toBe("/etc/xdg-ocs/opencode");
+  });
+
+  test.each([
+    ["PORT", "70000"],
+    ["PORT", "http"],
+    ["MAX_EXECUTION_TIME", "forever"],
+    ["MAX_EXECUTION_TIME", "0s"],
+    ["MAX_REQUEST_SIZE", "-1"],
+    ["MAX_REQUEST_SIZE", "10 parsecs"],
+    ["MAX_OUTPUT_SIZE", "0"],
+    ["SHUTDOWN_TIMEOUT", "soon"],
+    ["LOG_LEVEL", "loud"],
+    ["WORK_DIR", "relative/dir"],
+    ["OPENCODE_MODEL", "no-slash"],
+    ["AGENT_ENV_PASSTHROUGH", "GITHUB_TOKEN"],
+    ["AGENT_ENV_PASSTHROUGH", "bad name"],
+  ])("%s=%p fails naming the variable", (name, value) => {
+    const err = errorOf({ [name]: value });
+    expect(err.variable).toBe(name);
+    expect(err.message).toStartWith(`${name}: `);
+  });
+
+  test("invalid JSON in a secret-carrying variable is reported without echoing it", () => {
+    const secret = "sk-ant-oat01-SECRETSECRET";
+    for (const name of ["OPENCODE_AUTH_JSON", "OPENCODE_CONFIG_JSON"]) {
+      const err = errorOf({ [name]: `{"anthropic": {"type": "oauth", "access": ${secret}}}` });
+      expect(err.variable).toBe(name);
+      expect(err.message).not.toContain("SECRET");
+      expect(err.message).toContain("not valid JSON");
+    }
+    expect(errorOf({ OPENCODE_AUTH_JSON: "[1,2]" }).message).toContain("must be a JSON object");
+    expect(errorOf({ OPENCODE_AUTH_JSON: '{"anthropic": "sk-x"}' }).message).toBe(
+      'OPENCODE_AUTH_JSON: entry "anthropic" must be an object with a string "type" (api, oauth or wellknown)',
+    );
+  });
+
+  test("the agent's environment is an allow-list without the server's secrets", () => {
+    const c = loadConfig({
+      ...base,
+      API_KEY: "server-api-key-123",
+      GITHUB_TOKEN: "ghp_servertoken123",
+      GIT_TOKEN: "git-token-123456",
+      OPENCODE_AUTH_TOKEN: "oc-token-123456",
+      OPENCODE_AUTH_JSON: '{"anthropic":{"type":"api","key":"sk-ant-123456"}}',
+      ANTHROPIC_API_KEY: "sk-ant-env-123456",
+      AWS_REGION: "eu-west-1",
+      LC_ALL: "C.UTF-8",
+      LANG: "C.UTF-8",
+      HTTPS_PROXY: "http://proxy:3128",
+      OPENCODE_DISABLE_MODELS_FETCH: "1",
+      DATABASE_URL: "postgres://secret",
+      NPM_TOKEN: "npm-secret-123",
+      AGENT_ENV_PASSTHROUGH: "NPM_TOKEN",
+    });
+    expect(c.agentEnv).toEqual({
+      PATH: "/usr/bin:/bin",
+      HOME: "/home/ocs",
+      XDG_CONFIG_HOME: "/home/ocs/.config",
+      XDG_DATA_HOME: "/home/ocs/.local/share",
+      XDG_CACHE_HOME: "/home/ocs/.cache",
+      XDG_STATE_HOME: "/home/ocs/.local/state",
+      ANTHROPIC_API_KEY: "sk-ant-env-123456",
+      AWS_REGION: "eu-west-1",
+      LC_ALL: "C.UTF-8",
+      LANG: "C.UTF-8",
+      HTTPS_PROXY: "http://proxy:3128",
+      OPENCODE_DISABLE_MODELS_FETCH: "1",
+      OPENCODE_DISABLE_AUTOUPDATE: "1",
+      GIT_TERMINAL_PROMPT: "0",
+      NPM_TOKEN: "npm-secret-123",
+    });
+    expect(c.providerCredentialVars).toEqual(["ANTHROPIC_API_KEY"]);
+    for (const s of ["server-api-key-123", "ghp_servertoken123", "git-token-123456", "oc-token-123456", "sk-ant-123456", "sk-ant-env-123456"]) {
+      expect(c.secrets).toContain(s);
+    }
+  });
+});
