@@ -8,7 +8,8 @@ import { requestContext } from "./http/request-context.ts";
 import type { Logger } from "./lib/logger.ts";
 import { healthModule } from "./modules/health/index.ts";
 import { runModule } from "./modules/run/index.ts";
-import { runRequestBodyDoc } from "./modules/run/model.ts";
+import { runOperationDoc } from "./modules/run/model.ts";
+import { healthOperationDoc } from "./modules/health/model.ts";
 import { RunService } from "./modules/run/service.ts";
 import type { RunManager } from "./runs/run-manager.ts";
 
@@ -29,7 +30,7 @@ export function createApp(deps: AppDeps) {
     .use(errorHandler(deps.logger))
     .use(auth(deps.apiKeys))
     .use(contentLengthGuard(deps.maxRequestBytes))
-    .use(docs(deps.version, { "POST /run": { requestBody: runRequestBodyDoc() } }))
+    .use(docs(deps.version, { "POST /run": runOperationDoc(), "GET /health": healthOperationDoc }))
     .use(
       healthModule({
         version: deps.version,

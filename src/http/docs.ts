@@ -16,23 +16,36 @@ const ASSETS = {
 
 export const SECURITY: Record<string, string[]>[] = [{ bearer: [] }, { apiKeyHeader: [] }, { apiKeyAuthorization: [] }];
 
-/** Operation fields the generator cannot derive (e.g. a request body read by a custom parser), keyed "METHOD /path". */
-export type OperationOverrides = Record<string, Record<string, unknown>>;
+export interface OperationDoc {
+  /** Replaces the generated request body (the generator cannot see media types our own parser reads). */
+  requestBody?: Record<string, unknown>;
+  /** One sentence per status code; the generator only writes "Response for status N". */
+  responses?: Record<number, string>;
+}
 
-type SpecDocument = { paths?: Record<string, Record<string, Record<string, unknown>>> };
+/** Documentation the generator cannot derive, keyed "METHOD /path". */
+export type OperationDocs = Record<string, OperationDoc>;
 
-function applyOverrides(spec: SpecDocument, overrides: OperationOverrides): void {
-  for (const [key, fields] of Object.entries(overrides)) {
+type Operation = { requestBody?: unknown; responses?: Record<string, { description?: string }> };
+type SpecDocument = { paths?: Record<string, Record<string, Operation>> };
+
+function applyDocs(spec: SpecDocument, docs: OperationDocs): void {
+  for (const [key, doc] of Object.entries(docs)) {
     const [method, path] = key.split(" ") as [string, string];
     const operation = spec.paths?.[path]?.[method.toLowerCase()];
-    if (operation) Object.assign(operation, fields);
+    if (!operation) continue;
+    if (doc.requestBody) operation.requestBody = doc.requestBody;
+    for (const [status, description] of Object.entries(doc.responses ?? {})) {
+      const response = operation.responses?.[status];
+      if (response) response.description = description;
+    }
   }
 }
 
-export function docs(version: string, overrides: OperationOverrides = {}) {
+export function docs(version: string, operationDocs: OperationDocs = {}) {
   return new Elysia({ name: "docs" })
     .onAfterHandle(({ path, responseValue }) => {
-      if (path === SPEC_PATH && responseValue && typeof responseValue === "object") applyOverrides(responseValue as SpecDocument, overrides);
+      if (path === SPEC_PATH && responseValue && typeof responseValue === "object") applyDocs(responseValue as SpecDocument, operationDocs);
     })
     .use(
       openapi({

@@ -66,6 +66,13 @@ describe("documentation", () => {
     for (const [, name] of text.matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)) {
       expect(spec.components.schemas[name as string]).toBeDefined();
     }
+    for (const [path, ops] of Object.entries(spec.paths)) {
+      for (const [method, op] of Object.entries(ops)) {
+        for (const [status, response] of Object.entries(op.responses)) {
+          expect(`${method} ${path} ${status}: ${(response as { description: string }).description}`).not.toContain("Response for status");
+        }
+      }
+    }
     for (const schema of ["RunRequest", "RunSuccess", "RunFailure", "Error", "Health"]) {
       expect((spec.components.schemas[schema] as { examples?: unknown[] }).examples?.length).toBeGreaterThan(0);
     }

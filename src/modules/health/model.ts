@@ -18,3 +18,7 @@ export const HealthResponse = z
   });
 
 export type Health = z.infer<typeof HealthResponse>;
+
+export const healthOperationDoc = {
+  responses: { 200: "The server is serving", 503: "The server is shutting down (status shutting_down)" },
+};

@@ -1,6 +1,7 @@
 // POST /run's request and answers, as zod schemas: validation, TypeScript types and OpenAPI all come from here.
 import { z } from "zod";
 import { ErrorResponse } from "../../http/error-model.ts";
+import type { OperationDoc } from "../../http/docs.ts";
 import { openApiSchema } from "../../http/openapi-schema.ts";
 import { AGENT_PATTERN, MODEL_MAX_LENGTH, MODEL_PATTERN } from "../../opencode/names.ts";
 
@@ -107,8 +108,24 @@ export const RunFailure = ErrorResponse.extend(runFields).meta({
 export type RunSuccessBody = z.infer<typeof RunSuccess>;
 export type RunFailureBody = z.infer<typeof RunFailure>;
 
-/** The request body as OpenAPI shows it: the body is read by our own size-limited parser, so the generator cannot see its media types. */
-export function runRequestBodyDoc() {
+/** What the generator cannot derive: the body's media types (our own size-limited parser reads it) and per-status wording. */
+export function runOperationDoc(): OperationDoc {
+  return {
+    requestBody: runRequestBody(),
+    responses: {
+      200: "The agent finished; its output, usage and tool calls",
+      400: "invalid_request: empty body, blank prompt, invalid JSON or UTF-8, or an invalid field (named in `field`)",
+      401: "unauthorized: API_KEY is set and no valid key was sent",
+      408: "timeout: MAX_EXECUTION_TIME passed; the agent was killed; the output so far is included",
+      413: "payload_too_large: the body exceeds MAX_REQUEST_SIZE",
+      415: "unsupported_media_type: send text/plain or application/json",
+      500: "agent_failed: opencode failed and `error` says why (RunFailure); or internal: a server fault (Error)",
+      503: "shutting_down: the server is draining (Error), or stopped this run while shutting down (RunFailure)",
+    },
+  };
+}
+
+function runRequestBody() {
   return {
     required: true,
     description: "The prompt as plain text, or a JSON RunRequest",
