@@ -41,6 +41,24 @@ export interface Config {
   };
   /** The environment every agent run starts from: an allow-list, never the server's own secrets. */
   agentEnv: Record<string, string>;
+  /** Where the server keeps its own state (undelivered patches; later the run store). */
+  dataDir: string;
+  git: {
+    /** git on PATH, or GIT_BIN. */
+    bin: string;
+    /** URL prefixes repositories must start with. */
+    allowedPrefixes: string[];
+    githubToken: string | null;
+    gitToken: string | null;
+    tokenUsername: string;
+    authorName: string;
+    authorEmail: string;
+    /** 0 = full history. */
+    cloneDepth: number;
+    inactivityTimeoutMs: number;
+    /** PATH, proxy and CA variables for the server's own git commands. */
+    baseEnv: Record<string, string>;
+  };
   /** Provider credential variables present in the environment (names only), for the start-up check. */
   providerCredentialVars: string[];
   /** Every secret value known at start-up, for redaction. */
@@ -61,12 +79,13 @@ export class ConfigError extends Error {
 export const SERVER_SECRET_VARS = ["API_KEY", "GITHUB_TOKEN", "GIT_TOKEN", "OPENCODE_AUTH_TOKEN", "OPENCODE_AUTH_JSON", "OPENCODE_CONFIG_JSON"];
 const SERVER_OWN_OPENCODE_VARS = new Set(["OPENCODE_AUTH_TOKEN", "OPENCODE_AUTH_JSON", "OPENCODE_CONFIG_JSON", "OPENCODE_BIN", "OPENCODE_MODEL"]);
 
-/** Non-secret variables the agent legitimately needs from the host. */
-const AGENT_BASE_VARS = [
-  "PATH", "LANG", "LANGUAGE", "TZ", "USER", "LOGNAME", "SHELL",
+/** Network settings both the agent and the server's git commands need from the host. */
+const NETWORK_VARS = [
   "http_proxy", "https_proxy", "no_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
-  "SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS", "GIT_SSL_CAINFO",
+  "SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS", "GIT_SSL_CAINFO", "GIT_SSL_CAPATH",
 ];
+/** Non-secret variables the agent legitimately needs from the host. */
+const AGENT_BASE_VARS = ["PATH", "LANG", "LANGUAGE", "TZ", "USER", "LOGNAME", "SHELL", ...NETWORK_VARS];
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const CREDENTIAL_NAME = /KEY|TOKEN|SECRET|PAT$|CREDENTIALS|PASSWORD/;
 const SECRET_FIELD = /key|token|secret|password|access|refresh|credential/i;
@@ -136,6 +155,23 @@ const EnvSchema = z.object({
   OPENCODE_AUTH_TOKEN: optionalText,
   OPENCODE_AUTH_JSON: jsonObject('{"provider": {"type": "api", "key": "..."}}'),
   OPENCODE_CONFIG_JSON: jsonObject("an opencode config object"),
+  DATA_DIR: optionalText.refine((v) => v === undefined || path.isAbsolute(v), "must be an absolute path"),
+  ALLOWED_REPO_PREFIXES: optionalText.transform((v, ctx) => {
+    const list = (v ?? "https://github.com/").split(",").map((p) => p.trim()).filter(Boolean);
+    for (const entry of list) {
+      const problem = prefixProblem(entry);
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
+    }
+    return list;
+  }),
+  GITHUB_TOKEN: optionalText,
+  GIT_TOKEN: optionalText,
+  GIT_TOKEN_USERNAME: optionalText.transform((v) => v ?? "x-access-token"),
+  GIT_AUTHOR_NAME: optionalText.transform((v) => v ?? "opencode-server"),
+  GIT_AUTHOR_EMAIL: optionalText.transform((v) => v ?? "opencode-server@localhost"),
+  GIT_CLONE_DEPTH: withDefault((v) => (/^\d+$/.test(v) ? Number(v) : null), "1", "must be a whole number of commits (0 = full history)"),
+  GIT_TIMEOUT: withDefault((v) => positive(parseDuration(v)), "120s", "must be a positive Go duration such as 120s"),
+  GIT_BIN: optionalText.transform((v) => v ?? "git"),
   AGENT_ENV_PASSTHROUGH: optionalText.transform((v, ctx) => {
     const names = (v ?? "").split(",").map((n) => n.trim()).filter(Boolean);
     for (const n of names) {
@@ -145,6 +181,18 @@ const EnvSchema = z.object({
     return names;
   }),
 });
+
+function prefixProblem(entry: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(entry);
+  } catch {
+    return `"${entry}" is not a URL prefix such as https://github.com/my-org/`;
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") return `"${entry}" must start with https:// (or http:// for a host you trust)`;
+  if (url.username || url.password || url.search || url.hash) return `"${entry}" must not contain credentials, a query or a fragment`;
+  return null;
+}
 
 function positive(n: number | null): number | null {
   return n !== null && n > 0 ? n : null;
@@ -172,7 +220,21 @@ export function secretLeaves(value: unknown, underSecretKey = false): string[] {
   return [];
 }
 
-function buildAgentEnv(env: Env, passthrough: string[], home: string, dirs: OpencodeDirs): Record<string, string> {
+function pick(env: Env, names: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of names) {
+    const v = env[name];
+    if (v !== undefined && v !== "") out[name] = v;
+  }
+  return out;
+}
+
+interface Identity {
+  name: string;
+  email: string;
+}
+
+function buildAgentEnv(env: Env, passthrough: string[], home: string, dirs: OpencodeDirs, author: Identity): Record<string, string> {
   const out: Record<string, string> = {};
   const take = (name: string) => {
     const v = env[name];
@@ -194,6 +256,9 @@ function buildAgentEnv(env: Env, passthrough: string[], home: string, dirs: Open
   // opencode must never update itself or wait for a terminal; the operator may still override the first.
   out.OPENCODE_DISABLE_AUTOUPDATE ??= "1";
   out.GIT_TERMINAL_PROMPT = "0";
+  // The agent may commit by itself; give it the identity the server commits with.
+  out.GIT_AUTHOR_NAME = out.GIT_COMMITTER_NAME = author.name;
+  out.GIT_AUTHOR_EMAIL = out.GIT_COMMITTER_EMAIL = author.email;
   return out;
 }
 
@@ -254,7 +319,20 @@ export function loadConfig(env: Env): Config {
       home,
       dirs,
     },
-    agentEnv: buildAgentEnv(env, e.AGENT_ENV_PASSTHROUGH, home, dirs),
+    agentEnv: buildAgentEnv(env, e.AGENT_ENV_PASSTHROUGH, home, dirs, { name: e.GIT_AUTHOR_NAME, email: e.GIT_AUTHOR_EMAIL }),
+    dataDir: e.DATA_DIR ? path.resolve(e.DATA_DIR) : path.join(xdgData, "opencode-server"),
+    git: {
+      bin: e.GIT_BIN,
+      allowedPrefixes: e.ALLOWED_REPO_PREFIXES,
+      githubToken: e.GITHUB_TOKEN ?? null,
+      gitToken: e.GIT_TOKEN ?? null,
+      tokenUsername: e.GIT_TOKEN_USERNAME,
+      authorName: e.GIT_AUTHOR_NAME,
+      authorEmail: e.GIT_AUTHOR_EMAIL,
+      cloneDepth: e.GIT_CLONE_DEPTH,
+      inactivityTimeoutMs: e.GIT_TIMEOUT,
+      baseEnv: { PATH: env.PATH || DEFAULT_PATH, ...pick(env, NETWORK_VARS) },
+    },
     providerCredentialVars,
     secrets,
   };

@@ -3,6 +3,7 @@
 export const ERROR_STATUS = {
   invalid_request: 400,
   unauthorized: 401,
+  repository_not_allowed: 403,
   not_found: 404,
   timeout: 408,
   payload_too_large: 413,
@@ -10,6 +11,8 @@ export const ERROR_STATUS = {
   client_closed: 499,
   agent_failed: 500,
   internal: 500,
+  clone_failed: 502,
+  push_failed: 502,
   shutting_down: 503,
 } as const;
 

@@ -1,4 +1,5 @@
 // Wires config to adapters, the run manager and the app; listens; and shuts everything down in order.
+import path from "node:path";
 import { createApp, type App } from "./app.ts";
 import type { Config } from "./config.ts";
 import { formatDuration } from "./lib/duration.ts";
@@ -10,6 +11,8 @@ import type { AgentRunner } from "./opencode/types.ts";
 import { killRuns } from "./proc/process-tree.ts";
 import { enableSubreaper, startReaping } from "./proc/reaper.ts";
 import { RunStopped } from "./runs/abort.ts";
+import { parsePrefixes } from "./git/url-policy.ts";
+import type { RepoDeps } from "./runs/repository.ts";
 import { RunManager } from "./runs/run-manager.ts";
 import { VERSION } from "./version.ts";
 
@@ -32,6 +35,21 @@ export interface RunningServer {
 }
 
 const IDLE_TIMEOUT_S = 30;
+
+function repoDeps(config: Config, gitBinary: string | null): RepoDeps {
+  return {
+    gitBinary,
+    gitBaseEnv: config.git.baseEnv,
+    githubToken: config.git.githubToken,
+    gitToken: config.git.gitToken,
+    tokenUsername: config.git.tokenUsername,
+    cloneDepth: config.git.cloneDepth,
+    inactivityTimeoutMs: config.git.inactivityTimeoutMs,
+    author: { name: config.git.authorName, email: config.git.authorEmail },
+    undeliveredDir: path.join(config.dataDir, "undelivered"),
+    maxPatchBytes: config.maxOutputBytes,
+  };
+}
 
 export async function startServer(config: Config, overrides: ServerOverrides = {}): Promise<RunningServer> {
   const redactor = new Redactor(config.secrets);
@@ -70,10 +88,19 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
     });
   }
 
+  const gitBinary = config.git.bin.includes("/") ? config.git.bin : Bun.which(config.git.bin, { PATH: config.git.baseEnv.PATH ?? "" });
+  if (!gitBinary) logger.warn("git not found: repository runs will fail until git is installed (or GIT_BIN is set)");
   const runs = new RunManager({
-    pipeline: { runner, workDir: config.workDir, redactor, defaultModel: config.opencode.defaultModel },
+    pipeline: {
+      runner,
+      workDir: config.workDir,
+      redactor,
+      defaultModel: config.opencode.defaultModel,
+      repo: repoDeps(config, gitBinary),
+    },
     maxExecutionMs: config.maxExecutionMs,
     logger,
+    allowedRepos: parsePrefixes(config.git.allowedPrefixes),
   });
   const app = createApp({
     logger,
@@ -102,6 +129,8 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
     max_request_size: config.maxRequestBytes,
     work_dir: config.workDir,
     auth: config.apiKeys.length > 0 ? `${config.apiKeys.length} key(s)` : "disabled",
+    allowed_repo_prefixes: config.git.allowedPrefixes,
+    git: gitBinary,
   });
 
   let closing: Promise<void> | undefined;

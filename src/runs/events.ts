@@ -4,9 +4,14 @@ import type { RunResult } from "./result.ts";
 
 export type RunStatus = "running" | "succeeded" | "failed" | "timed_out" | "cancelled" | "interrupted";
 
+export type GitEvent =
+  | { type: "git"; action: "cloned"; branch: string; base_branch: string | null; base_commit: string | null }
+  | { type: "git"; action: "committed" | "pushed"; branch: string; commit: string | null; changed: boolean; pushed: boolean };
+
 export type RunEventBody =
   | { type: "status"; status: RunStatus }
   | AgentEvent
+  | GitEvent
   | { type: "result"; result: RunResult };
 
 export type RunEvent = RunEventBody & { run_id: string; seq: number; time: string };

@@ -1,9 +1,11 @@
-// One run from start to finish — workspace, agent, cleanup — and the result, whatever stopped it.
-import type { ErrorCode } from "../errors.ts";
+// One run from start to finish — workspace, repository, agent, delivery, cleanup — and its result, whatever stopped it.
+import { AppError, type ErrorCode } from "../errors.ts";
 import type { Redactor } from "../lib/redact.ts";
 import { emptyUsage, type AgentOutcome, type AgentRunner } from "../opencode/types.ts";
+import { killProcessTree, RUN_COOKIE_VAR } from "../proc/process-tree.ts";
 import { stopReason } from "./abort.ts";
 import type { RunEventBody, RunStatus } from "./events.ts";
+import { prepareRepo, publishRepo, type GitOutcome, type PreparedRepo, type RepoDeps, type RepoRequest } from "./repository.ts";
 import type { RunResult } from "./result.ts";
 import { createWorkspace } from "./workspace.ts";
 
@@ -12,6 +14,7 @@ export interface PipelineDeps {
   workDir: string;
   redactor: Redactor;
   defaultModel: string | null;
+  repo: RepoDeps;
 }
 
 export interface RunSpec {
@@ -20,7 +23,11 @@ export interface RunSpec {
   prompt: string;
   model: string | null;
   agent: string | null;
+  repo: RepoRequest | null;
 }
+
+/** How long delivering the partial work of a stopped run may take. */
+const SALVAGE_MS = 60_000;
 
 export function statusOfResult(result: Pick<RunResult, "ok" | "code">): RunStatus {
   if (result.ok) return "succeeded";
@@ -36,8 +43,22 @@ export function statusOfResult(result: Pick<RunResult, "ok" | "code">): RunStatu
   }
 }
 
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+interface Failure {
+  code: ErrorCode;
+  message: string;
+  field?: string;
+}
+
+function failureOf(err: unknown, signal: AbortSignal): Failure {
+  if (signal.aborted) {
+    const reason = stopReason(signal);
+    return { code: reason.code, message: reason.message };
+  }
+  if (err instanceof AppError) {
+    const field = typeof err.details.field === "string" ? err.details.field : undefined;
+    return { code: err.code, message: err.message, ...(field ? { field } : {}) };
+  }
+  return { code: "internal", message: `The run could not be carried out: ${err instanceof Error ? err.message : String(err)}` };
 }
 
 /** Runs the agent for `spec`; never throws for anything the run itself did. */
@@ -52,9 +73,15 @@ export async function executeRun(
   emit({ type: "status", status: "running" });
 
   let outcome: AgentOutcome | null = null;
-  let failure: { code: ErrorCode; message: string } | null = null;
+  let failure: Failure | null = null;
+  let git: GitOutcome | null = null;
   try {
     await using workspace = await createWorkspace(deps.workDir, spec.runId);
+    let prepared: PreparedRepo | null = null;
+    if (spec.repo) {
+      prepared = await prepareRepo(deps.repo, spec.repo, workspace, spec.runId, signal);
+      emit({ type: "git", action: "cloned", branch: prepared.target, base_branch: prepared.baseBranch, base_commit: prepared.baseCommit });
+    }
     outcome = await deps.runner.run({
       runId: spec.runId,
       prompt: spec.prompt,
@@ -65,15 +92,21 @@ export async function executeRun(
       signal,
       onEvent: emit,
     });
-  } catch (err) {
-    failure = { code: "internal", message: `The run could not be carried out: ${describe(err)}` };
-  }
+    if (signal.aborted) failure = failureOf(null, signal);
+    else if (outcome.exitCode !== 0) failure = { code: "agent_failed", message: `opencode failed: ${outcome.error ?? `exit code ${outcome.exitCode}`}` };
 
-  if (!failure && signal.aborted) {
-    const reason = stopReason(signal);
-    failure = { code: reason.code, message: reason.message };
-  } else if (!failure && outcome && outcome.exitCode !== 0) {
-    failure = { code: "agent_failed", message: `opencode failed: ${outcome.error ?? `exit code ${outcome.exitCode}`}` };
+    // A cancelled run delivers nothing; any other unfinished run keeps its partial work on a side branch.
+    if (prepared && failure?.code !== "client_closed") {
+      const publishSignal = signal.aborted ? AbortSignal.timeout(SALVAGE_MS) : signal;
+      git = await publishRepo(deps.repo, prepared, workspace, { runId: spec.runId, prompt: spec.prompt, stopped: failure?.code ?? null }, publishSignal);
+      emit({ type: "git", action: git.pushed ? "pushed" : "committed", branch: git.branch, commit: git.commit, changed: git.changed, pushed: git.pushed });
+      if (git.deliveryError && !failure) failure = signal.aborted ? failureOf(null, signal) : { code: "push_failed", message: git.deliveryError };
+    }
+  } catch (err) {
+    failure = failureOf(err, signal);
+  } finally {
+    // The server's own git processes carry the run cookie too: none may outlive the run.
+    if (spec.repo) await killProcessTree({ cookie: `${RUN_COOKIE_VAR}=${spec.runId}` });
   }
 
   const result: RunResult = {
@@ -82,6 +115,7 @@ export async function executeRun(
     ok: failure === null,
     code: failure?.code ?? null,
     error: failure ? deps.redactor.redact(failure.message) : null,
+    errorField: failure?.field ?? null,
     output: deps.redactor.redact(outcome?.output ?? ""),
     outputTruncated: outcome?.outputTruncated ?? false,
     durationMs: performance.now() - started,
@@ -90,6 +124,8 @@ export async function executeRun(
     tools: outcome?.tools ?? [],
     exitCode: outcome?.exitCode ?? null,
     model,
+    git: git ? deps.redactor.redactDeep(git) : null,
+    survivors: outcome?.survivors ?? [],
   };
   emit({ type: "status", status: statusOfResult(result) });
   emit({ type: "result", result });

@@ -1,6 +1,7 @@
 // The outcome of one run, independent of how it is presented (JSON answer, event, log line).
 import type { ErrorCode } from "../errors.ts";
 import type { ToolCall, Usage } from "../opencode/types.ts";
+import type { GitOutcome } from "./repository.ts";
 
 export interface RunResult {
   runId: string;
@@ -9,6 +10,8 @@ export interface RunResult {
   /** Why it failed; null on success. */
   code: ErrorCode | null;
   error: string | null;
+  /** The request field at fault, for invalid_request. */
+  errorField: string | null;
   output: string;
   outputTruncated: boolean;
   durationMs: number;
@@ -17,4 +20,8 @@ export interface RunResult {
   tools: ToolCall[];
   exitCode: number | null;
   model: string | null;
+  /** What happened to the repository, for repository runs. */
+  git: GitOutcome | null;
+  /** Agent processes still alive after cleanup (should always be empty). */
+  survivors: number[];
 }

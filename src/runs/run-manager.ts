@@ -1,17 +1,20 @@
 // Owns the runs in flight: admission, the wall-clock timeout, client and shutdown aborts, draining.
 import { randomUUID } from "node:crypto";
 import { AppError } from "../errors.ts";
+import { RepositoryUrlError, resolveRepositoryUrl, type RepoPrefix } from "../git/url-policy.ts";
 import { formatDuration } from "../lib/duration.ts";
 import type { Logger } from "../lib/logger.ts";
 import { RunStopped } from "./abort.ts";
 import type { RunEventSink } from "./events.ts";
 import { executeRun, statusOfResult, type PipelineDeps } from "./pipeline.ts";
+import type { RepoRequest } from "./repository.ts";
 import type { RunResult } from "./result.ts";
 
 export interface RunInput {
   prompt: string;
   model: string | null;
   agent: string | null;
+  repository: { url: string; branch: string | null; base: string | null; push: boolean } | null;
 }
 
 export interface RunOptions {
@@ -25,6 +28,8 @@ export interface RunManagerOptions {
   pipeline: PipelineDeps;
   maxExecutionMs: number;
   logger: Logger;
+  /** ALLOWED_REPO_PREFIXES, parsed. */
+  allowedRepos: readonly RepoPrefix[];
 }
 
 export class RunManager {
@@ -42,8 +47,22 @@ export class RunManager {
     return this.draining;
   }
 
+  /** Checks the repository against the allow-list before anything runs (400 malformed, 403 not allowed). */
+  private repoRequest(input: RunInput): RepoRequest | null {
+    if (!input.repository) return null;
+    const { url, branch, base, push } = input.repository;
+    try {
+      return { url: resolveRepositoryUrl(url, this.opts.allowedRepos), branch, base, push };
+    } catch (err) {
+      if (!(err instanceof RepositoryUrlError)) throw err;
+      if (err.kind === "not_allowed") throw new AppError("repository_not_allowed", err.message);
+      throw new AppError("invalid_request", `Invalid field "repository": ${err.message}`, { field: "repository" });
+    }
+  }
+
   async run(input: RunInput, opts: RunOptions): Promise<RunResult> {
     if (this.draining) throw new AppError("shutting_down", "The server is shutting down and accepts no new runs");
+    const repo = this.repoRequest(input);
     const runId = randomUUID();
     const controller = new AbortController();
     const limit = this.opts.maxExecutionMs;
@@ -60,9 +79,16 @@ export class RunManager {
     let seq = 0;
     const emit = opts.onEvent;
     this.active.set(runId, controller);
-    log.info("run started", { prompt_chars: input.prompt.length, model: input.model ?? this.opts.pipeline.defaultModel, agent: input.agent });
+    log.info("run started", {
+      prompt_chars: input.prompt.length,
+      model: input.model ?? this.opts.pipeline.defaultModel,
+      agent: input.agent,
+      repository: repo?.url.href ?? null,
+      branch: repo?.branch ?? null,
+    });
+    const spec = { runId, requestId: opts.requestId, prompt: input.prompt, model: input.model, agent: input.agent, repo };
     try {
-      const result = await executeRun(this.opts.pipeline, { runId, requestId: opts.requestId, ...input }, controller.signal, (body) =>
+      const result = await executeRun(this.opts.pipeline, spec, controller.signal, (body) =>
         emit?.({ ...redactor.redactDeep(body), run_id: runId, seq: ++seq, time: new Date().toISOString() }),
       );
       const fields = {
@@ -74,7 +100,11 @@ export class RunManager {
         output_bytes: Buffer.byteLength(result.output),
         output_truncated: result.outputTruncated,
         error: result.error,
+        ...(result.git
+          ? { branch: result.git.branch, commit: result.git.commit, changed: result.git.changed, pushed: result.git.pushed, push_note: result.git.pushNote }
+          : {}),
       };
+      if (result.survivors.length > 0) log.error("agent processes survived cleanup", { pids: result.survivors });
       if (result.ok) log.info("run finished", fields);
       else log.warn("run finished", fields);
       return result;

@@ -9,6 +9,8 @@ export interface Workspace extends AsyncDisposable {
   readonly dir: string;
   /** The agent's TMPDIR. */
   readonly tmp: string;
+  /** An empty HOME for the server's own git commands (outside the agent's directory). */
+  readonly gitHome: string;
   remove(): Promise<void>;
 }
 
@@ -18,8 +20,9 @@ export async function createWorkspace(workRoot: string, runId: string): Promise<
   const root = await mkdtemp(path.join(workRoot, `${WORKSPACE_PREFIX}${runId.slice(0, 8)}-`));
   const dir = path.join(root, "work");
   const tmp = path.join(root, "tmp");
-  await Promise.all([mkdir(dir, { mode: 0o700 }), mkdir(tmp, { mode: 0o700 })]);
+  const gitHome = path.join(root, "git-home");
+  await Promise.all([dir, tmp, gitHome].map((d) => mkdir(d, { mode: 0o700 })));
   let removed: Promise<void> | undefined;
   const remove = () => (removed ??= rm(root, { recursive: true, force: true, maxRetries: 3, retryDelay: 50 }));
-  return { root, dir, tmp, remove, [Symbol.asyncDispose]: remove };
+  return { root, dir, tmp, gitHome, remove, [Symbol.asyncDispose]: remove };
 }

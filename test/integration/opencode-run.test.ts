@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
 import { fakeScript, startFakeLlm, type FakeLlm } from "../support/fake-llm.ts";
 import { opencodeServerEnv } from "../support/opencode-env.ts";
-import { processesRunning, zombieChildren } from "../support/procs.ts";
+import { AGENT_COMMANDS, processesRunning, zombieChildren } from "../support/procs.ts";
 import { startTestServer, type TestServer } from "../support/server.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -133,7 +133,7 @@ describe("a real opencode run", () => {
     const { res } = await run(fakeScript({ bash: `nohup ${cmd} >/dev/null 2>&1 & echo started` }, { text: "left a job running" }));
     expect(res.status).toBe(200);
     expect(processesRunning(cmd)).toEqual([]);
-    expect(zombieChildren()).toEqual([]);
+    expect(zombieChildren(AGENT_COMMANDS)).toEqual([]);
   });
 
   test("a client that disconnects mid-run takes the agent's whole process tree with it", async () => {
@@ -145,7 +145,7 @@ describe("a real opencode run", () => {
     expect(await pending).toBeInstanceOf(Error);
     await waitFor(() => processesRunning(cmd).length === 0 && s.server.runs.inFlight === 0, { what: "cleanup after disconnect", timeoutMs: 15_000 });
     await waitFor(() => s.logs.some((l) => l.includes('"code":"client_closed"')), { what: "run finished log" });
-    expect(zombieChildren()).toEqual([]);
+    expect(zombieChildren(AGENT_COMMANDS)).toEqual([]);
     expect(readdirSync(env.WORK_DIR as string)).toEqual([]);
   });
 });
@@ -182,7 +182,7 @@ describe("limits", () => {
       exit_code: null,
     });
     expect(processesRunning(cmd)).toEqual([]);
-    expect(zombieChildren()).toEqual([]);
+    expect(zombieChildren(AGENT_COMMANDS)).toEqual([]);
     expect(readdirSync(limitedEnv.WORK_DIR as string)).toEqual([]);
   });
 

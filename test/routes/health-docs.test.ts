@@ -59,7 +59,7 @@ describe("documentation", () => {
     expect(Object.keys(spec.paths).sort()).toEqual(["/health", "/run"]);
     const run = spec.paths["/run"]?.post;
     expect(Object.keys(run?.requestBody?.content ?? {}).sort()).toEqual(["application/json", "text/plain"]);
-    expect(Object.keys(run?.responses ?? {}).sort()).toEqual(["200", "400", "401", "408", "413", "415", "500", "503"]);
+    expect(Object.keys(run?.responses ?? {}).sort()).toEqual(["200", "400", "401", "403", "408", "413", "415", "500", "502", "503"]);
     expect(Object.keys(spec.components.schemas).sort()).toEqual(["Error", "Health", "RunFailure", "RunRequest", "RunSuccess", "ToolCall", "Usage"]);
     const text = JSON.stringify(spec);
     expect(text).not.toContain("$defs");

@@ -1,5 +1,7 @@
 // Builds the app in-process around a fake runner, for `app.handle(new Request(...))` route tests.
+import path from "node:path";
 import { createApp } from "../../src/app.ts";
+import { parsePrefixes } from "../../src/git/url-policy.ts";
 import { createLogger } from "../../src/lib/logger.ts";
 import { Redactor } from "../../src/lib/redact.ts";
 import { RunManager } from "../../src/runs/run-manager.ts";
@@ -16,16 +18,48 @@ export interface TestApp {
   request(path: string, init?: RequestInit): Promise<Response>;
 }
 
-export function testApp(opts: { apiKeys?: string[]; maxRequestBytes?: number; maxExecutionMs?: number; secrets?: string[]; runner?: FakeRunner } = {}): TestApp {
+export interface TestAppOptions {
+  apiKeys?: string[];
+  maxRequestBytes?: number;
+  maxExecutionMs?: number;
+  secrets?: string[];
+  runner?: FakeRunner;
+  allowedRepos?: string[];
+  /** git for repository runs; defaults to none, so a test never reaches a network by accident. */
+  gitBinary?: string | null;
+  gitBaseEnv?: Record<string, string>;
+  /** GIT_TOKEN for the repository host. */
+  gitToken?: string | null;
+}
+
+export function testApp(opts: TestAppOptions = {}): TestApp {
   const logs: string[] = [];
   const redactor = new Redactor([...(opts.apiKeys ?? []), ...(opts.secrets ?? [])]);
   const logger = createLogger({ level: "debug", redactor, sink: (l) => logs.push(l) });
   const runner = opts.runner ?? new FakeRunner();
   const workDir = tempDir("ocs-work-");
   const runs = new RunManager({
-    pipeline: { runner, workDir, redactor, defaultModel: "fake/default" },
+    pipeline: {
+      runner,
+      workDir,
+      redactor,
+      defaultModel: "fake/default",
+      repo: {
+        gitBinary: opts.gitBinary ?? null,
+        gitBaseEnv: opts.gitBaseEnv ?? { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+        githubToken: null,
+        gitToken: opts.gitToken ?? null,
+        tokenUsername: "x-access-token",
+        cloneDepth: 1,
+        inactivityTimeoutMs: 30_000,
+        author: { name: "test", email: "test@localhost" },
+        undeliveredDir: path.join(tempDir("ocs-data-"), "undelivered"),
+        maxPatchBytes: 1024 * 1024,
+      },
+    },
     maxExecutionMs: opts.maxExecutionMs ?? 60_000,
     logger,
+    allowedRepos: parsePrefixes(opts.allowedRepos ?? ["https://github.com/"]),
   });
   const app = createApp({
     logger,

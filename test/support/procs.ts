@@ -13,6 +13,8 @@ export interface ProcInfo {
   pid: number;
   state: string;
   ppid: number;
+  /** The executable's name (kept by zombies, whose cmdline is empty). */
+  comm: string;
   cmdline: string;
 }
 
@@ -24,7 +26,8 @@ export function listProcesses(): ProcInfo[] {
     const cmdline = read(`/proc/${name}/cmdline`);
     if (!stat || cmdline === null) continue;
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    out.push({ pid: Number(name), state: fields[0] ?? "?", ppid: Number(fields[1]), cmdline: cmdline.replaceAll("\0", " ").trim() });
+    const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    out.push({ pid: Number(name), state: fields[0] ?? "?", ppid: Number(fields[1]), comm, cmdline: cmdline.replaceAll("\0", " ").trim() });
   }
   return out;
 }
@@ -50,7 +53,10 @@ export function processesWithEnv(entry: string): number[] {
   return out;
 }
 
-/** Zombie children of this test process (nobody reaped them). */
-export function zombieChildren(): ProcInfo[] {
-  return listProcesses().filter((p) => p.ppid === process.pid && p.state === "Z");
+/** Zombie children of this test process (nobody reaped them), optionally only those running one of `names`. */
+export function zombieChildren(names?: string[]): ProcInfo[] {
+  return listProcesses().filter((p) => p.ppid === process.pid && p.state === "Z" && (!names || names.includes(p.comm)));
 }
+
+/** What an agent's tools run as: none of these may stay a zombie. */
+export const AGENT_COMMANDS = ["sleep", "bash", "sh", "nohup", "opencode", "env"];

@@ -95,11 +95,50 @@ describe("loadConfig", () => {
     ["WORK_DIR", "relative/dir"],
     ["OPENCODE_MODEL", "no-slash"],
     ["AGENT_ENV_PASSTHROUGH", "GITHUB_TOKEN"],
+    ["ALLOWED_REPO_PREFIXES", "ftp://example.com/"],
+    ["ALLOWED_REPO_PREFIXES", "https://user:pw@github.com/"],
+    ["ALLOWED_REPO_PREFIXES", "github.com"],
+    ["GIT_CLONE_DEPTH", "-1"],
+    ["GIT_TIMEOUT", "never"],
+    ["DATA_DIR", "relative"],
     ["AGENT_ENV_PASSTHROUGH", "bad name"],
   ])("%s=%p fails naming the variable", (name, value) => {
     const err = errorOf({ [name]: value });
     expect(err.variable).toBe(name);
     expect(err.message).toStartWith(`${name}: `);
+  });
+
+  test("repository settings and their defaults", () => {
+    const d = loadConfig(base);
+    expect(d.git).toEqual({
+      bin: "git",
+      allowedPrefixes: ["https://github.com/"],
+      githubToken: null,
+      gitToken: null,
+      tokenUsername: "x-access-token",
+      authorName: "opencode-server",
+      authorEmail: "opencode-server@localhost",
+      cloneDepth: 1,
+      inactivityTimeoutMs: 120_000,
+      baseEnv: { PATH: "/usr/bin:/bin" },
+    });
+    expect(d.dataDir).toBe("/home/ocs/.local/share/opencode-server");
+    const c = loadConfig({
+      ...base,
+      ALLOWED_REPO_PREFIXES: "https://github.com/acme/, http://git.internal:8080/",
+      GITHUB_TOKEN: "ghp_123456",
+      GIT_TOKEN: "glpat-123456",
+      GIT_TOKEN_USERNAME: "oauth2",
+      GIT_CLONE_DEPTH: "0",
+      GIT_TIMEOUT: "30s",
+      DATA_DIR: "/var/lib/ocs",
+      HTTPS_PROXY: "http://proxy:3128",
+    });
+    expect(c.git.allowedPrefixes).toEqual(["https://github.com/acme/", "http://git.internal:8080/"]);
+    expect([c.git.githubToken, c.git.gitToken, c.git.tokenUsername, c.git.cloneDepth, c.git.inactivityTimeoutMs]).toEqual(["ghp_123456", "glpat-123456", "oauth2", 0, 30_000]);
+    expect(c.git.baseEnv).toEqual({ PATH: "/usr/bin:/bin", HTTPS_PROXY: "http://proxy:3128" });
+    expect(c.dataDir).toBe("/var/lib/ocs");
+    expect(c.secrets).toEqual(expect.arrayContaining(["ghp_123456", "glpat-123456"]));
   });
 
   test("invalid JSON in a secret-carrying variable is reported without echoing it", () => {
@@ -149,6 +188,10 @@ describe("loadConfig", () => {
       OPENCODE_DISABLE_MODELS_FETCH: "1",
       OPENCODE_DISABLE_AUTOUPDATE: "1",
       GIT_TERMINAL_PROMPT: "0",
+      GIT_AUTHOR_NAME: "opencode-server",
+      GIT_AUTHOR_EMAIL: "opencode-server@localhost",
+      GIT_COMMITTER_NAME: "opencode-server",
+      GIT_COMMITTER_EMAIL: "opencode-server@localhost",
       NPM_TOKEN: "npm-secret-123",
     });
     expect(c.providerCredentialVars).toEqual(["ANTHROPIC_API_KEY"]);

@@ -23,9 +23,11 @@ export function runModule(service: RunService, opts: { maxRequestBytes: number }
       body: RunRequest,
       response: {
         200: RunSuccess,
-        ...errorResponses(400, 401, 413, 415),
+        ...errorResponses(401, 403, 413, 415),
+        400: RunFailure.or(ErrorResponse),
         408: RunFailure,
         500: RunFailure.or(ErrorResponse),
+        502: RunFailure,
         503: RunFailure.or(ErrorResponse),
       },
       detail: {

@@ -3,7 +3,27 @@ import { z } from "zod";
 import { ErrorResponse } from "../../http/error-model.ts";
 import type { OperationDoc } from "../../http/docs.ts";
 import { openApiSchema } from "../../http/openapi-schema.ts";
+import { branchNameProblem } from "../../git/ref-name.ts";
+import { checkRepositoryUrl, RepositoryUrlError } from "../../git/url-policy.ts";
 import { AGENT_PATTERN, MODEL_MAX_LENGTH, MODEL_PATTERN } from "../../opencode/names.ts";
+
+const branchName = (what: string) =>
+  z.string().superRefine((name, ctx) => {
+    const problem = branchNameProblem(name);
+    if (problem) ctx.addIssue({ code: "custom", message: `${what} ${problem}` });
+  });
+
+const repositoryUrl = z
+  .string()
+  .max(2048)
+  .superRefine((raw, ctx) => {
+    try {
+      checkRepositoryUrl(raw);
+    } catch (err) {
+      if (!(err instanceof RepositoryUrlError)) throw err;
+      ctx.addIssue({ code: "custom", message: err.message });
+    }
+  });
 
 export const RunRequest = z
   .object({
@@ -22,11 +42,30 @@ export const RunRequest = z
       .regex(AGENT_PATTERN, "must be an agent name (letters, digits, . _ -)")
       .nullish()
       .describe("opencode agent, e.g. build or plan; an unknown name falls back to the default agent"),
+    repository: repositoryUrl
+      .nullish()
+      .describe("https:// URL of a git repository under ALLOWED_REPO_PREFIXES: the agent works in a fresh clone, and its changes are committed and pushed"),
+    branch: branchName("branch")
+      .nullish()
+      .describe("Branch to work on: checked out if it exists, else created from base; default opencode/<run id>"),
+    base: branchName("base")
+      .nullish()
+      .describe("Branch a new branch starts from; default the repository's default branch"),
+    push: z.boolean().nullish().describe("false: commit but do not push (the diff comes back in patch); default true"),
   })
   .strict()
+  .superRefine((body, ctx) => {
+    if (body.repository) return;
+    for (const key of ["branch", "base", "push"] as const) {
+      if (body[key] !== undefined && body[key] !== null) ctx.addIssue({ code: "custom", path: [key], message: "requires repository" });
+    }
+  })
   .meta({
     id: "RunRequest",
-    examples: [{ prompt: "Write a function to calculate fibonacci numbers", model: "anthropic/claude-sonnet-4-5" }],
+    examples: [
+      { prompt: "Write a function to calculate fibonacci numbers", model: "anthropic/claude-sonnet-4-5" },
+      { prompt: "Fix bug in main.go", repository: "https://github.com/username/repo.git", branch: "bugfix-branch" },
+    ],
   });
 
 export type RunRequestBody = z.infer<typeof RunRequest>;
@@ -57,6 +96,19 @@ const runFields = {
   tools: z.array(ToolCall).describe("Tool calls the agent made, in order"),
   output_truncated: z.boolean().describe("True when output exceeded MAX_OUTPUT_SIZE and was cut"),
   exit_code: z.number().int().nullable().describe("opencode's exit code; null when it was killed"),
+  // Repository runs only:
+  repository: z.string().optional().describe("The repository (repository runs only, as are the fields below)"),
+  branch: z.string().optional().describe("The branch holding the work (a fallback branch when the push was rejected)"),
+  commit: z.string().nullable().optional().describe("The branch's commit after the run (pushed, or local when the push failed)"),
+  base_branch: z.string().nullable().optional().describe("The branch the work started from"),
+  base_commit: z.string().nullable().optional().describe("The commit the work started from"),
+  changed: z.boolean().optional().describe("Whether the agent changed anything (files or commits)"),
+  files_changed: z.array(z.string()).optional().describe("Paths changed between base_commit and commit"),
+  pushed: z.boolean().optional(),
+  push_note: z.string().nullable().optional().describe("Why the push went elsewhere, did not happen, or failed"),
+  patch: z.string().optional().describe("With push: false, the change as a diff"),
+  patch_truncated: z.boolean().optional(),
+  undelivered_patch: z.string().optional().describe("When the push failed: where the commits were saved on the server (git am)"),
 };
 
 const exampleUsage = { input_tokens: 1200, output_tokens: 240, reasoning_tokens: 0, cache_read_tokens: 0, cache_write_tokens: 0, cost: 0.0072 };
@@ -114,12 +166,14 @@ export function runOperationDoc(): OperationDoc {
     requestBody: runRequestBody(),
     responses: {
       200: "The agent finished; its output, usage and tool calls",
-      400: "invalid_request: empty body, blank prompt, invalid JSON or UTF-8, or an invalid field (named in `field`)",
+      400: "invalid_request: empty body, blank prompt, invalid JSON or UTF-8, an invalid field (named in `field`), or an unknown base branch",
       401: "unauthorized: API_KEY is set and no valid key was sent",
+      403: "repository_not_allowed: the repository is not under ALLOWED_REPO_PREFIXES",
       408: "timeout: MAX_EXECUTION_TIME passed; the agent was killed; the output so far is included",
       413: "payload_too_large: the body exceeds MAX_REQUEST_SIZE",
       415: "unsupported_media_type: send text/plain or application/json",
       500: "agent_failed: opencode failed and `error` says why (RunFailure); or internal: a server fault (Error)",
+      502: "clone_failed: the repository could not be read (git's reason); push_failed: the work could not be pushed (it was saved: undelivered_patch)",
       503: "shutting_down: the server is draining (Error), or stopped this run while shutting down (RunFailure)",
     },
   };

@@ -1,0 +1,122 @@
+// The git operations a run needs — inspect the remote, clone, branch, commit, push — each one simple-git call.
+import { lstat, readFile, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import type { SimpleGit } from "simple-git";
+import { gitMessage } from "./git-client.ts";
+
+export interface RemoteInfo {
+  /** The remote's default branch (what HEAD points at); null for an empty repository. */
+  defaultBranch: string | null;
+  /** Branch name → commit, for the branches asked about (and the default branch). */
+  heads: Map<string, string>;
+}
+
+export class GitOperationError extends Error {
+  override readonly name = "GitOperationError";
+}
+
+async function run(git: SimpleGit, args: string[]): Promise<string> {
+  try {
+    return await git.raw(args);
+  } catch (err) {
+    throw new GitOperationError(gitMessage(err), { cause: err });
+  }
+}
+
+/** One round trip: the default branch and whether the named branches exist. */
+export async function lsRemote(git: SimpleGit, url: string, branches: string[]): Promise<RemoteInfo> {
+  const out = await run(git, ["ls-remote", "--symref", url, "HEAD", ...branches.map((b) => `refs/heads/${b}`)]);
+  let defaultBranch: string | null = null;
+  const heads = new Map<string, string>();
+  for (const line of out.split("\n")) {
+    const [left, right] = line.split("\t");
+    if (!left || !right) continue;
+    if (left.startsWith("ref: refs/heads/") && right === "HEAD") defaultBranch = left.slice("ref: refs/heads/".length);
+    else if (right.startsWith("refs/heads/")) heads.set(right.slice("refs/heads/".length), left);
+  }
+  return { defaultBranch, heads };
+}
+
+/** Clones `branch` (or the empty repository) into `dir`, shallow when depth > 0. */
+export async function clone(git: SimpleGit, url: string, dir: string, branch: string | null, depth: number): Promise<void> {
+  const args = ["clone", "--quiet", "--no-tags"];
+  if (branch) args.push("--single-branch", "--branch", branch);
+  if (depth > 0) args.push("--depth", String(depth));
+  await run(git, [...args, "--", url, dir]);
+}
+
+export async function createBranch(git: SimpleGit, branch: string): Promise<void> {
+  await run(git, ["checkout", "--quiet", "-b", branch]);
+}
+
+/** HEAD's commit, or null in a repository without commits. */
+export async function headCommit(git: SimpleGit): Promise<string | null> {
+  try {
+    return (await git.raw(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"])).trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+/** Stages everything (respecting .gitignore) and commits it; returns false when there was nothing to commit. */
+export async function commitAll(git: SimpleGit, message: string): Promise<boolean> {
+  await run(git, ["add", "--all"]);
+  const staged = await run(git, ["diff", "--cached", "--name-only", "-z"]);
+  if (staged === "") return false;
+  await run(git, ["commit", "--quiet", "--no-verify", "-m", message]);
+  return true;
+}
+
+function splitNul(text: string): string[] {
+  return text.split("\0").filter(Boolean);
+}
+
+/** Paths that differ between `base` (null: an empty tree) and `head`. */
+export async function changedFiles(git: SimpleGit, base: string | null, head: string): Promise<string[]> {
+  if (!base) return splitNul(await run(git, ["ls-tree", "-r", "-z", "--name-only", head]));
+  return splitNul(await run(git, ["diff", "--name-only", "-z", base, head]));
+}
+
+export async function diff(git: SimpleGit, base: string | null, head: string): Promise<string> {
+  return base ? run(git, ["diff", "--binary", base, head]) : run(git, ["show", "--binary", "--format=", head]);
+}
+
+/** The commits base..head as an mbox that `git am` applies. */
+export async function formatPatch(git: SimpleGit, base: string | null, head: string): Promise<string> {
+  return run(git, ["format-patch", "--binary", "--stdout", base ? `${base}..${head}` : "--root", ...(base ? [] : [head])]);
+}
+
+export type PushOutcome = { status: "pushed" } | { status: "rejected"; reason: string } | { status: "failed"; reason: string };
+
+const REJECTED = /\[(?:remote )?rejected\]\s*(?:\(([^)]*)\))?/;
+
+/** Pushes `commit` to refs/heads/`branch` on origin; a per-ref rejection is told apart from a failure to push at all. */
+export async function push(git: SimpleGit, commit: string, branch: string): Promise<PushOutcome> {
+  try {
+    await git.raw(["push", "--porcelain", "--no-verify", "origin", `${commit}:refs/heads/${branch}`]);
+    return { status: "pushed" };
+  } catch (err) {
+    const text = err instanceof Error ? err.message : String(err);
+    const rejected = REJECTED.exec(text);
+    if (rejected) return { status: "rejected", reason: rejected[1] ?? "rejected" };
+    return { status: "failed", reason: gitMessage(err) };
+  }
+}
+
+/**
+ * The agent may rewrite .git/config (hooks, fsmonitor, url rewrites, proxies) or swap .git for a
+ * link to somewhere else before the server commits and pushes with its token. This restores the
+ * config written by our clone and refuses a .git that is no longer a plain directory.
+ */
+export async function restoreTrustedConfig(workDir: string, trustedConfig: string): Promise<void> {
+  const gitDir = path.join(workDir, ".git");
+  const st = await lstat(gitDir).catch(() => null);
+  if (!st || !st.isDirectory()) throw new GitOperationError("the agent removed or replaced the .git directory");
+  const config = path.join(gitDir, "config");
+  await rm(config, { force: true });
+  await writeFile(config, trustedConfig, { mode: 0o644 });
+}
+
+export async function readConfig(workDir: string): Promise<string> {
+  return readFile(path.join(workDir, ".git", "config"), "utf8");
+}
