@@ -235,18 +235,9 @@ interface Identity {
 }
 
 function buildAgentEnv(env: Env, passthrough: string[], home: string, dirs: OpencodeDirs, author: Identity): Record<string, string> {
-  const out: Record<string, string> = {};
-  const take = (name: string) => {
-    const v = env[name];
-    if (v !== undefined && v !== "" && !SERVER_SECRET_VARS.includes(name)) out[name] = v;
-  };
-  for (const name of AGENT_BASE_VARS) take(name);
-  for (const name of Object.keys(env)) {
-    if (name.startsWith("LC_")) take(name);
-    if (name.startsWith("OPENCODE_") && !SERVER_OWN_OPENCODE_VARS.has(name)) take(name);
-  }
-  for (const name of PROVIDER_ENV_VARS) take(name);
-  for (const name of passthrough) take(name);
+  const dynamic = Object.keys(env).filter((n) => n.startsWith("LC_") || (n.startsWith("OPENCODE_") && !SERVER_OWN_OPENCODE_VARS.has(n)));
+  const names = [...AGENT_BASE_VARS, ...dynamic, ...PROVIDER_ENV_VARS, ...passthrough].filter((n) => !SERVER_SECRET_VARS.includes(n));
+  const out = pick(env, names);
   out.PATH ??= DEFAULT_PATH;
   out.HOME = home;
   out.XDG_CONFIG_HOME = dirs.xdgConfig;

@@ -77,36 +77,39 @@ export async function executeRun(
   let git: GitOutcome | null = null;
   try {
     await using workspace = await createWorkspace(deps.workDir, spec.runId);
-    let prepared: PreparedRepo | null = null;
-    if (spec.repo) {
-      prepared = await prepareRepo(deps.repo, spec.repo, workspace, spec.runId, signal);
-      emit({ type: "git", action: "cloned", branch: prepared.target, base_branch: prepared.baseBranch, base_commit: prepared.baseCommit });
-    }
-    outcome = await deps.runner.run({
-      runId: spec.runId,
-      prompt: spec.prompt,
-      model,
-      agent: spec.agent,
-      cwd: workspace.dir,
-      tmpDir: workspace.tmp,
-      signal,
-      onEvent: emit,
-    });
-    if (signal.aborted) failure = failureOf(null, signal);
-    else if (outcome.exitCode !== 0) failure = { code: "agent_failed", message: `opencode failed: ${outcome.error ?? `exit code ${outcome.exitCode}`}` };
+    try {
+      let prepared: PreparedRepo | null = null;
+      if (spec.repo) {
+        prepared = await prepareRepo(deps.repo, spec.repo, workspace, spec.runId, signal);
+        emit({ type: "git", action: "cloned", branch: prepared.target, base_branch: prepared.baseBranch, base_commit: prepared.baseCommit });
+      }
+      outcome = await deps.runner.run({
+        runId: spec.runId,
+        prompt: spec.prompt,
+        model,
+        agent: spec.agent,
+        cwd: workspace.dir,
+        tmpDir: workspace.tmp,
+        signal,
+        onEvent: emit,
+      });
+      if (signal.aborted) failure = failureOf(null, signal);
+      else if (outcome.exitCode !== 0) failure = { code: "agent_failed", message: `opencode failed: ${outcome.error ?? `exit code ${outcome.exitCode}`}` };
 
-    // A cancelled run delivers nothing; any other unfinished run keeps its partial work on a side branch.
-    if (prepared && failure?.code !== "client_closed") {
-      const publishSignal = signal.aborted ? AbortSignal.timeout(SALVAGE_MS) : signal;
-      git = await publishRepo(deps.repo, prepared, workspace, { runId: spec.runId, prompt: spec.prompt, stopped: failure?.code ?? null }, publishSignal);
-      emit({ type: "git", action: git.pushed ? "pushed" : "committed", branch: git.branch, commit: git.commit, changed: git.changed, pushed: git.pushed });
-      if (git.deliveryError && !failure) failure = signal.aborted ? failureOf(null, signal) : { code: "push_failed", message: git.deliveryError };
+      // A cancelled run delivers nothing; any other unfinished run keeps its partial work on a side branch.
+      if (prepared && failure?.code !== "client_closed") {
+        const publishSignal = signal.aborted ? AbortSignal.timeout(SALVAGE_MS) : signal;
+        git = await publishRepo(deps.repo, prepared, workspace, { runId: spec.runId, prompt: spec.prompt, stopped: failure?.code ?? null }, publishSignal);
+        emit({ type: "git", action: git.pushed ? "pushed" : "committed", branch: git.branch, commit: git.commit, changed: git.changed, pushed: git.pushed });
+        if (git.deliveryError && !failure) failure = signal.aborted ? failureOf(null, signal) : { code: "push_failed", message: git.deliveryError };
+      }
+    } finally {
+      // The server's own git processes carry the run cookie too: none may outlive the run, nor
+      // write into the workspace while it is being removed.
+      if (spec.repo) await killProcessTree({ cookie: `${RUN_COOKIE_VAR}=${spec.runId}` });
     }
   } catch (err) {
     failure = failureOf(err, signal);
-  } finally {
-    // The server's own git processes carry the run cookie too: none may outlive the run.
-    if (spec.repo) await killProcessTree({ cookie: `${RUN_COOKIE_VAR}=${spec.runId}` });
   }
 
   const result: RunResult = {

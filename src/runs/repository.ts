@@ -62,6 +62,8 @@ export interface GitOutcome {
 }
 
 const shortId = (runId: string) => runId.slice(0, 8);
+/** How long writing an undelivered patch may take (local only, no network). */
+const SAVE_PATCH_MS = 30_000;
 
 function authFor(deps: RepoDeps, url: RepositoryUrl): GitAuth | null {
   const token = url.host === "github.com" ? deps.githubToken : deps.gitToken;
@@ -166,7 +168,8 @@ export async function publishRepo(deps: RepoDeps, prepared: PreparedRepo, ws: Wo
     undeliveredPatch: null,
     deliveryError: null,
   };
-  const git = gitIn(ws.dir, clientOptions(deps, ws, request.url, opts.runId, signal));
+  const options = clientOptions(deps, ws, request.url, opts.runId, signal);
+  const git = gitIn(ws.dir, options);
   let head: string | null;
   try {
     await repo.restoreTrustedConfig(ws.dir, prepared.trustedConfig);
@@ -208,7 +211,9 @@ export async function publishRepo(deps: RepoDeps, prepared: PreparedRepo, ws: Wo
   try {
     await mkdir(deps.undeliveredDir, { recursive: true, mode: 0o700 });
     const file = path.join(deps.undeliveredDir, `${opts.runId}.patch`);
-    await writeFile(file, await repo.formatPatch(git, prepared.baseCommit, head), { mode: 0o600 });
+    // Its own deadline: the run's signal may be what just stopped the push.
+    const local = gitIn(ws.dir, { ...options, signal: AbortSignal.timeout(SAVE_PATCH_MS) });
+    await writeFile(file, await repo.formatPatch(local, prepared.baseCommit, head), { mode: 0o600 });
     outcome.undeliveredPatch = file;
     outcome.pushNote = `The commit could not be pushed; it was saved as ${file} (apply with git am)`;
   } catch (err) {

@@ -6,7 +6,7 @@ import { json, testApp, type TestApp } from "../support/app.ts";
 import { FakeRunner, type FakeBehaviour } from "../support/fake-runner.ts";
 import { git, loggingGit, startGitServer, type GitServer } from "../support/git-server.ts";
 import { readJson } from "../support/http.ts";
-import { zombieChildren } from "../support/procs.ts";
+import { processesMatching, zombieChildren } from "../support/procs.ts";
 import { waitFor } from "../support/wait.ts";
 import { enableSubreaper, startReaping } from "../../src/proc/reaper.ts";
 
@@ -20,6 +20,7 @@ beforeAll(async () => {
   await server.createRepo("secret", { private: true });
   await server.createRepo("locked", { readOnly: true });
   await server.createRepo("void", { empty: true });
+  await server.createRepo("hung", { stall: true });
 });
 
 afterAll(async () => {
@@ -213,6 +214,16 @@ describe("when delivery fails", () => {
     expect(t.logs.join("\n")).not.toContain(TOKEN);
     // The server's own requests authenticated with the token; none carried it in the URL.
     expect(server.requests.every((r) => !r.path.includes(TOKEN))).toBe(true);
+  });
+
+  test("MAX_EXECUTION_TIME covers the clone: a hung git host → 408, and no git process is left", async () => {
+    const t = testApp({ runner: new FakeRunner(writeFile("never.txt", "x")), allowedRepos: [`${server.url}/`], gitBinary: spy.bin, maxExecutionMs: 1500 });
+    const { status, body } = await runRepo(t, { repository: server.repoUrl("hung") });
+    expect(status).toBe(408);
+    expect(body).toMatchObject({ code: "timeout", error: "Execution timeout: the run exceeded MAX_EXECUTION_TIME (1.5s)" });
+    expect(t.runner.calls).toHaveLength(0);
+    expect(processesMatching(server.repoUrl("hung"))).toEqual([]);
+    expect(readdirSync(t.workDir)).toEqual([]);
   });
 
   test("an unknown base branch → 400 naming the field", async () => {

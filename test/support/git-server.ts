@@ -10,6 +10,8 @@ export interface RepoSpec {
   readOnly?: boolean;
   /** No commits at all. */
   empty?: boolean;
+  /** Never answers (until the client goes away): a hung git host. */
+  stall?: boolean;
   /** Files on the default branch `main`. */
   files?: Record<string, string>;
   /** Other branches: each starts from main and adds these files. */
@@ -105,6 +107,9 @@ export function startGitServer(opts: { token: string }): GitServer {
         return new Response("authentication required", { status: 401, headers: { "www-authenticate": 'Basic realm="test git"' } });
       }
       if (spec.readOnly && service === "git-receive-pack") return new Response("write access denied", { status: 403 });
+      if (spec.stall) {
+        return new Promise<Response>((resolve) => req.signal.addEventListener("abort", () => resolve(new Response("gone", { status: 503 })), { once: true }));
+      }
       const body = req.body ? new Uint8Array(await req.arrayBuffer()) : new Uint8Array(0);
       const proc = Bun.spawn(["git", "http-backend"], {
         env: {
