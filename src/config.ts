@@ -100,6 +100,54 @@ function parseSize(text: string): number | null {
   return Number.isSafeInteger(n) ? n : null;
 }
 
+/** Defaults of the variables that have one (strings, as they would be written in the environment). */
+export const DEFAULTS = {
+  PORT: "8080",
+  HOST: "0.0.0.0",
+  MAX_EXECUTION_TIME: "300s",
+  MAX_REQUEST_SIZE: "10485760",
+  MAX_OUTPUT_SIZE: "10485760",
+  SHUTDOWN_TIMEOUT: "8s",
+  LOG_LEVEL: "info",
+  OPENCODE_BIN: "opencode",
+  ALLOWED_REPO_PREFIXES: "https://github.com/",
+  GIT_TOKEN_USERNAME: "x-access-token",
+  GIT_AUTHOR_NAME: "opencode-server",
+  GIT_AUTHOR_EMAIL: "opencode-server@localhost",
+  GIT_CLONE_DEPTH: "1",
+  GIT_TIMEOUT: "120s",
+  GIT_BIN: "git",
+} as const;
+
+/** Every variable the server reads, for --help (a test keeps this in step with the schema). */
+export const ENV_DOCS: readonly { name: string; default: string; description: string }[] = [
+  { name: "PORT", default: DEFAULTS.PORT, description: "HTTP port (0 picks a free one)" },
+  { name: "HOST", default: DEFAULTS.HOST, description: "address to listen on" },
+  { name: "API_KEY", default: "", description: "API key(s), comma-separated; unset = no authentication (warned)" },
+  { name: "MAX_EXECUTION_TIME", default: DEFAULTS.MAX_EXECUTION_TIME, description: "wall-clock limit per run (Go duration: 300s, 5m, 1m30s)" },
+  { name: "MAX_REQUEST_SIZE", default: DEFAULTS.MAX_REQUEST_SIZE, description: "maximum request body, bytes (K/M/G suffixes)" },
+  { name: "MAX_OUTPUT_SIZE", default: DEFAULTS.MAX_OUTPUT_SIZE, description: "maximum output kept per run, bytes" },
+  { name: "SHUTDOWN_TIMEOUT", default: DEFAULTS.SHUTDOWN_TIMEOUT, description: "on SIGTERM/SIGINT, how long runs may finish before they are killed" },
+  { name: "LOG_LEVEL", default: DEFAULTS.LOG_LEVEL, description: "debug, info, warn or error" },
+  { name: "WORK_DIR", default: "OS temp dir", description: "where each run's private directory is created" },
+  { name: "DATA_DIR", default: "$XDG_DATA_HOME/opencode-server", description: "server state (commits that could not be pushed)" },
+  { name: "OPENCODE_BIN", default: DEFAULTS.OPENCODE_BIN, description: "the opencode executable (name on PATH, or a path)" },
+  { name: "OPENCODE_MODEL", default: "", description: "default provider/model" },
+  { name: "OPENCODE_AUTH_TOKEN", default: "", description: "API key of the opencode provider, written to auth.json" },
+  { name: "OPENCODE_AUTH_JSON", default: "", description: "opencode's auth.json content" },
+  { name: "OPENCODE_CONFIG_JSON", default: "", description: "opencode's config.json content" },
+  { name: "AGENT_ENV_PASSTHROUGH", default: "", description: "extra variable names handed to the agent, comma-separated" },
+  { name: "ALLOWED_REPO_PREFIXES", default: DEFAULTS.ALLOWED_REPO_PREFIXES, description: "URL prefixes a repository must start with, comma-separated" },
+  { name: "GITHUB_TOKEN", default: "", description: "token for repositories on github.com" },
+  { name: "GIT_TOKEN", default: "", description: "token for repositories on other allowed hosts" },
+  { name: "GIT_TOKEN_USERNAME", default: DEFAULTS.GIT_TOKEN_USERNAME, description: "user name sent with the token" },
+  { name: "GIT_AUTHOR_NAME", default: DEFAULTS.GIT_AUTHOR_NAME, description: "author and committer name of commits" },
+  { name: "GIT_AUTHOR_EMAIL", default: DEFAULTS.GIT_AUTHOR_EMAIL, description: "author and committer e-mail of commits" },
+  { name: "GIT_CLONE_DEPTH", default: DEFAULTS.GIT_CLONE_DEPTH, description: "clone depth; 0 = full history" },
+  { name: "GIT_TIMEOUT", default: DEFAULTS.GIT_TIMEOUT, description: "kill a git command silent this long" },
+  { name: "GIT_BIN", default: DEFAULTS.GIT_BIN, description: "the git executable" },
+];
+
 const optionalText = z
   .string()
   .optional()
@@ -135,29 +183,29 @@ function jsonObject(expected: string) {
   });
 }
 
-const EnvSchema = z.object({
-  PORT: withDefault((v) => (/^\d+$/.test(v) && Number(v) <= 65535 ? Number(v) : null), "8080", "must be a port number between 0 and 65535"),
-  HOST: optionalText.transform((v) => v ?? "0.0.0.0"),
+export const EnvSchema = z.object({
+  PORT: withDefault((v) => (/^\d+$/.test(v) && Number(v) <= 65535 ? Number(v) : null), DEFAULTS.PORT, "must be a port number between 0 and 65535"),
+  HOST: optionalText.transform((v) => v ?? DEFAULTS.HOST),
   API_KEY: optionalText.transform((v) =>
     (v ?? "")
       .split(",")
       .map((k) => k.trim())
       .filter(Boolean),
   ),
-  MAX_EXECUTION_TIME: withDefault((v) => positive(parseDuration(v)), "300s", "must be a positive Go duration such as 300s, 5m or 1m30s"),
-  MAX_REQUEST_SIZE: withDefault((v) => positive(parseSize(v)), "10485760", "must be a positive number of bytes (suffixes K, M, G allowed)"),
-  MAX_OUTPUT_SIZE: withDefault((v) => positive(parseSize(v)), "10485760", "must be a positive number of bytes (suffixes K, M, G allowed)"),
-  SHUTDOWN_TIMEOUT: withDefault((v) => nonNegative(parseDuration(v)), "8s", "must be a Go duration such as 8s or 1m"),
-  LOG_LEVEL: withDefault((v) => (LOG_LEVELS as readonly string[]).includes(v.toLowerCase()) ? (v.toLowerCase() as LogLevel) : null, "info", `must be one of ${LOG_LEVELS.join(", ")}`),
+  MAX_EXECUTION_TIME: withDefault((v) => positive(parseDuration(v)), DEFAULTS.MAX_EXECUTION_TIME, "must be a positive Go duration such as 300s, 5m or 1m30s"),
+  MAX_REQUEST_SIZE: withDefault((v) => positive(parseSize(v)), DEFAULTS.MAX_REQUEST_SIZE, "must be a positive number of bytes (suffixes K, M, G allowed)"),
+  MAX_OUTPUT_SIZE: withDefault((v) => positive(parseSize(v)), DEFAULTS.MAX_OUTPUT_SIZE, "must be a positive number of bytes (suffixes K, M, G allowed)"),
+  SHUTDOWN_TIMEOUT: withDefault((v) => nonNegative(parseDuration(v)), DEFAULTS.SHUTDOWN_TIMEOUT, "must be a Go duration such as 8s or 1m"),
+  LOG_LEVEL: withDefault((v) => (LOG_LEVELS as readonly string[]).includes(v.toLowerCase()) ? (v.toLowerCase() as LogLevel) : null, DEFAULTS.LOG_LEVEL, `must be one of ${LOG_LEVELS.join(", ")}`),
   WORK_DIR: withDefault((v) => (path.isAbsolute(v) ? path.resolve(v) : null), os.tmpdir(), "must be an absolute path"),
-  OPENCODE_BIN: optionalText.transform((v) => v ?? "opencode"),
+  OPENCODE_BIN: optionalText.transform((v) => v ?? DEFAULTS.OPENCODE_BIN),
   OPENCODE_MODEL: optionalText.refine((v) => v === undefined || (v.length <= MODEL_MAX_LENGTH && MODEL_PATTERN.test(v)), "must look like provider/model"),
   OPENCODE_AUTH_TOKEN: optionalText,
   OPENCODE_AUTH_JSON: jsonObject('{"provider": {"type": "api", "key": "..."}}'),
   OPENCODE_CONFIG_JSON: jsonObject("an opencode config object"),
   DATA_DIR: optionalText.refine((v) => v === undefined || path.isAbsolute(v), "must be an absolute path"),
   ALLOWED_REPO_PREFIXES: optionalText.transform((v, ctx) => {
-    const list = (v ?? "https://github.com/").split(",").map((p) => p.trim()).filter(Boolean);
+    const list = (v ?? DEFAULTS.ALLOWED_REPO_PREFIXES).split(",").map((p) => p.trim()).filter(Boolean);
     for (const entry of list) {
       const problem = prefixProblem(entry);
       if (problem) ctx.addIssue({ code: "custom", message: problem });
@@ -166,12 +214,12 @@ const EnvSchema = z.object({
   }),
   GITHUB_TOKEN: optionalText,
   GIT_TOKEN: optionalText,
-  GIT_TOKEN_USERNAME: optionalText.transform((v) => v ?? "x-access-token"),
-  GIT_AUTHOR_NAME: optionalText.transform((v) => v ?? "opencode-server"),
-  GIT_AUTHOR_EMAIL: optionalText.transform((v) => v ?? "opencode-server@localhost"),
-  GIT_CLONE_DEPTH: withDefault((v) => (/^\d+$/.test(v) ? Number(v) : null), "1", "must be a whole number of commits (0 = full history)"),
-  GIT_TIMEOUT: withDefault((v) => positive(parseDuration(v)), "120s", "must be a positive Go duration such as 120s"),
-  GIT_BIN: optionalText.transform((v) => v ?? "git"),
+  GIT_TOKEN_USERNAME: optionalText.transform((v) => v ?? DEFAULTS.GIT_TOKEN_USERNAME),
+  GIT_AUTHOR_NAME: optionalText.transform((v) => v ?? DEFAULTS.GIT_AUTHOR_NAME),
+  GIT_AUTHOR_EMAIL: optionalText.transform((v) => v ?? DEFAULTS.GIT_AUTHOR_EMAIL),
+  GIT_CLONE_DEPTH: withDefault((v) => (/^\d+$/.test(v) ? Number(v) : null), DEFAULTS.GIT_CLONE_DEPTH, "must be a whole number of commits (0 = full history)"),
+  GIT_TIMEOUT: withDefault((v) => positive(parseDuration(v)), DEFAULTS.GIT_TIMEOUT, "must be a positive Go duration such as 120s"),
+  GIT_BIN: optionalText.transform((v) => v ?? DEFAULTS.GIT_BIN),
   AGENT_ENV_PASSTHROUGH: optionalText.transform((v, ctx) => {
     const names = (v ?? "").split(",").map((n) => n.trim()).filter(Boolean);
     for (const n of names) {

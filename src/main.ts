@@ -1,4 +1,5 @@
-// Entry point: parse config, start the server, and turn SIGTERM/SIGINT into a graceful shutdown.
+// Entry point: run a subcommand, or parse config, start the server, and turn SIGTERM/SIGINT into a graceful shutdown.
+import { runCli } from "./cli.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { SetupError } from "./opencode/setup.ts";
 import { startServer } from "./server.ts";
@@ -9,6 +10,8 @@ function fatal(msg: string, fields: Record<string, unknown> = {}): never {
 }
 
 async function main(): Promise<void> {
+  const exitCode = await runCli(process.argv.slice(2), process.env);
+  if (exitCode !== null) process.exit(exitCode);
   let config;
   try {
     config = loadConfig(process.env);

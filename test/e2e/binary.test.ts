@@ -10,9 +10,18 @@ import { tempDir } from "../support/temp.ts";
 const API_KEY = "binary-smoke-key-0123456789";
 let llm: FakeLlm;
 let server: ServerProcess;
+let binary: string;
+let env: Record<string, string>;
+
+async function exec(args: string[], extraEnv: Record<string, string> = {}) {
+  const proc = Bun.spawn([binary, ...args], { env: { ...env, ...extraEnv }, cwd: tempDir("ocs-bin-cwd-"), stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { stdout, stderr, code };
+}
 
 beforeAll(async () => {
   const out = path.join(tempDir("ocs-bin-"), "opencode-server");
+  binary = out;
   const build = Bun.spawn([process.execPath, "build", path.join(ROOT, "src/main.ts"), "--compile", "--minify", "--outfile", out], {
     cwd: ROOT,
     stdout: "pipe",
@@ -20,7 +29,8 @@ beforeAll(async () => {
   });
   if ((await build.exited) !== 0) throw new Error(await new Response(build.stderr).text());
   llm = startFakeLlm();
-  server = await spawnServer([out], opencodeServerEnv(llm, { API_KEY }), { cwd: tempDir("ocs-bin-cwd-") });
+  env = opencodeServerEnv(llm, { API_KEY });
+  server = await spawnServer([out], env, { cwd: tempDir("ocs-bin-cwd-") });
 });
 
 afterAll(async () => {
@@ -56,4 +66,23 @@ test("a real run through the binary", async () => {
   });
   expect(res.status).toBe(200);
   expect(await res.json()).toMatchObject({ success: true, output: "tool said from-the-binary", exit_code: 0 });
+});
+
+test("--version and --help work without starting a server; --help lists every variable with its default", async () => {
+  const { ENV_DOCS } = await import("../../src/config.ts");
+  const { VERSION } = await import("../../src/version.ts");
+  const version = await exec(["--version"]);
+  expect(version).toEqual({ stdout: `opencode-server ${VERSION}\n`, stderr: "", code: 0 });
+  const help = await exec(["--help"]);
+  expect(help.code).toBe(0);
+  for (const doc of ENV_DOCS) expect(help.stdout).toMatch(new RegExp(`^  ${doc.name} .*${doc.default ? `\\(default: ${doc.default.replace(/[$/.]/g, "\\$&")}\\)` : ""}$`, "m"));
+  expect((await exec(["--bogus"])).code).toBe(2);
+});
+
+test("healthcheck exits 0 against the running server and 1 when nothing listens", async () => {
+  const port = new URL(server.url).port;
+  expect((await exec(["healthcheck"], { PORT: port })).code).toBe(0);
+  const down = await exec(["healthcheck"], { PORT: "1" });
+  expect(down.code).toBe(1);
+  expect(down.stderr).toStartWith("healthcheck: http://127.0.0.1:1/health:");
 });

@@ -2,8 +2,9 @@
 //
 // The script travels inside the prompt, so one fake serves many concurrent runs: a line
 // `@fake [step, step, ...]` in the first user message lists the assistant turns, and the turn
-// to play is the number of assistant messages already in the conversation. Without a script
-// the fake answers "ok".
+// to play is the number of assistant messages already in the conversation. `@fake64 <base64>`
+// anywhere in the prompt does the same without quotes (for prompts passed through templates).
+// Without a script the fake answers "ok".
 
 export type FakeStep =
   | { text: string }
@@ -54,6 +55,8 @@ function contentText(content: unknown): string {
 export function scriptOf(messages: ChatMessage[]): FakeStep[] {
   const user = messages.find((m) => m.role === "user");
   const text = contentText(user?.content);
+  const encoded = /@fake64 ([A-Za-z0-9+/=]+)/.exec(text);
+  if (encoded) return JSON.parse(Buffer.from(encoded[1] as string, "base64").toString("utf8")) as FakeStep[];
   const line = text.split("\n").find((l) => l.startsWith(SCRIPT_MARK));
   if (!line) return [{ text: "ok" }];
   return JSON.parse(line.slice(SCRIPT_MARK.length)) as FakeStep[];
@@ -62,6 +65,11 @@ export function scriptOf(messages: ChatMessage[]): FakeStep[] {
 /** Builds the prompt line that makes the fake play `steps`. */
 export function fakeScript(...steps: FakeStep[]): string {
   return SCRIPT_MARK + JSON.stringify(steps);
+}
+
+/** The same script as a quote-free token, safe inside any JSON or text template. */
+export function fakeScript64(...steps: FakeStep[]): string {
+  return `@fake64 ${Buffer.from(JSON.stringify(steps)).toString("base64")}`;
 }
 
 function sse(chunks: unknown[]): string {

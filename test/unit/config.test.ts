@@ -200,3 +200,18 @@ describe("loadConfig", () => {
     }
   });
 });
+
+describe("documentation of the variables", () => {
+  test("--help documents exactly the variables the schema reads, with the schema's defaults", async () => {
+    const { EnvSchema, ENV_DOCS, DEFAULTS } = await import("../../src/config.ts");
+    expect(ENV_DOCS.map((d) => d.name).sort()).toEqual(Object.keys(EnvSchema.shape).sort());
+    for (const [name, value] of Object.entries(DEFAULTS)) expect(ENV_DOCS.find((d) => d.name === name)?.default).toBe(value);
+  });
+
+  test("the README documents every variable", async () => {
+    const { ENV_DOCS } = await import("../../src/config.ts");
+    const readme = await Bun.file(new URL("../../README.md", import.meta.url)).text();
+    const missing = ENV_DOCS.map((d) => d.name).filter((name) => !readme.includes(`\`${name}\``));
+    expect(missing).toEqual([]);
+  });
+});
