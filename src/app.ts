@@ -6,12 +6,17 @@ import { docs } from "./http/docs.ts";
 import { errorHandler } from "./http/errors.ts";
 import { requestContext } from "./http/request-context.ts";
 import type { Logger } from "./lib/logger.ts";
+import type { Metrics } from "./metrics/metrics.ts";
 import { healthModule } from "./modules/health/index.ts";
+import { healthOperationDoc } from "./modules/health/model.ts";
+import { metricsModule, metricsOperationDoc } from "./modules/metrics/index.ts";
 import { runModule } from "./modules/run/index.ts";
 import { runOperationDoc } from "./modules/run/model.ts";
-import { healthOperationDoc } from "./modules/health/model.ts";
 import { RunService } from "./modules/run/service.ts";
+import { eventsOperationDoc, runsModule, runsOperationDocs } from "./modules/runs/index.ts";
+import { RunsService } from "./modules/runs/service.ts";
 import type { RunManager } from "./runs/run-manager.ts";
+import type { RunStore } from "./store/run-store.ts";
 
 export interface AppDeps {
   logger: Logger;
@@ -21,26 +26,42 @@ export interface AppDeps {
   opencodeVersion: string;
   startedAt: number;
   runs: RunManager;
+  store: RunStore;
+  metrics: Metrics;
+  metricsPublic: boolean;
 }
 
 export function createApp(deps: AppDeps) {
-  const { runs } = deps;
+  const { runs, metrics } = deps;
+  const limits = { maxRequestBytes: deps.maxRequestBytes };
   return new Elysia()
-    .use(requestContext(deps.logger))
+    .use(requestContext(deps.logger, (method, route, status, seconds) => metrics.httpRequest(method, route, status, seconds)))
     .use(errorHandler(deps.logger))
-    .use(auth(deps.apiKeys))
+    .use(auth(deps.apiKeys, { metricsPublic: deps.metricsPublic }))
     .use(contentLengthGuard(deps.maxRequestBytes))
-    .use(docs(deps.version, { "POST /run": runOperationDoc(), "GET /health": healthOperationDoc }))
+    .use(
+      docs(deps.version, {
+        "POST /run": runOperationDoc(),
+        ...runsOperationDocs,
+        "POST /runs": { ...runsOperationDocs["POST /runs"], requestBody: runOperationDoc().requestBody },
+        "GET /runs/{id}/events": eventsOperationDoc,
+        "GET /metrics": metricsOperationDoc,
+        "GET /health": healthOperationDoc,
+      }),
+    )
     .use(
       healthModule({
         version: deps.version,
         opencodeVersion: deps.opencodeVersion,
         startedAt: deps.startedAt,
         inFlight: () => runs.inFlight,
+        queued: () => runs.queued,
         draining: () => runs.isDraining,
       }),
     )
-    .use(runModule(new RunService(runs), { maxRequestBytes: deps.maxRequestBytes }));
+    .use(runModule(new RunService(runs), runs, limits))
+    .use(runsModule(new RunsService(runs, deps.store), runs, limits))
+    .use(metricsModule(metrics, { public: deps.metricsPublic }));
 }
 
 export type App = ReturnType<typeof createApp>;

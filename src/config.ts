@@ -41,8 +41,16 @@ export interface Config {
   };
   /** The environment every agent run starts from: an allow-list, never the server's own secrets. */
   agentEnv: Record<string, string>;
-  /** Where the server keeps its own state (undelivered patches; later the run store). */
+  /** Where the server keeps its own state: the run store, undelivered patches. */
   dataDir: string;
+  runs: {
+    maxConcurrent: number;
+    maxQueued: number;
+    /** 0: off. */
+    idleTimeoutMs: number;
+    retentionMs: number;
+  };
+  metricsPublic: boolean;
   git: {
     /** git on PATH, or GIT_BIN. */
     bin: string;
@@ -117,6 +125,11 @@ export const DEFAULTS = {
   GIT_CLONE_DEPTH: "1",
   GIT_TIMEOUT: "120s",
   GIT_BIN: "git",
+  MAX_CONCURRENT_RUNS: String(os.availableParallelism()),
+  MAX_QUEUED_RUNS: "100",
+  IDLE_TIMEOUT: "0s",
+  RUN_RETENTION: "7d",
+  METRICS_PUBLIC: "false",
 } as const;
 
 /** Every variable the server reads, for --help (a test keeps this in step with the schema). */
@@ -146,6 +159,11 @@ export const ENV_DOCS: readonly { name: string; default: string; description: st
   { name: "GIT_CLONE_DEPTH", default: DEFAULTS.GIT_CLONE_DEPTH, description: "clone depth; 0 = full history" },
   { name: "GIT_TIMEOUT", default: DEFAULTS.GIT_TIMEOUT, description: "kill a git command silent this long" },
   { name: "GIT_BIN", default: DEFAULTS.GIT_BIN, description: "the git executable" },
+  { name: "MAX_CONCURRENT_RUNS", default: DEFAULTS.MAX_CONCURRENT_RUNS, description: "agents running at once (default: the number of CPUs)" },
+  { name: "MAX_QUEUED_RUNS", default: DEFAULTS.MAX_QUEUED_RUNS, description: "runs waiting for a slot; beyond that 429" },
+  { name: "IDLE_TIMEOUT", default: DEFAULTS.IDLE_TIMEOUT, description: "stop a run after no agent event for this long; 0 = off" },
+  { name: "RUN_RETENTION", default: DEFAULTS.RUN_RETENTION, description: "keep finished runs and their events this long" },
+  { name: "METRICS_PUBLIC", default: DEFAULTS.METRICS_PUBLIC, description: "serve /metrics without an API key" },
 ];
 
 const optionalText = z
@@ -220,6 +238,11 @@ export const EnvSchema = z.object({
   GIT_CLONE_DEPTH: withDefault((v) => (/^\d+$/.test(v) ? Number(v) : null), DEFAULTS.GIT_CLONE_DEPTH, "must be a whole number of commits (0 = full history)"),
   GIT_TIMEOUT: withDefault((v) => positive(parseDuration(v)), DEFAULTS.GIT_TIMEOUT, "must be a positive Go duration such as 120s"),
   GIT_BIN: optionalText.transform((v) => v ?? DEFAULTS.GIT_BIN),
+  MAX_CONCURRENT_RUNS: withDefault((v) => (/^\d+$/.test(v) && Number(v) >= 1 ? Number(v) : null), DEFAULTS.MAX_CONCURRENT_RUNS, "must be a whole number of at least 1"),
+  MAX_QUEUED_RUNS: withDefault((v) => (/^\d+$/.test(v) ? Number(v) : null), DEFAULTS.MAX_QUEUED_RUNS, "must be a whole number (0 = no queue)"),
+  IDLE_TIMEOUT: withDefault((v) => nonNegative(parseDuration(v)), DEFAULTS.IDLE_TIMEOUT, "must be a Go duration such as 10m (0 = off)"),
+  RUN_RETENTION: withDefault((v) => positive(parseDuration(v)), DEFAULTS.RUN_RETENTION, "must be a positive duration such as 7d or 72h"),
+  METRICS_PUBLIC: withDefault((v) => (["true", "1", "yes"].includes(v.toLowerCase()) ? true : ["false", "0", "no"].includes(v.toLowerCase()) ? false : null), DEFAULTS.METRICS_PUBLIC, "must be true or false"),
   AGENT_ENV_PASSTHROUGH: optionalText.transform((v, ctx) => {
     const names = (v ?? "").split(",").map((n) => n.trim()).filter(Boolean);
     for (const n of names) {
@@ -360,6 +383,13 @@ export function loadConfig(env: Env): Config {
     },
     agentEnv: buildAgentEnv(env, e.AGENT_ENV_PASSTHROUGH, home, dirs, { name: e.GIT_AUTHOR_NAME, email: e.GIT_AUTHOR_EMAIL }),
     dataDir: e.DATA_DIR ? path.resolve(e.DATA_DIR) : path.join(xdgData, "opencode-server"),
+    runs: {
+      maxConcurrent: e.MAX_CONCURRENT_RUNS,
+      maxQueued: e.MAX_QUEUED_RUNS,
+      idleTimeoutMs: e.IDLE_TIMEOUT,
+      retentionMs: e.RUN_RETENTION,
+    },
+    metricsPublic: e.METRICS_PUBLIC,
     git: {
       bin: e.GIT_BIN,
       allowedPrefixes: e.ALLOWED_REPO_PREFIXES,

@@ -13,7 +13,10 @@ import { enableSubreaper, startReaping } from "./proc/reaper.ts";
 import { RunStopped } from "./runs/abort.ts";
 import { parsePrefixes } from "./git/url-policy.ts";
 import type { RepoDeps } from "./runs/repository.ts";
+import { Metrics } from "./metrics/metrics.ts";
+import { recoverRuns } from "./runs/recovery.ts";
 import { RunManager } from "./runs/run-manager.ts";
+import { RunStore } from "./store/run-store.ts";
 import { VERSION } from "./version.ts";
 
 export interface ServerOverrides {
@@ -29,12 +32,14 @@ export interface RunningServer {
   readonly port: number;
   readonly app: App;
   readonly runs: RunManager;
+  readonly store: RunStore;
   readonly logger: Logger;
   /** Drains runs (up to SHUTDOWN_TIMEOUT, or `graceMs`), kills the rest, stops listening. Idempotent. */
   shutdown(graceMs?: number): Promise<void>;
 }
 
 const IDLE_TIMEOUT_S = 30;
+const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
 
 function repoDeps(config: Config, gitBinary: string | null): RepoDeps {
   return {
@@ -90,7 +95,19 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
 
   const gitBinary = config.git.bin.includes("/") ? config.git.bin : Bun.which(config.git.bin, { PATH: config.git.baseEnv.PATH ?? "" });
   if (!gitBinary) logger.warn("git not found: repository runs will fail until git is installed (or GIT_BIN is set)");
-  const runs = new RunManager({
+
+  const store = new RunStore(path.join(config.dataDir, "opencode-server.db"));
+  await recoverRuns(store, { workDir: config.workDir, logger });
+  const prune = () => {
+    const pruned = store.prune(Date.now() - config.runs.retentionMs);
+    if (pruned > 0) logger.info("pruned old runs", { runs: pruned, retention: formatDuration(config.runs.retentionMs) });
+  };
+  prune();
+  const pruneTimer = setInterval(prune, PRUNE_INTERVAL_MS);
+  pruneTimer.unref();
+
+  const metrics: Metrics = new Metrics({ inFlight: () => runs.inFlight, queued: () => runs.queued });
+  const runs: RunManager = new RunManager({
     pipeline: {
       runner,
       workDir: config.workDir,
@@ -98,9 +115,14 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
       defaultModel: config.opencode.defaultModel,
       repo: repoDeps(config, gitBinary),
     },
-    maxExecutionMs: config.maxExecutionMs,
+    store,
     logger,
+    maxExecutionMs: config.maxExecutionMs,
+    idleTimeoutMs: config.runs.idleTimeoutMs,
+    maxConcurrent: config.runs.maxConcurrent,
+    maxQueued: config.runs.maxQueued,
     allowedRepos: parsePrefixes(config.git.allowedPrefixes),
+    observer: metrics,
   });
   const app = createApp({
     logger,
@@ -110,6 +132,9 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
     opencodeVersion,
     startedAt,
     runs,
+    store,
+    metrics,
+    metricsPublic: config.metricsPublic,
   });
   app.listen({
     hostname: config.host,
@@ -129,6 +154,9 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
     max_request_size: config.maxRequestBytes,
     work_dir: config.workDir,
     auth: config.apiKeys.length > 0 ? `${config.apiKeys.length} key(s)` : "disabled",
+    max_concurrent_runs: config.runs.maxConcurrent,
+    max_queued_runs: config.runs.maxQueued,
+    store: store.file,
     allowed_repo_prefixes: config.git.allowedPrefixes,
     git: gitBinary,
   });
@@ -150,8 +178,10 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
       await Promise.race([server.stop(false), Bun.sleep(1000)]);
       await server.stop(true);
       stopReaping();
+      clearInterval(pruneTimer);
+      store.close();
       logger.info("shutdown complete");
     })());
 
-  return { url, port, app, runs, logger, shutdown };
+  return { url, port, app, runs, store, logger, shutdown };
 }

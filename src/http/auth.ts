@@ -35,14 +35,14 @@ export function keyMatches(presented: string[], configured: readonly Buffer[]): 
   return ok;
 }
 
-export function isPublicPath(path: string): boolean {
-  return path === "/health" || path === "/swagger" || path === "/swagger/" || path.startsWith("/swagger/");
+export function isPublicPath(path: string, metricsPublic = false): boolean {
+  return path === "/health" || path === "/swagger" || path === "/swagger/" || path.startsWith("/swagger/") || (metricsPublic && path === "/metrics");
 }
 
-export function auth(apiKeys: readonly string[]) {
+export function auth(apiKeys: readonly string[], opts: { metricsPublic?: boolean } = {}) {
   const configured = apiKeys.map(digest);
   return new Elysia({ name: "auth" }).onRequest(({ request, set }) => {
-    if (configured.length === 0 || isPublicPath(new URL(request.url).pathname)) return;
+    if (configured.length === 0 || isPublicPath(new URL(request.url).pathname, opts.metricsPublic)) return;
     if (keyMatches(presentedKeys(request.headers), configured)) return;
     set.headers["www-authenticate"] = WWW_AUTHENTICATE;
     throw new AppError("unauthorized", AUTH_HELP);

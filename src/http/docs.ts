@@ -21,12 +21,14 @@ export interface OperationDoc {
   requestBody?: Record<string, unknown>;
   /** One sentence per status code; the generator only writes "Response for status N". */
   responses?: Record<number, string>;
+  /** Whole response objects, for answers that are not JSON (e.g. text/event-stream). */
+  addResponses?: Record<number, Record<string, unknown>>;
 }
 
 /** Documentation the generator cannot derive, keyed "METHOD /path". */
 export type OperationDocs = Record<string, OperationDoc>;
 
-type Operation = { requestBody?: unknown; responses?: Record<string, { description?: string }> };
+type Operation = { requestBody?: unknown; responses?: Record<string, Record<string, unknown>> };
 type SpecDocument = { paths?: Record<string, Record<string, Operation>> };
 
 function applyDocs(spec: SpecDocument, docs: OperationDocs): void {
@@ -35,8 +37,10 @@ function applyDocs(spec: SpecDocument, docs: OperationDocs): void {
     const operation = spec.paths?.[path]?.[method.toLowerCase()];
     if (!operation) continue;
     if (doc.requestBody) operation.requestBody = doc.requestBody;
+    operation.responses ??= {};
+    for (const [status, response] of Object.entries(doc.addResponses ?? {})) operation.responses[status] = response;
     for (const [status, description] of Object.entries(doc.responses ?? {})) {
-      const response = operation.responses?.[status];
+      const response = operation.responses[status];
       if (response) response.description = description;
     }
   }

@@ -9,6 +9,8 @@ export const ErrorResponse = z
     error: z.string().describe("What went wrong, for people"),
     request_id: z.string(),
     field: z.string().optional().describe("For invalid_request: the offending field"),
+    retry_after: z.number().int().optional().describe("For rate_limited: seconds to wait (also the Retry-After header)"),
+    status: z.string().optional().describe("For run_finished: the run's final status"),
   })
   .meta({
     id: "Error",

@@ -45,6 +45,7 @@ export function errorHandler(logger: Logger) {
     }
     set.status = statusOf(appError.code);
     set.headers["content-type"] = "application/json; charset=utf-8";
+    if (typeof appError.details.retry_after === "number") set.headers["retry-after"] = String(appError.details.retry_after);
     return errorBody(appError.code, appError.message, requestId, appError.details);
   });
 }

@@ -25,7 +25,10 @@ export function requestIdFrom(header: string | null): string {
   return header && SANE_REQUEST_ID.test(header) ? header : randomUUID();
 }
 
-export function requestContext(logger: Logger) {
+/** Told about every finished request (metrics); `route` is the matched pattern, never the raw path. */
+export type RequestObserver = (method: string, route: string, status: number, seconds: number) => void;
+
+export function requestContext(logger: Logger, observe?: RequestObserver) {
   return new Elysia({ name: "request-context" })
     .onRequest(({ request, set, server }) => {
       const meta: RequestMeta = {
@@ -36,9 +39,11 @@ export function requestContext(logger: Logger) {
       metas.set(request, meta);
       set.headers["x-request-id"] = meta.id;
     })
-    .onAfterResponse({ as: "global" }, ({ request, set }) => {
+    .onAfterResponse({ as: "global" }, ({ request, set, route }) => {
       const meta = requestMeta(request);
       const status = typeof set.status === "number" ? set.status : Number(set.status) || 200;
+      const seconds = (performance.now() - meta.started) / 1000;
+      observe?.(request.method, route || "unmatched", status, seconds);
       // The path only: a query string may carry things that do not belong in logs.
       const path = new URL(request.url).pathname;
       logger[status >= 500 ? "warn" : "info"]("request", {
@@ -46,7 +51,7 @@ export function requestContext(logger: Logger) {
         method: request.method,
         path: path.length > 200 ? path.slice(0, 200) + "…" : path,
         status,
-        duration_ms: Math.round((performance.now() - meta.started) * 100) / 100,
+        duration_ms: Math.round(seconds * 100_000) / 100,
         client: meta.client,
       });
     });

@@ -1,8 +1,8 @@
-// The events a run emits as it goes; the synchronous door waits for `result`, later doors stream them.
+// The events a run emits as it goes: persisted, replayed and streamed (SSE) in this shape.
 import type { AgentEvent } from "../opencode/types.ts";
-import type { RunResult } from "./result.ts";
+import type { FailureAnswer, SuccessAnswer } from "./answer.ts";
 
-export type RunStatus = "running" | "succeeded" | "failed" | "timed_out" | "cancelled" | "interrupted";
+export type RunStatus = "queued" | "running" | "succeeded" | "failed" | "timed_out" | "cancelled" | "interrupted";
 
 export type GitEvent =
   | { type: "git"; action: "cloned"; branch: string; base_branch: string | null; base_commit: string | null }
@@ -12,8 +12,6 @@ export type RunEventBody =
   | { type: "status"; status: RunStatus }
   | AgentEvent
   | GitEvent
-  | { type: "result"; result: RunResult };
+  | { type: "result"; status: RunStatus; http_status: number; answer: SuccessAnswer | FailureAnswer };
 
 export type RunEvent = RunEventBody & { run_id: string; seq: number; time: string };
-
-export type RunEventSink = (event: RunEvent) => void;

@@ -33,10 +33,13 @@ export function statusOfResult(result: Pick<RunResult, "ok" | "code">): RunStatu
   if (result.ok) return "succeeded";
   switch (result.code) {
     case "timeout":
+    case "idle_timeout":
       return "timed_out";
+    case "cancelled":
     case "client_closed":
       return "cancelled";
     case "shutting_down":
+    case "interrupted":
       return "interrupted";
     default:
       return "failed";
@@ -70,7 +73,6 @@ export async function executeRun(
 ): Promise<RunResult> {
   const started = performance.now();
   const model = spec.model ?? deps.defaultModel;
-  emit({ type: "status", status: "running" });
 
   let outcome: AgentOutcome | null = null;
   let failure: Failure | null = null;
@@ -97,7 +99,7 @@ export async function executeRun(
       else if (outcome.exitCode !== 0) failure = { code: "agent_failed", message: `opencode failed: ${outcome.error ?? `exit code ${outcome.exitCode}`}` };
 
       // A cancelled run delivers nothing; any other unfinished run keeps its partial work on a side branch.
-      if (prepared && failure?.code !== "client_closed") {
+      if (prepared && failure?.code !== "client_closed" && failure?.code !== "cancelled") {
         const publishSignal = signal.aborted ? AbortSignal.timeout(SALVAGE_MS) : signal;
         git = await publishRepo(deps.repo, prepared, workspace, { runId: spec.runId, prompt: spec.prompt, stopped: failure?.code ?? null }, publishSignal);
         emit({ type: "git", action: git.pushed ? "pushed" : "committed", branch: git.branch, commit: git.commit, changed: git.changed, pushed: git.pushed });
@@ -130,7 +132,5 @@ export async function executeRun(
     git: git ? deps.redactor.redactDeep(git) : null,
     survivors: outcome?.survivors ?? [],
   };
-  emit({ type: "status", status: statusOfResult(result) });
-  emit({ type: "result", result });
   return result;
 }

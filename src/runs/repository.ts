@@ -6,6 +6,7 @@ import { gitIn, type GitAuth, type GitClientOptions } from "../git/git-client.ts
 import * as repo from "../git/repository.ts";
 import type { RepositoryUrl } from "../git/url-policy.ts";
 import { RUN_COOKIE_VAR } from "../proc/process-tree.ts";
+import { shortRunId } from "./ids.ts";
 import type { Workspace } from "./workspace.ts";
 
 export interface RepoDeps {
@@ -61,7 +62,7 @@ export interface GitOutcome {
   deliveryError: string | null;
 }
 
-const shortId = (runId: string) => runId.slice(0, 8);
+const shortId = shortRunId;
 /** How long writing an undelivered patch may take (local only, no network). */
 const SAVE_PATCH_MS = 30_000;
 

@@ -1,6 +1,7 @@
 // A run's private directory (agent working dir + TMPDIR), created fresh and always removed.
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import path from "node:path";
+import { shortRunId } from "./ids.ts";
 
 export interface Workspace extends AsyncDisposable {
   /** The run's root directory; everything below it is removed at the end. */
@@ -16,8 +17,13 @@ export interface Workspace extends AsyncDisposable {
 
 export const WORKSPACE_PREFIX = "opencode-run-";
 
+/** Every workspace of a run starts with this (recovery finds a crashed run's directories by it). */
+export function workspacePrefix(runId: string): string {
+  return `${WORKSPACE_PREFIX}${shortRunId(runId)}-`;
+}
+
 export async function createWorkspace(workRoot: string, runId: string): Promise<Workspace> {
-  const root = await mkdtemp(path.join(workRoot, `${WORKSPACE_PREFIX}${runId.slice(0, 8)}-`));
+  const root = await mkdtemp(path.join(workRoot, `${workspacePrefix(runId)}`));
   const dir = path.join(root, "work");
   const tmp = path.join(root, "tmp");
   const gitHome = path.join(root, "git-home");

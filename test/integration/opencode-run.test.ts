@@ -1,4 +1,5 @@
 // The real opencode CLI through the server, against the fake LLM: success, provider errors, limits, and process cleanup.
+import { shortRunId } from "../../src/runs/ids.ts";
 import { readJson } from "../support/http.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
@@ -70,8 +71,8 @@ describe("a real opencode run", () => {
     // The agent worked in a private directory under WORK_DIR, with a private TMPDIR; both are gone now.
     const toolOutput = toolOutputsSeenByLlm().at(-1) ?? "";
     const runId = String(body.run_id);
-    expect(toolOutput).toContain(`${env.WORK_DIR}/opencode-run-${runId.slice(0, 8)}-`);
-    expect(toolOutput).toMatch(new RegExp(`^TMPDIR=${env.WORK_DIR}/opencode-run-${runId.slice(0, 8)}-[^/]+/tmp$`, "m"));
+    expect(toolOutput).toContain(`${env.WORK_DIR}/opencode-run-${shortRunId(runId)}-`);
+    expect(toolOutput).toMatch(new RegExp(`^TMPDIR=${env.WORK_DIR}/opencode-run-${shortRunId(runId)}-[^/]+/tmp$`, "m"));
     expect(toolOutput).toContain(`OPENCODE_SERVER_RUN_ID=${runId}`);
     expect(readdirSync(env.WORK_DIR as string)).toEqual([]);
   });

@@ -1,4 +1,5 @@
 // Repository runs with the real opencode CLI (fake LLM) against a real git smart-HTTP server on loopback.
+import { shortRunId } from "../../src/runs/ids.ts";
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
 import { fakeScript, startFakeLlm, type FakeLlm } from "../support/fake-llm.ts";
@@ -60,7 +61,7 @@ test("clone → the agent writes a file → commit → push, read back from the 
   const main = await git.head("app", "main");
   const { status, body } = await run({ prompt, repository: git.repoUrl("app") });
   expect(status).toBe(200);
-  const branch = `opencode/${String(body.run_id).slice(0, 8)}`;
+  const branch = `opencode/${shortRunId(String(body.run_id))}`;
   expect(body).toMatchObject({
     success: true,
     output: "Added GREETING.md",
@@ -102,7 +103,7 @@ test("an explicit existing branch gets the commit on top; the push is rejected w
   await git.git("app", "update-ref", "refs/heads/release", concurrent.trim(), before as string);
   const { status, body } = await pending;
   expect(status).toBe(200);
-  const fallback = `release-${String(body.run_id).slice(0, 8)}`;
+  const fallback = `release-${shortRunId(String(body.run_id))}`;
   expect(body).toMatchObject({
     branch: fallback,
     base_branch: "release",
@@ -136,7 +137,7 @@ test("a run that times out keeps its partial work: committed as WIP and pushed; 
   const prompt = `Big refactor\n${fakeScript({ bash: `echo partial > PARTIAL.md; ${cmd}`, timeout: 600_000 })}`;
   const { status, body } = await run({ prompt, repository: git.repoUrl("app") }, hurried);
   expect(status).toBe(408);
-  const branch = `opencode/${String(body.run_id).slice(0, 8)}`;
+  const branch = `opencode/${shortRunId(String(body.run_id))}`;
   expect(body).toMatchObject({
     code: "timeout",
     branch,

@@ -1,9 +1,11 @@
 // Repository runs end to end through the app, against a real git smart-HTTP server, with a scripted agent.
+import { shortRunId } from "../../src/runs/ids.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { json, testApp, type TestApp } from "../support/app.ts";
 import { FakeRunner, type FakeBehaviour } from "../support/fake-runner.ts";
+import { gate } from "../support/gate.ts";
 import { git, loggingGit, startGitServer, type GitServer } from "../support/git-server.ts";
 import { readJson } from "../support/http.ts";
 import { processesMatching, zombieChildren } from "../support/procs.ts";
@@ -53,7 +55,7 @@ describe("delivering the agent's work", () => {
     const main = await server.head("alpha", "main");
     const { status, body } = await runRepo(t, { repository: server.repoUrl("alpha") });
     expect(status).toBe(200);
-    const branch = `opencode/${String(body.run_id).slice(0, 8)}`;
+    const branch = `opencode/${shortRunId(String(body.run_id))}`;
     const pushed = await server.head("alpha", branch);
     expect(body).toMatchObject({
       success: true,
@@ -128,7 +130,7 @@ describe("delivering the agent's work", () => {
     });
     const { status, body } = await runRepo(t, { repository: server.repoUrl("alpha"), branch: "feature" });
     expect(status).toBe(200);
-    const fallback = `feature-${String(body.run_id).slice(0, 8)}`;
+    const fallback = `feature-${shortRunId(String(body.run_id))}`;
     expect(body).toMatchObject({ branch: fallback, pushed: true, changed: true, push_note: `Push to "feature" was rejected (fetch first); the commit was pushed to "${fallback}" instead` });
     expect(await server.git("alpha", "show", `${fallback}:ours.txt`)).toBe("ours\n");
     expect(await server.git("alpha", "log", "-1", "--format=%s", "feature")).toBe("concurrent\n");
@@ -309,4 +311,45 @@ describe("rejected before any git process starts", () => {
       expect(t.runner.calls).toHaveLength(0);
     });
   }
+});
+
+describe("runs on the same repository", () => {
+  test("same repository and branch are serialised, so the second builds on the first; other branches run alongside", async () => {
+    const gates = new Map([["a", gate()], ["b", gate()], ["c", gate()]]);
+    const t = testApp({
+      runner: new FakeRunner(async (input) => {
+        await gates.get(input.prompt)?.promise;
+        await Bun.write(path.join(input.cwd, `${input.prompt}.txt`), `${input.prompt}\n`);
+        return { output: input.prompt };
+      }),
+      allowedRepos: [`${server.url}/`],
+      gitBinary: spy.bin,
+      gitToken: TOKEN,
+      maxConcurrent: 4,
+    });
+    const post = async (prompt: string, branch: string) => readJson(await t.request("/runs", json({ prompt, repository: server.repoUrl("alpha"), branch })));
+    const a = await post("a", "serial");
+    const b = await post("b", "serial");
+    const c = await post("c", "parallel");
+    expect([a.status, b.status, c.status]).toEqual(["running", "queued", "running"]);
+    expect(b.queue_position).toBe(1);
+    await t.runner.waitForCalls(2);
+    // Which clone finishes first is up to git: a and c both run, b does not.
+    expect(t.runner.calls.map((call) => call.prompt).sort()).toEqual(["a", "c"]);
+    gates.get("c")?.open();
+    const view = async (id: unknown) => readJson(await t.request(`/runs/${id}`));
+    await waitFor(async () => (await view(c.id)).status === "succeeded", { what: "c" });
+    expect((await view(b.id)).status).toBe("queued");
+    gates.get("a")?.open();
+    await waitFor(async () => (await view(a.id)).status === "succeeded", { what: "a" });
+    gates.get("b")?.open();
+    const done = await waitFor(async () => {
+      const v = await view(b.id);
+      return v.status === "succeeded" ? v : null;
+    }, { what: "b" });
+    const first = (await view(a.id)).result as Record<string, unknown>;
+    // b started from a's pushed commit: no race, no fallback branch.
+    expect(done.result).toMatchObject({ branch: "serial", base_commit: first.commit, pushed: true, push_note: null });
+    expect((await server.git("alpha", "ls-tree", "--name-only", "serial")).split("\n")).toEqual(expect.arrayContaining(["a.txt", "b.txt"]));
+  });
 });

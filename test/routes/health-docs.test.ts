@@ -16,6 +16,7 @@ describe("GET /health", () => {
       version: "0.0.0-test",
       opencode_version: "9.9.9",
       runs_in_flight: 0,
+      runs_queued: 0,
       uptime_seconds: expect.any(Number),
     });
     const running = t.request("/run", text("x"));
@@ -56,11 +57,26 @@ describe("documentation", () => {
       components: { schemas: Record<string, unknown> };
     };
     expect(spec.openapi).toStartWith("3.1");
-    expect(Object.keys(spec.paths).sort()).toEqual(["/health", "/run"]);
+    expect(Object.keys(spec.paths).sort()).toEqual(["/health", "/metrics", "/run", "/runs", "/runs/{id}", "/runs/{id}/cancel", "/runs/{id}/events"]);
+    expect(Object.keys(spec.paths["/runs/{id}/events"]?.get?.responses ?? {}).sort()).toEqual(["200", "400", "401", "404"]);
     const run = spec.paths["/run"]?.post;
     expect(Object.keys(run?.requestBody?.content ?? {}).sort()).toEqual(["application/json", "text/plain"]);
-    expect(Object.keys(run?.responses ?? {}).sort()).toEqual(["200", "400", "401", "403", "408", "413", "415", "500", "502", "503"]);
-    expect(Object.keys(spec.components.schemas).sort()).toEqual(["Error", "Health", "RunFailure", "RunRequest", "RunSuccess", "ToolCall", "Usage"]);
+    expect(Object.keys(run?.responses ?? {}).sort()).toEqual(["200", "400", "401", "403", "408", "409", "413", "415", "422", "429", "500", "502", "503"]);
+    expect(Object.keys(spec.paths["/runs"]?.post?.requestBody?.content ?? {}).sort()).toEqual(["application/json", "text/plain"]);
+    expect(Object.keys(spec.components.schemas).sort()).toEqual([
+      "Error",
+      "Health",
+      "Run",
+      "RunCreated",
+      "RunFailure",
+      "RunList",
+      "RunRequest",
+      "RunStatus",
+      "RunSuccess",
+      "RunSummary",
+      "ToolCall",
+      "Usage",
+    ]);
     const text = JSON.stringify(spec);
     expect(text).not.toContain("$defs");
     for (const [, name] of text.matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)) {

@@ -234,14 +234,17 @@ describe("logging", () => {
     await waitFor(() => t.logs.some((l) => l.includes('"msg":"request"')), { what: "request log line" });
     const records = t.logs.map((l) => JSON.parse(l));
     expect(t.logs.join("\n")).not.toContain(prompt);
+    const queued = records.find((r) => r.msg === "run queued");
     const start = records.find((r) => r.msg === "run started");
     const end = records.find((r) => r.msg === "run finished");
     const request = records.find((r) => r.msg === "request");
-    expect(start).toMatchObject({ level: "info", request_id: "client-id-42", prompt_chars: prompt.length, model: "fake/default", agent: null });
+    expect(queued).toMatchObject({ level: "info", request_id: "client-id-42", prompt_chars: prompt.length, model: "fake/default", agent: null });
+    expect(start).toMatchObject({ level: "info", request_id: "client-id-42", waited_ms: expect.any(Number) });
     expect(end).toMatchObject({ level: "info", request_id: "client-id-42", status: "succeeded", exit_code: 0, code: null });
     expect(typeof end.duration_ms).toBe("number");
     expect(request).toMatchObject({ request_id: "client-id-42", method: "POST", path: "/run", status: 200, client: "unknown" });
     expect(start.run_id).toBe(end.run_id);
+    expect(queued.run_id).toBe(end.run_id);
   });
 
   test("an unsafe X-Request-ID is replaced by a generated one", async () => {

@@ -2,6 +2,8 @@
 import path from "node:path";
 import { createApp } from "../../src/app.ts";
 import { parsePrefixes } from "../../src/git/url-policy.ts";
+import { Metrics } from "../../src/metrics/metrics.ts";
+import { RunStore } from "../../src/store/run-store.ts";
 import { createLogger } from "../../src/lib/logger.ts";
 import { Redactor } from "../../src/lib/redact.ts";
 import { RunManager } from "../../src/runs/run-manager.ts";
@@ -12,6 +14,8 @@ export interface TestApp {
   app: ReturnType<typeof createApp>;
   runner: FakeRunner;
   runs: RunManager;
+  store: RunStore;
+  metrics: Metrics;
   logs: string[];
   workDir: string;
   /** Sends a request to the app in-process; paths are relative to http://localhost. */
@@ -30,6 +34,12 @@ export interface TestAppOptions {
   gitBaseEnv?: Record<string, string>;
   /** GIT_TOKEN for the repository host. */
   gitToken?: string | null;
+  maxConcurrent?: number;
+  maxQueued?: number;
+  idleTimeoutMs?: number;
+  metricsPublic?: boolean;
+  /** An existing store (to reopen a database, as after a restart). */
+  store?: RunStore;
 }
 
 export function testApp(opts: TestAppOptions = {}): TestApp {
@@ -38,7 +48,9 @@ export function testApp(opts: TestAppOptions = {}): TestApp {
   const logger = createLogger({ level: "debug", redactor, sink: (l) => logs.push(l) });
   const runner = opts.runner ?? new FakeRunner();
   const workDir = tempDir("ocs-work-");
-  const runs = new RunManager({
+  const store = opts.store ?? new RunStore(path.join(tempDir("ocs-store-"), "runs.db"));
+  const metrics: Metrics = new Metrics({ inFlight: () => runs.inFlight, queued: () => runs.queued });
+  const runs: RunManager = new RunManager({
     pipeline: {
       runner,
       workDir,
@@ -57,9 +69,14 @@ export function testApp(opts: TestAppOptions = {}): TestApp {
         maxPatchBytes: 1024 * 1024,
       },
     },
+    store,
     maxExecutionMs: opts.maxExecutionMs ?? 60_000,
+    idleTimeoutMs: opts.idleTimeoutMs ?? 0,
+    maxConcurrent: opts.maxConcurrent ?? 4,
+    maxQueued: opts.maxQueued ?? 100,
     logger,
     allowedRepos: parsePrefixes(opts.allowedRepos ?? ["https://github.com/"]),
+    observer: metrics,
   });
   const app = createApp({
     logger,
@@ -69,11 +86,16 @@ export function testApp(opts: TestAppOptions = {}): TestApp {
     opencodeVersion: "9.9.9",
     startedAt: Date.now(),
     runs,
+    store,
+    metrics,
+    metricsPublic: opts.metricsPublic ?? false,
   });
   return {
     app,
     runner,
     runs,
+    store,
+    metrics,
     logs,
     workDir,
     request: (path, init) => app.handle(new Request(`http://localhost${path}`, init)),

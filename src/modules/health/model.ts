@@ -8,12 +8,13 @@ export const HealthResponse = z
     version: z.string().describe("opencode-server version"),
     opencode_version: z.string().describe("Version of the opencode CLI found at start-up"),
     runs_in_flight: z.number().int().min(0),
+    runs_queued: z.number().int().min(0),
     uptime_seconds: z.number().min(0),
   })
   .meta({
     id: "Health",
     examples: [
-      { status: "healthy", timestamp: "2026-11-24T12:00:00.000Z", version: "0.1.0", opencode_version: "1.18.33", runs_in_flight: 0, uptime_seconds: 42.1 },
+      { status: "healthy", timestamp: "2026-11-24T12:00:00.000Z", version: "0.1.0", opencode_version: "1.18.33", runs_in_flight: 0, runs_queued: 0, uptime_seconds: 42.1 },
     ],
   });
 

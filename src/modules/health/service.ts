@@ -6,6 +6,7 @@ export interface HealthSource {
   opencodeVersion: string;
   startedAt: number;
   inFlight(): number;
+  queued(): number;
   draining(): boolean;
 }
 
@@ -16,6 +17,7 @@ export function healthOf(src: HealthSource, now = Date.now()): Health {
     version: src.version,
     opencode_version: src.opencodeVersion,
     runs_in_flight: src.inFlight(),
+    runs_queued: src.queued(),
     uptime_seconds: Math.round((now - src.startedAt) / 100) / 10,
   };
 }

@@ -1,55 +1,6 @@
-// Runs a validated /run request through the run manager and shapes the seed's JSON answer.
-import { statusOf } from "../../errors.ts";
-import { formatDuration } from "../../lib/duration.ts";
-import type { GitOutcome } from "../../runs/repository.ts";
-import type { RunResult } from "../../runs/result.ts";
-import type { RunInput, RunManager } from "../../runs/run-manager.ts";
-import type { RunFailureBody, RunRequestBody, RunSuccessBody } from "./model.ts";
-
-export type RunAnswer = { status: 200; body: RunSuccessBody } | { status: number; body: RunFailureBody };
-
-function gitFields(git: GitOutcome) {
-  return {
-    repository: git.repository,
-    branch: git.branch,
-    commit: git.commit,
-    base_branch: git.baseBranch,
-    base_commit: git.baseCommit,
-    changed: git.changed,
-    files_changed: git.filesChanged,
-    pushed: git.pushed,
-    push_note: git.pushNote,
-    ...(git.patch !== null ? { patch: git.patch, patch_truncated: git.patchTruncated } : {}),
-    ...(git.undeliveredPatch !== null ? { undelivered_patch: git.undeliveredPatch } : {}),
-  };
-}
-
-export function answerOf(result: RunResult): RunAnswer {
-  const fields = {
-    output: result.output,
-    execution_time: formatDuration(result.durationMs),
-    request_id: result.requestId,
-    run_id: result.runId,
-    session_id: result.sessionId,
-    model: result.model,
-    usage: result.usage,
-    tools: result.tools,
-    output_truncated: result.outputTruncated,
-    exit_code: result.exitCode,
-    ...(result.git ? gitFields(result.git) : {}),
-  };
-  if (result.ok || !result.code) return { status: 200, body: { success: true, error: null, ...fields } };
-  return {
-    status: statusOf(result.code),
-    body: {
-      success: false,
-      code: result.code,
-      error: result.error ?? "The run failed",
-      ...(result.errorField ? { field: result.errorField } : {}),
-      ...fields,
-    },
-  };
-}
+// Runs a validated /run request through the run manager and hands back the seed's JSON answer.
+import type { FinishedRun, RunInput, RunManager } from "../../runs/run-manager.ts";
+import type { RunRequestBody } from "./model.ts";
 
 export function runInputOf(body: RunRequestBody): RunInput {
   return {
@@ -65,8 +16,21 @@ export function runInputOf(body: RunRequestBody): RunInput {
 export class RunService {
   constructor(private readonly runs: RunManager) {}
 
-  async execute(body: RunRequestBody, ctx: { requestId: string; signal: AbortSignal }): Promise<RunAnswer> {
-    const result = await this.runs.run(runInputOf(body), { requestId: ctx.requestId, signal: ctx.signal });
-    return answerOf(result);
+  /**
+   * The synchronous door: waits in the same queue as /runs (MAX_EXECUTION_TIME counts from here).
+   * A client that goes away cancels its run — unless it sent an Idempotency-Key, which says it will
+   * retry and pick the same run up again.
+   */
+  async execute(body: RunRequestBody, ctx: { requestId: string; signal: AbortSignal; idempotencyKey: string | null }): Promise<FinishedRun> {
+    const handle = this.runs.submit(runInputOf(body), { requestId: ctx.requestId, idempotencyKey: ctx.idempotencyKey, deadlineFromSubmission: true });
+    if (ctx.idempotencyKey) return handle.done;
+    const gone = () => void this.runs.cancel(handle.id, "client_closed");
+    if (ctx.signal.aborted) gone();
+    else ctx.signal.addEventListener("abort", gone, { once: true });
+    try {
+      return await handle.done;
+    } finally {
+      ctx.signal.removeEventListener("abort", gone);
+    }
   }
 }

@@ -1,0 +1,68 @@
+// A run's events as Server-Sent Events: replay after Last-Event-ID, then follow live until the result.
+import type { RunEvent } from "../runs/events.ts";
+import type { EventListener } from "../runs/run-manager.ts";
+
+/** Where the events come from: called once, with the listener for live events. */
+export type EventSource = (listener: EventListener) => { events: RunEvent[]; live: boolean; unsubscribe: () => void };
+
+const encoder = new TextEncoder();
+const PING_MS = 15_000;
+
+export function formatEvent(event: RunEvent): string {
+  return `id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
+}
+
+/** Parses Last-Event-ID (the seq of the last event the client saw); null when absent, NaN when invalid. */
+export function lastEventId(header: string | null): number | null {
+  if (header === null || header.trim() === "") return null;
+  return /^\d{1,15}$/.test(header.trim()) ? Number(header.trim()) : Number.NaN;
+}
+
+/**
+ * The stream: stored events first, then live ones, ending after `result`. The source registers its
+ * listener and reads the store in one step, so nothing is lost or repeated. Comments keep proxies
+ * from closing a quiet connection.
+ */
+export function eventStream(source: EventSource, signal: AbortSignal): ReadableStream<Uint8Array> {
+  let closed = false;
+  let unsubscribe = () => {};
+  let ping: ReturnType<typeof setInterval> | undefined;
+  let controller: ReadableStreamDefaultController<Uint8Array> | undefined;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    clearInterval(ping);
+    signal.removeEventListener("abort", close);
+    unsubscribe();
+    try {
+      controller?.close();
+    } catch {
+      // Already closed by the client.
+    }
+  };
+  const send = (event: RunEvent) => {
+    if (closed || !controller) return;
+    controller.enqueue(encoder.encode(formatEvent(event)));
+    if (event.type === "result") close();
+  };
+  return new ReadableStream<Uint8Array>({
+    start(c) {
+      controller = c;
+      const sub = source(send);
+      unsubscribe = sub.unsubscribe;
+      for (const event of sub.events) send(event);
+      if (!sub.live) return close();
+      if (closed) return;
+      ping = setInterval(() => !closed && c.enqueue(encoder.encode(": ping\n\n")), PING_MS);
+      signal.addEventListener("abort", close, { once: true });
+    },
+    cancel: close,
+  });
+}
+
+export const SSE_HEADERS = {
+  "content-type": "text/event-stream; charset=utf-8",
+  "cache-control": "no-cache, no-transform",
+  // Tell nginx not to buffer the stream.
+  "x-accel-buffering": "no",
+};

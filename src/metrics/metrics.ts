@@ -1,0 +1,91 @@
+// Prometheus metrics with prom-client: runs by outcome, durations, queue, tokens and cost, git failures, HTTP, process.
+import { readdirSync } from "node:fs";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { RunStatus } from "../runs/events.ts";
+import type { RunObserver } from "../runs/run-manager.ts";
+import type { RunResult } from "../runs/result.ts";
+
+export interface MetricsSource {
+  inFlight(): number;
+  queued(): number;
+}
+
+const PREFIX = "opencode_server_";
+
+export class Metrics implements RunObserver {
+  readonly registry = new Registry();
+  private readonly runs: Counter<"status" | "code">;
+  private readonly duration: Histogram<"status">;
+  private readonly tokens: Counter<"kind">;
+  private readonly cost: Counter;
+  private readonly gitFailures: Counter<"operation">;
+  private readonly http: Counter<"method" | "route" | "status">;
+  private readonly httpDuration: Histogram<"method" | "route">;
+
+  constructor(source: MetricsSource) {
+    const registers = [this.registry];
+    this.runs = new Counter({ name: `${PREFIX}runs_total`, help: "Runs finished, by final status and error code", labelNames: ["status", "code"], registers });
+    this.duration = new Histogram({
+      name: `${PREFIX}run_duration_seconds`,
+      help: "Duration of runs that started, from start to end",
+      labelNames: ["status"],
+      buckets: [1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600],
+      registers,
+    });
+    new Gauge({ name: `${PREFIX}queue_depth`, help: "Runs waiting for a slot", registers, collect() { this.set(source.queued()); } });
+    new Gauge({ name: `${PREFIX}runs_in_flight`, help: "Runs whose agent is running", registers, collect() { this.set(source.inFlight()); } });
+    this.tokens = new Counter({ name: `${PREFIX}tokens_total`, help: "Tokens used by runs, from opencode's step-finish events", labelNames: ["kind"], registers });
+    this.cost = new Counter({ name: `${PREFIX}cost_usd_total`, help: "Cost of runs in USD, as opencode computed it", registers });
+    this.gitFailures = new Counter({ name: `${PREFIX}git_failures_total`, help: "Repository clones and pushes that failed", labelNames: ["operation"], registers });
+    this.http = new Counter({ name: `${PREFIX}http_requests_total`, help: "HTTP requests by route pattern and status", labelNames: ["method", "route", "status"], registers });
+    this.httpDuration = new Histogram({
+      name: `${PREFIX}http_request_duration_seconds`,
+      help: "HTTP request duration by route pattern",
+      labelNames: ["method", "route"],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120, 600],
+      registers,
+    });
+    // Our own process gauges: prom-client's default Node.js metrics report nonsense under Bun.
+    new Gauge({ name: "process_resident_memory_bytes", help: "Resident memory size in bytes", registers, collect() { this.set(process.memoryUsage.rss()); } });
+    new Gauge({
+      name: "process_open_fds",
+      help: "Number of open file descriptors",
+      registers,
+      collect() {
+        try {
+          this.set(readdirSync("/proc/self/fd").length);
+        } catch {
+          // Not on Linux.
+        }
+      },
+    });
+    new Gauge({ name: "process_start_time_seconds", help: "Start time of the process since the Unix epoch, in seconds", registers }).set(
+      Math.round(Date.now() / 1000 - process.uptime()),
+    );
+  }
+
+  runFinished(result: RunResult, status: RunStatus, started: boolean): void {
+    this.runs.inc({ status, code: result.code ?? "none" });
+    if (started) this.duration.observe({ status }, result.durationMs / 1000);
+    const u = result.usage;
+    for (const [kind, n] of [["input", u.input_tokens], ["output", u.output_tokens], ["reasoning", u.reasoning_tokens], ["cache_read", u.cache_read_tokens], ["cache_write", u.cache_write_tokens]] as const) {
+      if (n > 0) this.tokens.inc({ kind }, n);
+    }
+    if (u.cost > 0) this.cost.inc(u.cost);
+    if (result.code === "clone_failed") this.gitFailures.inc({ operation: "clone" });
+    if (result.code === "push_failed" || (result.git?.deliveryError ?? null) !== null) this.gitFailures.inc({ operation: "push" });
+  }
+
+  httpRequest(method: string, route: string, status: number, seconds: number): void {
+    this.http.inc({ method, route, status: String(status) });
+    this.httpDuration.observe({ method, route }, seconds);
+  }
+
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

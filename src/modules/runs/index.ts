@@ -1,0 +1,158 @@
+// /runs: runs as resources — create (202), read, list, cancel, and follow their events over SSE.
+import { Elysia } from "elysia";
+import { AppError } from "../../errors.ts";
+import { parsePromptBody } from "../../http/body.ts";
+import { SECURITY } from "../../http/docs.ts";
+import { errorResponses } from "../../http/error-model.ts";
+import { requestMeta } from "../../http/request-context.ts";
+import { eventStream, lastEventId, SSE_HEADERS } from "../../http/sse.ts";
+import type { RunManager } from "../../runs/run-manager.ts";
+import { RunRequest } from "../run/model.ts";
+import { ListQuery, RunCreated, RunIdParams, RunList, RunView } from "./model.ts";
+import type { RunsService } from "./service.ts";
+
+export function idempotencyKeyOf(headers: Headers): string | null {
+  return headers.get("idempotency-key");
+}
+
+/** Streams a run's events after Last-Event-ID; used by GET /runs/:id/events and by POST /run with Accept: text/event-stream. */
+export function eventsResponse(runs: RunManager, id: string, request: Request, headers: Record<string, string> = {}): Response {
+  const last = lastEventId(request.headers.get("last-event-id"));
+  if (Number.isNaN(last)) throw new AppError("invalid_request", "Last-Event-ID must be the id (a number) of an event from this stream");
+  const stream = eventStream((listener) => {
+    const sub = runs.subscribe(id, last ?? 0, listener);
+    if (!sub) throw new AppError("not_found", `No run ${id}`);
+    return sub;
+  }, request.signal);
+  return new Response(stream, { headers: { ...SSE_HEADERS, ...headers } });
+}
+
+export function runsModule(service: RunsService, runs: RunManager, opts: { maxRequestBytes: number }) {
+  const detail = (summary: string, description: string) => ({ tags: ["runs"], summary, description, security: SECURITY });
+  return new Elysia({ name: "runs" })
+    .post(
+      "/runs",
+      ({ body, request, set }) => {
+        const created = service.create(body, { requestId: requestMeta(request).id, idempotencyKey: idempotencyKeyOf(request.headers) });
+        set.status = 202;
+        set.headers.location = created.body.links.self;
+        if (created.replayed) set.headers["idempotent-replayed"] = "true";
+        return created.body;
+      },
+      {
+        parse: ({ request }) => parsePromptBody(request, opts.maxRequestBytes),
+        body: RunRequest,
+        response: { 202: RunCreated, ...errorResponses(400, 401, 403, 413, 415, 422, 429, 503) },
+        detail: detail(
+          "Start a run (asynchronous)",
+          "Same body as POST /run. Answers 202 at once with the run's id and links; follow it with GET /runs/{id} or its events. " +
+            "Idempotency-Key: a retry with the same key returns the same run (header Idempotent-Replayed: true); the same key with a different body is 422. " +
+            "429 with Retry-After when MAX_QUEUED_RUNS runs are already waiting.",
+        ),
+      },
+    )
+    .get(
+      "/runs",
+      ({ query }) => service.list(query),
+      {
+        query: ListQuery,
+        response: { 200: RunList, ...errorResponses(400, 401) },
+        detail: detail("List runs", "Newest first, paginated with ?limit= and ?cursor=, filtered with ?status=running,queued. Any valid API key sees every run."),
+      },
+    )
+    .get(
+      "/runs/:id",
+      ({ params }) => {
+        const view = service.get(params.id);
+        if (!view) throw new AppError("not_found", `No run ${params.id}`);
+        return view;
+      },
+      {
+        params: RunIdParams,
+        response: { 200: RunView, ...errorResponses(400, 401, 404) },
+        detail: detail("Get a run", "Status, timestamps, queue position and, once finished, the same result POST /run answers with."),
+      },
+    )
+    .delete(
+      "/runs/:id",
+      ({ params }) => service.cancel(params.id),
+      {
+        params: RunIdParams,
+        response: { 200: RunView, ...errorResponses(400, 401, 404, 409) },
+        detail: detail(
+          "Cancel a run",
+          "A queued run is dropped; a running one is stopped. Answers once the run has ended: its whole process tree is gone, its workspace removed, nothing pushed. 409 run_finished when it had already ended.",
+        ),
+      },
+    )
+    .post("/runs/:id/cancel", ({ params }) => service.cancel(params.id), {
+      params: RunIdParams,
+      response: { 200: RunView, ...errorResponses(400, 401, 404, 409) },
+      detail: detail("Cancel a run (POST form)", "Same as DELETE /runs/{id}, for clients that cannot send DELETE."),
+    })
+    .get(
+      "/runs/:id/events",
+      ({ params, request, server }) => {
+        server?.timeout(request, 0);
+        return eventsResponse(runs, params.id, request);
+      },
+      {
+        params: RunIdParams,
+        response: errorResponses(400, 401, 404),
+        detail: {
+          ...detail(
+            "Follow a run's events (Server-Sent Events)",
+            "text/event-stream. Each event has `id:` (its sequence number), `event:` (status, text, tool, usage, git or result) and `data:` " +
+              "(JSON with run_id, seq, time, type and the fields of that type). Reconnect with the Last-Event-ID header to get exactly the events you missed. " +
+              "The stream ends after the `result` event, whose `answer` is the JSON POST /run answers with.",
+          ),
+        },
+      },
+    );
+}
+
+const EVENT_EXAMPLE = [
+  'id: 1\nevent: status\ndata: {"type":"status","status":"queued","run_id":"0b6f…","seq":1,"time":"2026-11-24T12:00:00.000Z"}',
+  'id: 3\nevent: text\ndata: {"type":"text","text":"Created fib.py","run_id":"0b6f…","seq":3,"time":"2026-11-24T12:00:04.000Z"}',
+  'id: 7\nevent: result\ndata: {"type":"result","status":"succeeded","http_status":200,"answer":{"success":true,"output":"Created fib.py","…":"…"},"run_id":"0b6f…","seq":7,"time":"2026-11-24T12:00:05.000Z"}',
+].join("\n\n");
+
+const AUTH = "unauthorized: no valid API key";
+const NOT_FOUND = "not_found: no such run";
+const BAD_ID = "invalid_request: the id is not a run id";
+
+/** Per-status wording the generator cannot derive, for every /runs operation. */
+export const runsOperationDocs = {
+  "POST /runs": {
+    responses: {
+      202: "Accepted: the run's id, status, queue position and links (Location header; Idempotent-Replayed: true for a retry with the same key)",
+      400: "invalid_request: empty body, blank prompt, invalid JSON, or an invalid field (named in `field`)",
+      401: AUTH,
+      403: "repository_not_allowed: the repository is not under ALLOWED_REPO_PREFIXES",
+      413: "payload_too_large: the body exceeds MAX_REQUEST_SIZE",
+      415: "unsupported_media_type: send text/plain or application/json",
+      422: "idempotency_conflict: the Idempotency-Key was used for a different request",
+      429: "rate_limited: MAX_QUEUED_RUNS runs are already waiting (Retry-After says when to retry)",
+      503: "shutting_down: the server is draining",
+    },
+  },
+  "GET /runs": { responses: { 200: "A page of runs, newest first", 400: "invalid_request: a bad status, limit or cursor", 401: AUTH } },
+  "GET /runs/{id}": { responses: { 200: "The run", 400: BAD_ID, 401: AUTH, 404: NOT_FOUND } },
+  "DELETE /runs/{id}": {
+    responses: { 200: "The run, now cancelled: its processes are gone and its workspace removed", 400: BAD_ID, 401: AUTH, 404: NOT_FOUND, 409: "run_finished: it had already ended" },
+  },
+  "POST /runs/{id}/cancel": {
+    responses: { 200: "The run, now cancelled", 400: BAD_ID, 401: AUTH, 404: NOT_FOUND, 409: "run_finished: it had already ended" },
+  },
+};
+
+/** OpenAPI for the stream: the generator knows JSON answers only. */
+export const eventsOperationDoc = {
+  responses: { 400: "invalid_request: a malformed id or Last-Event-ID", 401: AUTH, 404: NOT_FOUND },
+  addResponses: {
+    200: {
+      description: "The run's events as Server-Sent Events (event types: status, text, tool, usage, git, result)",
+      content: { "text/event-stream": { schema: { type: "string" }, example: EVENT_EXAMPLE } },
+    },
+  },
+};

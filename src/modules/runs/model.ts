@@ -1,0 +1,85 @@
+// The /runs resource: its views, list query, and the events its stream carries, as zod schemas.
+import { z } from "zod";
+import { RunFailure, RunSuccess } from "../run/model.ts";
+
+export const RUN_STATUSES = ["queued", "running", "succeeded", "failed", "timed_out", "cancelled", "interrupted"] as const;
+export const RunStatus = z.enum(RUN_STATUSES).meta({ id: "RunStatus" });
+
+const Links = z.object({
+  self: z.string().describe("GET: this run"),
+  events: z.string().describe("GET: its events (Server-Sent Events)"),
+  cancel: z.string().describe("DELETE: cancel it"),
+});
+
+export const RunCreated = z
+  .object({
+    id: z.string(),
+    status: RunStatus,
+    queue_position: z.number().int().nullable().describe("1 = next to start; null once started"),
+    links: Links,
+  })
+  .meta({
+    id: "RunCreated",
+    examples: [
+      {
+        id: "0b6f3c1e-8a2d-4f5e-9c7b-1d2e3f4a5b6c",
+        status: "queued",
+        queue_position: 1,
+        links: { self: "/runs/0b6f3c1e-8a2d-4f5e-9c7b-1d2e3f4a5b6c", events: "/runs/0b6f3c1e-8a2d-4f5e-9c7b-1d2e3f4a5b6c/events", cancel: "/runs/0b6f3c1e-8a2d-4f5e-9c7b-1d2e3f4a5b6c" },
+      },
+    ],
+  });
+
+const summaryFields = {
+  id: z.string(),
+  status: RunStatus,
+  request_id: z.string().describe("The request that created the run"),
+  created_at: z.string().describe("RFC 3339"),
+  started_at: z.string().nullable(),
+  finished_at: z.string().nullable(),
+  queue_position: z.number().int().nullable(),
+  prompt_chars: z.number().int().describe("The prompt's length; the prompt itself is not stored"),
+  model: z.string().nullable(),
+  agent: z.string().nullable(),
+  repository: z.string().nullable(),
+  branch: z.string().nullable().describe("The branch asked for (the result says where the work went)"),
+  base: z.string().nullable(),
+  push: z.boolean().nullable(),
+  code: z.string().nullable().describe("Why it did not succeed, once finished"),
+  error: z.string().nullable(),
+  links: Links,
+};
+
+export const RunSummary = z.object(summaryFields).meta({ id: "RunSummary" });
+
+export const RunView = z
+  .object({ ...summaryFields, result: RunSuccess.or(RunFailure).nullable().describe("Once finished: the same JSON POST /run answers with") })
+  .meta({ id: "Run" });
+
+export const RunList = z
+  .object({
+    runs: z.array(RunSummary).describe("Newest first"),
+    next_cursor: z.string().nullable().describe("Pass as ?cursor= for the next page; null on the last page"),
+  })
+  .meta({ id: "RunList" });
+
+export const ListQuery = z
+  .object({
+    // ?status=a,b and ?status=a&status=b both arrive here; Elysia may already have split them.
+    status: z
+      .union([z.string(), z.array(z.string())])
+      .transform((v) => (Array.isArray(v) ? v : [v]).flatMap((s) => s.split(",")).filter(Boolean))
+      .pipe(z.array(z.enum(RUN_STATUSES, { error: `must be among ${RUN_STATUSES.join(", ")}` })))
+      .optional()
+      .describe("Only runs in these states: comma-separated or repeated"),
+    limit: z.coerce.number().int().min(1).max(100).optional().describe("Page size, 1–100 (default 20)"),
+    cursor: z.string().max(200).optional(),
+  })
+  .strict();
+
+export const RunIdParams = z.object({ id: z.string().uuid("must be a run id") });
+
+export const EVENT_TYPES = ["status", "text", "tool", "usage", "git", "result"] as const;
+
+export type RunViewBody = z.infer<typeof RunView>;
+export type RunSummaryBody = z.infer<typeof RunSummary>;

@@ -1,0 +1,52 @@
+// kill -9 the server mid-run, start it again: the run reads interrupted, and nothing the dead server started survives.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { readdirSync } from "node:fs";
+import { fakeScript, startFakeLlm, type FakeLlm } from "../support/fake-llm.ts";
+import { readJson } from "../support/http.ts";
+import { opencodeServerEnv } from "../support/opencode-env.ts";
+import { SOURCE_CMD, spawnServer } from "../support/process-server.ts";
+import { processesRunning } from "../support/procs.ts";
+import { readEvents } from "../support/sse.ts";
+import { waitFor } from "../support/wait.ts";
+
+let llm: FakeLlm;
+beforeAll(() => {
+  llm = startFakeLlm();
+});
+afterAll(async () => {
+  await llm?.stop();
+});
+
+test("a run in flight when the server is SIGKILLed is interrupted — never silently lost — and its processes and workspace go at restart", async () => {
+  const env = opencodeServerEnv(llm);
+  const first = await spawnServer(SOURCE_CMD, env);
+  const cmd = `sleep 353.${process.pid}`;
+  const created = await fetch(`${first.url}/runs`, { method: "POST", body: fakeScript({ say: "Working.", bash: cmd, timeout: 600_000 }) });
+  const { id } = await readJson(created);
+  await waitFor(() => processesRunning(cmd).length > 0, { what: "the agent's sleep", timeoutMs: 60_000 });
+
+  first.proc.kill("SIGKILL");
+  await first.proc.exited;
+  // The dead server could clean nothing up: its agent's tool is still running, its workspace still there.
+  expect(processesRunning(cmd)).toHaveLength(1);
+  expect(readdirSync(env.WORK_DIR as string)).toHaveLength(1);
+
+  const second = await spawnServer(SOURCE_CMD, env);
+  try {
+    expect(processesRunning(cmd)).toEqual([]);
+    expect(readdirSync(env.WORK_DIR as string)).toEqual([]);
+    const view = await readJson(await fetch(`${second.url}/runs/${id}`));
+    expect(view).toMatchObject({
+      id,
+      status: "interrupted",
+      code: "interrupted",
+      error: "The server stopped (crash, kill or restart) before the run finished (it was running)",
+    });
+    expect(view.result).toMatchObject({ success: false, code: "interrupted", run_id: id });
+    const events = await readEvents(await fetch(`${second.url}/runs/${id}/events`));
+    expect(events.map((e) => (e.data.type === "status" ? e.data.status : e.data.type)).slice(-2)).toEqual(["interrupted", "result"]);
+    expect(second.records().find((r) => r.msg === "runs interrupted by the previous server process")).toMatchObject({ runs: [id], workspaces_removed: 1 });
+  } finally {
+    expect(await second.stop()).toBe(0);
+  }
+});
