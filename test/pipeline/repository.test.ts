@@ -353,3 +353,33 @@ describe("runs on the same repository", () => {
     expect((await server.git("alpha", "ls-tree", "--name-only", "serial")).split("\n")).toEqual(expect.arrayContaining(["a.txt", "b.txt"]));
   });
 });
+
+describe("cancellation and metrics for repository runs", () => {
+  test("a cancelled repository run pushes nothing, even with changes in its clone", async () => {
+    const wrote = gate();
+    const t = app(async (input) => {
+      await Bun.write(path.join(input.cwd, "unwanted.txt"), "x\n");
+      wrote.open();
+      await new Promise((resolve) => input.signal.addEventListener("abort", resolve, { once: true }));
+      return { exitCode: null, aborted: true };
+    });
+    const run = await readJson(await t.request("/runs", json({ prompt: "p", repository: server.repoUrl("alpha"), branch: "cancel-me" })));
+    await wrote.promise;
+    const cancelled = await readJson(await t.request(`/runs/${run.id}`, { method: "DELETE" }));
+    expect(cancelled).toMatchObject({ status: "cancelled", code: "cancelled" });
+    expect((cancelled.result as Record<string, unknown>).pushed).toBeUndefined();
+    expect(await server.head("alpha", "cancel-me")).toBeNull();
+    expect(await server.head("alpha", `cancel-me-${shortRunId(String(run.id))}`)).toBeNull();
+  });
+
+  test("failed clones and pushes are counted", async () => {
+    const t = app(writeFile("x.txt", "x"));
+    await runRepo(t, { repository: `${server.url}/missing.git` });
+    await runRepo(t, { repository: server.repoUrl("locked") });
+    const metrics = await (await t.request("/metrics")).text();
+    expect(metrics).toContain('opencode_server_git_failures_total{operation="clone"} 1');
+    expect(metrics).toContain('opencode_server_git_failures_total{operation="push"} 1');
+    expect(metrics).toContain('opencode_server_runs_total{status="failed",code="clone_failed"} 1');
+    expect(metrics).toContain('opencode_server_runs_total{status="failed",code="push_failed"} 1');
+  });
+});
