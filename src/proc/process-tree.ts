@@ -4,8 +4,8 @@
 // neither a process group nor the parent/child tree is enough. Every agent process inherits a
 // per-run cookie variable; we freeze (SIGSTOP) what we find until nothing new appears — a frozen
 // process cannot fork — then SIGKILL the lot and wait until it is gone.
-import { reapOrphans } from "./reaper.ts";
-import { descendantsOf, environHas, isAlive, listPids } from "./procfs.ts";
+import { isSubreaper, isTracked, reapOrphans } from "./reaper.ts";
+import { descendantsOf, environHas, isAlive, listPids, readStat } from "./procfs.ts";
 
 export const RUN_COOKIE_VAR = "OPENCODE_SERVER_RUN_ID";
 const MAX_ROUNDS = 20;
@@ -17,13 +17,22 @@ export interface TreeTarget {
   cookie: string;
 }
 
+/**
+ * Where a run's processes can be. As a subreaper this process adopts every orphan its descendants
+ * leave, so its own tree holds them all — a few pids instead of every process on the host.
+ * Without that guarantee, every process is a candidate.
+ */
+function candidates(): number[] {
+  return isSubreaper() ? descendantsOf(process.pid) : listPids();
+}
+
 function collect(target: TreeTarget): Set<number> {
   const found = new Set<number>();
   if (target.rootPid !== undefined) {
     if (isAlive(target.rootPid)) found.add(target.rootPid);
     for (const pid of descendantsOf(target.rootPid)) found.add(pid);
   }
-  for (const pid of listPids()) {
+  for (const pid of candidates()) {
     if (pid !== process.pid && environHas(pid, target.cookie)) found.add(pid);
   }
   found.delete(process.pid);
@@ -59,17 +68,24 @@ export async function killProcessTree(target: TreeTarget, deadlineMs = 5000): Pr
     }
     if (fresh === 0) break;
   }
+  if (victims.size === 0) return [];
   for (const pid of victims) signal(pid, "SIGKILL");
+  // Done when every victim is reaped — or is a zombie someone else reaps (Bun, for its own
+  // child; init, where we are not a subreaper). A zombie whose parent is another dying victim
+  // is about to be re-parented to us, so it is waited for.
+  const unsettled = () =>
+    [...victims].filter((pid) => {
+      const st = readStat(pid);
+      if (!st) return false;
+      if (st.state !== "Z" && st.state !== "X") return true;
+      if (st.ppid === process.pid) return !isTracked(pid);
+      return victims.has(st.ppid);
+    });
   const deadline = Date.now() + deadlineMs;
-  let alive = [...victims];
-  while (alive.length > 0) {
-    reapOrphans();
-    alive = alive.filter(isAlive);
-    if (alive.length === 0 || Date.now() > deadline) break;
-    await Bun.sleep(5);
+  for (let pending = unsettled(); pending.length > 0 && Date.now() <= deadline; pending = unsettled()) {
+    if (reapOrphans() === 0) await Bun.sleep(2);
   }
-  reapOrphans();
-  return alive;
+  return [...victims].filter(isAlive);
 }
 
 /** Kills every process of the given runs (the last resort at shutdown); returns how many were found. */

@@ -26,12 +26,22 @@ export function enableSubreaper(): boolean {
   return subreaper;
 }
 
+/** Whether enableSubreaper() succeeded in this process. */
+export function isSubreaper(): boolean {
+  return subreaper === true;
+}
+
 export function track(pid: number): void {
   tracked.add(pid);
 }
 
 export function untrack(pid: number): void {
   tracked.delete(pid);
+}
+
+/** Whether the runtime reaps this child itself (we spawned it). */
+export function isTracked(pid: number): boolean {
+  return tracked.has(pid);
 }
 
 function session(): number | null {

@@ -78,7 +78,7 @@ export async function executeRun(
   let failure: Failure | null = null;
   let git: GitOutcome | null = null;
   try {
-    await using workspace = await createWorkspace(deps.workDir, spec.runId);
+    await using workspace = createWorkspace(deps.workDir, spec.runId, { git: spec.repo !== null });
     try {
       let prepared: PreparedRepo | null = null;
       if (spec.repo) {

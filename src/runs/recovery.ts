@@ -31,8 +31,9 @@ export async function recoverRuns(store: RunStore, opts: { workDir: string; logg
     const answer = answerOf(unstartedResult({ runId: id, requestId: row.request_id, model: row.model, durationMs: now - row.created_at }, "interrupted", row.error ?? INTERRUPTED_REASON));
     store.finish(id, { status: "interrupted", code: "interrupted", error: row.error, at: now, answer: JSON.stringify(answer.body), httpStatus: answer.status });
     // Close the run's event stream the way every stream ends, so followers are not left waiting.
-    store.appendEvent(id, row.last_seq + 1, "status", JSON.stringify({ status: "interrupted" }), now);
-    store.appendEvent(id, row.last_seq + 2, "result", JSON.stringify({ status: "interrupted", http_status: answer.status, answer: answer.body }), now);
+    const last = store.lastSeq(id);
+    store.appendEvent(id, last + 1, "status", JSON.stringify({ status: "interrupted" }), now);
+    store.appendEvent(id, last + 2, "result", JSON.stringify({ status: "interrupted", http_status: answer.status, answer: answer.body }), now);
   }
   opts.logger.warn("runs interrupted by the previous server process", { runs: ids, processes_killed: killed, workspaces_removed: removed.length });
   return ids;

@@ -145,7 +145,8 @@ export class RunManager {
 
     const id = newRunId();
     const now = Date.now();
-    this.opts.store.create({
+    const store = this.opts.store;
+    store.transaction(() => store.create({
       id,
       request_id: opts.requestId,
       created_at: now,
@@ -158,7 +159,7 @@ export class RunManager {
       branch: repo?.branch ?? null,
       base: repo?.base ?? null,
       push: repo ? Number(repo.push) : null,
-    });
+    }));
     let resolve!: (f: FinishedRun) => void;
     const run: ActiveRun = {
       id,
@@ -246,8 +247,11 @@ export class RunManager {
     if (run.lock) this.locks.add(run.lock);
     if (!run.wallTimer) this.armWallTimer(run);
     this.armIdleTimer(run);
-    this.opts.store.markRunning(run.id, run.startedAt);
-    this.emit(run, { type: "status", status: "running" });
+    const startedAt = run.startedAt;
+    this.opts.store.transaction(() => {
+      this.opts.store.markRunning(run.id, startedAt);
+      this.emit(run, { type: "status", status: "running" });
+    });
     this.opts.logger.info("run started", { request_id: run.spec.requestId, run_id: run.id, waited_ms: run.startedAt - run.submittedAt });
     executeRun(this.opts.pipeline, run.spec, run.controller.signal, (body) => this.emit(run, body))
       .catch((err: unknown) => {
@@ -284,16 +288,18 @@ export class RunManager {
     if (run.lock && run.state === "running") this.locks.delete(run.lock);
     const status = statusOfResult(result);
     const answer = answerOf(result);
-    this.opts.store.finish(run.id, {
-      status: status as StoredStatus,
-      code: result.code,
-      error: result.error,
-      at: Date.now(),
-      answer: JSON.stringify(answer.body),
-      httpStatus: answer.status,
+    this.opts.store.transaction(() => {
+      this.opts.store.finish(run.id, {
+        status: status as StoredStatus,
+        code: result.code,
+        error: result.error,
+        at: Date.now(),
+        answer: JSON.stringify(answer.body),
+        httpStatus: answer.status,
+      });
+      this.emit(run, { type: "status", status });
+      this.emit(run, { type: "result", status, http_status: answer.status, answer: answer.body });
     });
-    this.emit(run, { type: "status", status });
-    this.emit(run, { type: "result", status, http_status: answer.status, answer: answer.body });
     if (started) this.avgRunMs = this.avgRunMs * 0.8 + result.durationMs * 0.2;
     this.opts.observer?.runFinished(result, status, started);
     this.log(run, result, status);

@@ -27,7 +27,6 @@ export interface RunRow {
   /** The run's answer (the JSON /run would send), once finished. */
   answer: string | null;
   http_status: number | null;
-  last_seq: number;
 }
 
 export type NewRun = Pick<
@@ -69,8 +68,7 @@ const MIGRATIONS = [
      base TEXT,
      push INTEGER,
      answer TEXT,
-     http_status INTEGER,
-     last_seq INTEGER NOT NULL DEFAULT 0
+     http_status INTEGER
    );
    CREATE INDEX runs_by_time ON runs (created_at DESC, id DESC);
    CREATE INDEX runs_by_status ON runs (status, created_at DESC);
@@ -117,6 +115,11 @@ export class RunStore {
     }
   }
 
+  /** Runs `fn` in one transaction: one commit for several writes. */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
   create(run: NewRun): void {
     this.insertRun.run(run);
   }
@@ -133,7 +136,11 @@ export class RunStore {
 
   appendEvent(runId: string, seq: number, type: string, data: string, time: number): void {
     this.insertEvent.run(runId, seq, type, data, time);
-    this.db.query("UPDATE runs SET last_seq = ? WHERE id = ?").run(seq, runId);
+  }
+
+  /** The highest event seq of a run (0 when it has none). */
+  lastSeq(runId: string): number {
+    return (this.db.query("SELECT coalesce(max(seq), 0) AS seq FROM events WHERE run_id = ?").get(runId) as { seq: number }).seq;
   }
 
   get(id: string): RunRow | null {

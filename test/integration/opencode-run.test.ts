@@ -72,7 +72,7 @@ describe("a real opencode run", () => {
     const toolOutput = toolOutputsSeenByLlm().at(-1) ?? "";
     const runId = String(body.run_id);
     expect(toolOutput).toContain(`${env.WORK_DIR}/opencode-run-${shortRunId(runId)}-`);
-    expect(toolOutput).toMatch(new RegExp(`^TMPDIR=${env.WORK_DIR}/opencode-run-${shortRunId(runId)}-[^/]+/tmp$`, "m"));
+    expect(toolOutput).toMatch(new RegExp(`^TMPDIR=${env.WORK_DIR}/opencode-run-${shortRunId(runId)}-[^/]+$`, "m"));
     expect(toolOutput).toContain(`OPENCODE_SERVER_RUN_ID=${runId}`);
     expect(readdirSync(env.WORK_DIR as string)).toEqual([]);
   });

@@ -29,7 +29,8 @@ test("a reopened store keeps its runs and events; WAL mode is on", () => {
   expect(existsSync(`${file}-wal`)).toBe(true);
   a.close();
   const b = new RunStore(file);
-  expect(b.get(id)).toMatchObject({ id, status: "queued", last_seq: 1 });
+  expect(b.get(id)).toMatchObject({ id, status: "queued" });
+  expect(b.lastSeq(id)).toBe(1);
   expect(b.events(id, 0)).toEqual([{ seq: 1, type: "status", data: '{"status":"queued"}', time: 1000 }]);
   b.close();
   // A clean close checkpoints the WAL into the database.
