@@ -66,6 +66,8 @@ export interface Config {
     inactivityTimeoutMs: number;
     /** PATH, proxy and CA variables for the server's own git commands. */
     baseEnv: Record<string, string>;
+    /** The mirror cache; null when REPO_CACHE is off. */
+    cache: { dir: string; maxBytes: number } | null;
   };
   /** Provider credential variables present in the environment (names only), for the start-up check. */
   providerCredentialVars: string[];
@@ -130,6 +132,8 @@ export const DEFAULTS = {
   IDLE_TIMEOUT: "0s",
   RUN_RETENTION: "7d",
   METRICS_PUBLIC: "false",
+  REPO_CACHE: "true",
+  CACHE_MAX_BYTES: "10G",
 } as const;
 
 /** Every variable the server reads, for --help (a test keeps this in step with the schema). */
@@ -164,6 +168,9 @@ export const ENV_DOCS: readonly { name: string; default: string; description: st
   { name: "IDLE_TIMEOUT", default: DEFAULTS.IDLE_TIMEOUT, description: "stop a run after no agent event for this long; 0 = off" },
   { name: "RUN_RETENTION", default: DEFAULTS.RUN_RETENTION, description: "keep finished runs and their events this long" },
   { name: "METRICS_PUBLIC", default: DEFAULTS.METRICS_PUBLIC, description: "serve /metrics without an API key" },
+  { name: "REPO_CACHE", default: DEFAULTS.REPO_CACHE, description: "keep a bare mirror per repository and clone runs from it" },
+  { name: "CACHE_DIR", default: "$DATA_DIR/mirrors", description: "where the repository mirrors live" },
+  { name: "CACHE_MAX_BYTES", default: DEFAULTS.CACHE_MAX_BYTES, description: "evict least recently used mirrors beyond this size" },
 ];
 
 const optionalText = z
@@ -242,7 +249,10 @@ export const EnvSchema = z.object({
   MAX_QUEUED_RUNS: withDefault((v) => (/^\d+$/.test(v) ? Number(v) : null), DEFAULTS.MAX_QUEUED_RUNS, "must be a whole number (0 = no queue)"),
   IDLE_TIMEOUT: withDefault((v) => nonNegative(parseDuration(v)), DEFAULTS.IDLE_TIMEOUT, "must be a Go duration such as 10m (0 = off)"),
   RUN_RETENTION: withDefault((v) => positive(parseDuration(v)), DEFAULTS.RUN_RETENTION, "must be a positive duration such as 7d or 72h"),
-  METRICS_PUBLIC: withDefault((v) => (["true", "1", "yes"].includes(v.toLowerCase()) ? true : ["false", "0", "no"].includes(v.toLowerCase()) ? false : null), DEFAULTS.METRICS_PUBLIC, "must be true or false"),
+  REPO_CACHE: withDefault((v) => bool(v), DEFAULTS.REPO_CACHE, "must be true or false"),
+  CACHE_DIR: optionalText.refine((v) => v === undefined || path.isAbsolute(v), "must be an absolute path"),
+  CACHE_MAX_BYTES: withDefault((v) => positive(parseSize(v)), DEFAULTS.CACHE_MAX_BYTES, "must be a positive size (suffixes K, M, G allowed)"),
+  METRICS_PUBLIC: withDefault((v) => bool(v), DEFAULTS.METRICS_PUBLIC, "must be true or false"),
   AGENT_ENV_PASSTHROUGH: optionalText.transform((v, ctx) => {
     const names = (v ?? "").split(",").map((n) => n.trim()).filter(Boolean);
     for (const n of names) {
@@ -262,6 +272,13 @@ function prefixProblem(entry: string): string | null {
   }
   if (url.protocol !== "https:" && url.protocol !== "http:") return `"${entry}" must start with https:// (or http:// for a host you trust)`;
   if (url.username || url.password || url.search || url.hash) return `"${entry}" must not contain credentials, a query or a fragment`;
+  return null;
+}
+
+function bool(v: string): boolean | null {
+  const lower = v.toLowerCase();
+  if (["true", "1", "yes", "on"].includes(lower)) return true;
+  if (["false", "0", "no", "off"].includes(lower)) return false;
   return null;
 }
 
@@ -350,6 +367,7 @@ export function loadConfig(env: Env): Config {
     data: path.join(xdgData, "opencode"),
   };
 
+  const dataDir = e.DATA_DIR ? path.resolve(e.DATA_DIR) : path.join(xdgData, "opencode-server");
   const providerCredentialVars = PROVIDER_ENV_VARS.filter(
     (n) => !SERVER_SECRET_VARS.includes(n) && CREDENTIAL_NAME.test(n) && (env[n] ?? "") !== "",
   );
@@ -382,7 +400,7 @@ export function loadConfig(env: Env): Config {
       dirs,
     },
     agentEnv: buildAgentEnv(env, e.AGENT_ENV_PASSTHROUGH, home, dirs, { name: e.GIT_AUTHOR_NAME, email: e.GIT_AUTHOR_EMAIL }),
-    dataDir: e.DATA_DIR ? path.resolve(e.DATA_DIR) : path.join(xdgData, "opencode-server"),
+    dataDir,
     runs: {
       maxConcurrent: e.MAX_CONCURRENT_RUNS,
       maxQueued: e.MAX_QUEUED_RUNS,
@@ -401,6 +419,7 @@ export function loadConfig(env: Env): Config {
       cloneDepth: e.GIT_CLONE_DEPTH,
       inactivityTimeoutMs: e.GIT_TIMEOUT,
       baseEnv: { PATH: env.PATH || DEFAULT_PATH, ...pick(env, NETWORK_VARS) },
+      cache: e.REPO_CACHE ? { dir: e.CACHE_DIR ? path.resolve(e.CACHE_DIR) : path.join(dataDir, "mirrors"), maxBytes: e.CACHE_MAX_BYTES } : null,
     },
     providerCredentialVars,
     secrets,

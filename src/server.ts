@@ -11,6 +11,7 @@ import type { AgentRunner } from "./opencode/types.ts";
 import { killRuns } from "./proc/process-tree.ts";
 import { enableSubreaper, startReaping } from "./proc/reaper.ts";
 import { RunStopped } from "./runs/abort.ts";
+import { MirrorCache } from "./git/mirror-cache.ts";
 import { parsePrefixes } from "./git/url-policy.ts";
 import type { RepoDeps } from "./runs/repository.ts";
 import { Metrics } from "./metrics/metrics.ts";
@@ -53,6 +54,7 @@ function repoDeps(config: Config, gitBinary: string | null): RepoDeps {
     author: { name: config.git.authorName, email: config.git.authorEmail },
     undeliveredDir: path.join(config.dataDir, "undelivered"),
     maxPatchBytes: config.maxOutputBytes,
+    cache: config.git.cache ? new MirrorCache(config.git.cache.dir, config.git.cache.maxBytes) : null,
   };
 }
 

@@ -44,6 +44,8 @@ export function hardenedConfig(auth: GitAuth | null, allowHttp: boolean): [strin
     ["commit.gpgSign", "false"],
     ["tag.gpgSign", "false"],
     ["gc.auto", "0"],
+    // Writing thousands of files is most of a clone: use every core for it.
+    ["checkout.workers", "0"],
   ];
   if (allowHttp) entries.push(["protocol.http.allow", "always"]);
   if (auth) entries.push([`credential.${auth.origin.replace(/\/$/, "")}.helper`, CREDENTIAL_HELPER]);

@@ -45,6 +45,30 @@ export async function clone(git: SimpleGit, url: string, dir: string, branch: st
   await run(git, [...args, "--", url, dir]);
 }
 
+/** A bare repository to fetch into; no remote configured (it is fetched by URL). */
+export async function initMirror(git: SimpleGit, mirror: string): Promise<void> {
+  await run(git, ["init", "--quiet", "--bare", "--", mirror]);
+}
+
+/** Brings one branch of the mirror up to date with the remote, transferring only what is new. */
+export async function fetchIntoMirror(mirrorGit: SimpleGit, url: string, branch: string): Promise<void> {
+  await run(mirrorGit, ["fetch", "--quiet", "--no-tags", "--", url, `+refs/heads/${branch}:refs/heads/${branch}`]);
+}
+
+/**
+ * A workspace from the mirror: a local clone that copies the objects (no hardlinks, no
+ * alternates), so nothing the agent does in its clone can reach the mirror other runs use.
+ */
+export async function cloneFromMirror(git: SimpleGit, mirror: string, dir: string, branch: string): Promise<void> {
+  // The hardened config allows only http(s); this one command reads our own mirror by path.
+  await run(git, ["-c", "protocol.file.allow=always", "clone", "--quiet", "--no-hardlinks", "--no-tags", "--single-branch", "--branch", branch, "--", mirror, dir]);
+}
+
+/** Points origin at the real remote (a clone from the mirror points at the mirror). */
+export async function setOrigin(git: SimpleGit, url: string): Promise<void> {
+  await run(git, ["remote", "set-url", "origin", url]);
+}
+
 export async function createBranch(git: SimpleGit, branch: string): Promise<void> {
   await run(git, ["checkout", "--quiet", "-b", branch]);
 }

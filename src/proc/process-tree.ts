@@ -15,6 +15,11 @@ export interface TreeTarget {
   rootPid?: number;
   /** "NAME=value" present in the environment of every process the run started. */
   cookie: string;
+  /**
+   * Look at every process on the host, not only this one's tree: for runs of a previous server
+   * process, whose leftovers were adopted by someone else.
+   */
+  anywhere?: boolean;
 }
 
 /**
@@ -22,8 +27,8 @@ export interface TreeTarget {
  * leave, so its own tree holds them all — a few pids instead of every process on the host.
  * Without that guarantee, every process is a candidate.
  */
-function candidates(): number[] {
-  return isSubreaper() ? descendantsOf(process.pid) : listPids();
+function candidates(anywhere: boolean): number[] {
+  return isSubreaper() && !anywhere ? descendantsOf(process.pid) : listPids();
 }
 
 function collect(target: TreeTarget): Set<number> {
@@ -32,7 +37,7 @@ function collect(target: TreeTarget): Set<number> {
     if (isAlive(target.rootPid)) found.add(target.rootPid);
     for (const pid of descendantsOf(target.rootPid)) found.add(pid);
   }
-  for (const pid of candidates()) {
+  for (const pid of candidates(target.anywhere ?? false)) {
     if (pid !== process.pid && environHas(pid, target.cookie)) found.add(pid);
   }
   found.delete(process.pid);
@@ -88,13 +93,16 @@ export async function killProcessTree(target: TreeTarget, deadlineMs = 5000): Pr
   return [...victims].filter(isAlive);
 }
 
-/** Kills every process of the given runs (the last resort at shutdown); returns how many were found. */
+/**
+ * Kills every process of the given runs, wherever they are (a last resort at shutdown, and after
+ * a crash, when they belong to no one); returns how many were found.
+ */
 export async function killRuns(runIds: readonly string[]): Promise<number> {
   let count = 0;
   for (const id of runIds) {
-    const cookie = `${RUN_COOKIE_VAR}=${id}`;
-    count += findRunProcesses({ cookie }).length;
-    await killProcessTree({ cookie });
+    const target = { cookie: `${RUN_COOKIE_VAR}=${id}`, anywhere: true };
+    count += findRunProcesses(target).length;
+    await killProcessTree(target);
   }
   return count;
 }

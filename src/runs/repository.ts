@@ -1,8 +1,9 @@
 // A run's repository: cloned and branched before the agent, committed and pushed after — and the work never lost.
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { AppError } from "../errors.ts";
 import { gitIn, type GitAuth, type GitClientOptions } from "../git/git-client.ts";
+import type { MirrorCache } from "../git/mirror-cache.ts";
 import * as repo from "../git/repository.ts";
 import type { RepositoryUrl } from "../git/url-policy.ts";
 import { RUN_COOKIE_VAR } from "../proc/process-tree.ts";
@@ -23,6 +24,8 @@ export interface RepoDeps {
   /** Where commits that could not be pushed are saved as patches. */
   undeliveredDir: string;
   maxPatchBytes: number;
+  /** Mirrors to clone from; null when the cache is off. */
+  cache: MirrorCache | null;
 }
 
 export interface RepoRequest {
@@ -115,12 +118,17 @@ export async function prepareRepo(deps: RepoDeps, request: RepoRequest, ws: Work
   }
   const exists = info.heads.has(target);
   const baseBranch = exists ? target : (request.base ?? info.defaultBranch);
+  const git = gitIn(ws.dir, opts);
   try {
-    await repo.clone(outside, request.url.href, ws.dir, baseBranch, deps.cloneDepth);
+    if (deps.cache && baseBranch) {
+      await cloneThroughMirror(deps.cache, opts, request.url.href, ws.dir, baseBranch);
+      await repo.setOrigin(git, request.url.href);
+    } else {
+      await repo.clone(outside, request.url.href, ws.dir, baseBranch, deps.cloneDepth);
+    }
   } catch (err) {
     throw cloneFailed(request.url, err);
   }
-  const git = gitIn(ws.dir, opts);
   if (!exists) await repo.createBranch(git, target);
   return {
     request,
@@ -130,6 +138,30 @@ export async function prepareRepo(deps: RepoDeps, request: RepoRequest, ws: Work
     baseCommit: await repo.headCommit(git),
     trustedConfig: await repo.readConfig(ws.dir),
   };
+}
+
+/** Fetches what changed into the mirror and clones the workspace from it; a broken mirror is rebuilt once. */
+async function cloneThroughMirror(cache: MirrorCache, opts: GitClientOptions, url: string, dir: string, branch: string): Promise<void> {
+  await cache.use(url, async (mirror, exists) => {
+    const outside = gitIn(cache.dir, opts);
+    const fill = async () => {
+      await repo.fetchIntoMirror(gitIn(mirror, opts), url, branch);
+      await repo.cloneFromMirror(outside, mirror, dir, branch);
+    };
+    if (!exists) await repo.initMirror(outside, mirror);
+    try {
+      await fill();
+    } catch (err) {
+      // An existing mirror may hold a leftover lock or a damaged pack (a fetch killed mid-way):
+      // start it over, once. A fresh mirror failing is the remote's fault.
+      if (!exists || opts.signal.aborted) throw err;
+      cache.discard(mirror);
+      await rm(dir, { recursive: true, force: true });
+      await mkdir(dir, { mode: 0o700 });
+      await repo.initMirror(outside, mirror);
+      await fill();
+    }
+  });
 }
 
 function subjectOf(prompt: string): string {

@@ -2,6 +2,7 @@
 import path from "node:path";
 import { createApp } from "../../src/app.ts";
 import { parsePrefixes } from "../../src/git/url-policy.ts";
+import type { MirrorCache } from "../../src/git/mirror-cache.ts";
 import { Metrics } from "../../src/metrics/metrics.ts";
 import { RunStore } from "../../src/store/run-store.ts";
 import { createLogger } from "../../src/lib/logger.ts";
@@ -40,6 +41,8 @@ export interface TestAppOptions {
   metricsPublic?: boolean;
   /** An existing store (to reopen a database, as after a restart). */
   store?: RunStore;
+  /** The repository mirror cache (off by default). */
+  cache?: MirrorCache;
 }
 
 export function testApp(opts: TestAppOptions = {}): TestApp {
@@ -67,6 +70,7 @@ export function testApp(opts: TestAppOptions = {}): TestApp {
         author: { name: "test", email: "test@localhost" },
         undeliveredDir: path.join(tempDir("ocs-data-"), "undelivered"),
         maxPatchBytes: 1024 * 1024,
+        cache: opts.cache ?? null,
       },
     },
     store,

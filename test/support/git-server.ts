@@ -23,6 +23,8 @@ export interface GitRequest {
   path: string;
   service: string | null;
   authorization: string | null;
+  /** Bytes of the answer's body (what the client downloaded). */
+  bytes: number;
 }
 
 export interface GitServer {
@@ -99,7 +101,8 @@ export function startGitServer(opts: { token: string }): GitServer {
       const url = new URL(req.url);
       const service = url.searchParams.get("service") ?? (url.pathname.endsWith("/git-receive-pack") ? "git-receive-pack" : url.pathname.endsWith("/git-upload-pack") ? "git-upload-pack" : null);
       const authorization = req.headers.get("authorization");
-      requests.push({ method: req.method, path: url.pathname, service, authorization });
+      const record: GitRequest = { method: req.method, path: url.pathname, service, authorization, bytes: 0 };
+      requests.push(record);
       const name = url.pathname.split("/")[1]?.replace(/\.git$/, "") ?? "";
       const spec = specs.get(name);
       if (!spec) return new Response("repository not found", { status: 404 });
@@ -132,6 +135,7 @@ export function startGitServer(opts: { token: string }): GitServer {
       });
       const [out] = await Promise.all([new Response(proc.stdout).arrayBuffer(), proc.exited]);
       const cgi = splitCgi(new Uint8Array(out));
+      record.bytes = cgi.body.length;
       return new Response(cgi.body, { status: cgi.status, headers: cgi.headers });
     },
   });

@@ -101,6 +101,9 @@ describe("loadConfig", () => {
     ["GIT_CLONE_DEPTH", "-1"],
     ["GIT_TIMEOUT", "never"],
     ["DATA_DIR", "relative"],
+    ["REPO_CACHE", "maybe"],
+    ["CACHE_DIR", "relative"],
+    ["CACHE_MAX_BYTES", "0"],
     ["AGENT_ENV_PASSTHROUGH", "bad name"],
   ])("%s=%p fails naming the variable", (name, value) => {
     const err = errorOf({ [name]: value });
@@ -121,6 +124,7 @@ describe("loadConfig", () => {
       cloneDepth: 1,
       inactivityTimeoutMs: 120_000,
       baseEnv: { PATH: "/usr/bin:/bin" },
+      cache: { dir: "/home/ocs/.local/share/opencode-server/mirrors", maxBytes: 10 * 1024 ** 3 },
     });
     expect(d.dataDir).toBe("/home/ocs/.local/share/opencode-server");
     const c = loadConfig({
@@ -138,6 +142,9 @@ describe("loadConfig", () => {
     expect([c.git.githubToken, c.git.gitToken, c.git.tokenUsername, c.git.cloneDepth, c.git.inactivityTimeoutMs]).toEqual(["ghp_123456", "glpat-123456", "oauth2", 0, 30_000]);
     expect(c.git.baseEnv).toEqual({ PATH: "/usr/bin:/bin", HTTPS_PROXY: "http://proxy:3128" });
     expect(c.dataDir).toBe("/var/lib/ocs");
+    expect(c.git.cache).toEqual({ dir: "/var/lib/ocs/mirrors", maxBytes: 10 * 1024 ** 3 });
+    expect(loadConfig({ ...base, REPO_CACHE: "off" }).git.cache).toBeNull();
+    expect(loadConfig({ ...base, CACHE_DIR: "/srv/mirrors", CACHE_MAX_BYTES: "512M" }).git.cache).toEqual({ dir: "/srv/mirrors", maxBytes: 512 * 1024 ** 2 });
     expect(c.secrets).toEqual(expect.arrayContaining(["ghp_123456", "glpat-123456"]));
   });
 
