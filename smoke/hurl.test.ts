@@ -7,6 +7,7 @@ import { startGitServer, type GitServer } from "../test/support/git-server.ts";
 import { opencodeServerEnv } from "../test/support/opencode-env.ts";
 import { spawnServer, type ServerProcess } from "../test/support/process-server.ts";
 import { tempDir } from "../test/support/temp.ts";
+import { buildBinary } from "../scripts/build.ts";
 import { CACHE_DIR, sh } from "./support/docker.ts";
 
 const ROOT = path.resolve(import.meta.dir, "..");
@@ -47,7 +48,7 @@ beforeAll(async () => {
   report(`${(await sh(["chroot", chroot, "hurl", "--version"])).stdout.split("\n")[0]} ready in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
   const binary = path.join(tempDir("ocs-hurl-bin-"), "opencode-server");
-  await sh([process.execPath, "build", path.join(ROOT, "src/main.ts"), "--compile", "--minify", "--outfile", binary], { cwd: ROOT });
+  await buildBinary(binary);
 
   llm = startFakeLlm();
   git = startGitServer({ token: GIT_TOKEN });

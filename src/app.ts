@@ -1,10 +1,9 @@
-// Composes the HTTP application: request context, errors, auth, size limits, docs, then the feature modules.
+// Composes the HTTP application: errors, auth, size limits, docs, then the feature modules (src/http/edge.ts wraps it).
 import { Elysia } from "elysia";
 import { auth } from "./http/auth.ts";
 import { contentLengthGuard } from "./http/body.ts";
 import { docs } from "./http/docs.ts";
 import { errorHandler } from "./http/errors.ts";
-import { requestContext } from "./http/request-context.ts";
 import type { Logger } from "./lib/logger.ts";
 import type { Metrics } from "./metrics/metrics.ts";
 import { healthModule } from "./modules/health/index.ts";
@@ -23,7 +22,8 @@ export interface AppDeps {
   apiKeys: readonly string[];
   maxRequestBytes: number;
   version: string;
-  opencodeVersion: string;
+  /** Known once the start-up probe has answered. */
+  opencodeVersion: () => string;
   startedAt: number;
   runs: RunManager;
   store: RunStore;
@@ -35,7 +35,6 @@ export function createApp(deps: AppDeps) {
   const { runs, metrics } = deps;
   const limits = { maxRequestBytes: deps.maxRequestBytes };
   return new Elysia()
-    .use(requestContext(deps.logger, (method, route, status, seconds) => metrics.httpRequest(method, route, status, seconds)))
     .use(errorHandler(deps.logger))
     .use(auth(deps.apiKeys, { metricsPublic: deps.metricsPublic }))
     .use(contentLengthGuard(deps.maxRequestBytes))

@@ -2,11 +2,13 @@
 import path from "node:path";
 import { createApp, type App } from "./app.ts";
 import type { Config } from "./config.ts";
+import { createEdge } from "./http/edge.ts";
 import { formatDuration } from "./lib/duration.ts";
+import { GcPressure } from "./lib/gc-pressure.ts";
 import { createLogger, type Logger, type LogSink } from "./lib/logger.ts";
 import { Redactor } from "./lib/redact.ts";
 import { OpencodeRunner } from "./opencode/runner.ts";
-import { setupOpencode } from "./opencode/setup.ts";
+import { probeVersion, setupOpencode } from "./opencode/setup.ts";
 import type { AgentRunner } from "./opencode/types.ts";
 import { killRuns } from "./proc/process-tree.ts";
 import { enableSubreaper, startReaping } from "./proc/reaper.ts";
@@ -35,14 +37,18 @@ export interface RunningServer {
   readonly runs: RunManager;
   readonly store: RunStore;
   readonly logger: Logger;
+  /** Resolves once opencode answered --version; rejects with a SetupError when it does not run. */
+  readonly ready: Promise<void>;
   /** Drains runs (up to SHUTDOWN_TIMEOUT, or `graceMs`), kills the rest, stops listening. Idempotent. */
   shutdown(graceMs?: number): Promise<void>;
 }
 
 const IDLE_TIMEOUT_S = 30;
+/** 8 MiB: a 100 MB flood costs ~12 collections of a few ms each (bench/memory.ts). */
+const GC_EVERY_BYTES = 8 * 1024 * 1024;
 const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
 
-function repoDeps(config: Config, gitBinary: string | null): RepoDeps {
+export function repoDeps(config: Config, gitBinary: string | null): RepoDeps {
   return {
     gitBinary,
     gitBaseEnv: config.git.baseEnv,
@@ -75,24 +81,29 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
 
   let runner = overrides.runner;
   let opencodeVersion = overrides.opencodeVersion ?? "unknown";
+  // Probed once the server listens: opencode --version takes up to a second.
+  let probe: () => Promise<void> = async () => {};
   if (!runner) {
-    const setup = await setupOpencode(config);
+    const setup = setupOpencode(config);
     redactor.add(...setup.extraSecrets);
     for (const w of setup.warnings) logger.warn(w);
-    opencodeVersion = setup.version;
     runner = new OpencodeRunner({
       bin: setup.bin,
       baseEnv: config.agentEnv,
       defaultModel: config.opencode.defaultModel,
       maxOutputBytes: config.maxOutputBytes,
+      gc: new GcPressure(GC_EVERY_BYTES),
     });
-    logger.info("opencode ready", {
-      bin: setup.bin,
-      opencode_version: setup.version,
-      credential_sources: setup.credentialSources,
-      auth_file: setup.authFile,
-      default_model: config.opencode.defaultModel,
-    });
+    probe = async () => {
+      opencodeVersion = await probeVersion(config, setup.bin);
+      logger.info("opencode ready", {
+        bin: setup.bin,
+        opencode_version: opencodeVersion,
+        credential_sources: setup.credentialSources,
+        auth_file: setup.authFile,
+        default_model: config.opencode.defaultModel,
+      });
+    };
   }
 
   const gitBinary = config.git.bin.includes("/") ? config.git.bin : Bun.which(config.git.bin, { PATH: config.git.baseEnv.PATH ?? "" });
@@ -131,22 +142,25 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
     apiKeys: config.apiKeys,
     maxRequestBytes: config.maxRequestBytes,
     version: VERSION,
-    opencodeVersion,
+    opencodeVersion: () => opencodeVersion,
     startedAt,
     runs,
     store,
     metrics,
     metricsPublic: config.metricsPublic,
   });
-  app.listen({
+  const edge = createEdge(app, logger, (method, route, status, seconds) => metrics.httpRequest(method, route, status, seconds));
+  const server = Bun.serve({
     hostname: config.host,
     port: config.port,
+    // A second server on the same port must fail to start, not quietly share the traffic.
+    reusePort: false,
+    development: false,
     // Our own reader enforces MAX_REQUEST_SIZE with a JSON 413; Bun's limit only backs it up.
     maxRequestBodySize: config.maxRequestBytes * 2 + 1024 * 1024,
     idleTimeout: IDLE_TIMEOUT_S,
+    fetch: edge,
   });
-  const server = app.server;
-  if (!server) throw new Error("the HTTP server did not start");
   const port = server.port as number;
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
   logger.info("listening", {
@@ -185,5 +199,8 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
       logger.info("shutdown complete");
     })());
 
-  return { url, port, app, runs, store, logger, shutdown };
+  const ready = probe();
+  // The caller decides what a failed probe means (main.ts exits); never an unhandled rejection.
+  ready.catch(() => {});
+  return { url, port, app, runs, store, logger, ready, shutdown };
 }

@@ -11,6 +11,8 @@ export interface Logger {
   warn(msg: string, fields?: LogFields): void;
   error(msg: string, fields?: LogFields): void;
   child(fields: LogFields): Logger;
+  /** True when lines at `level` are written: lets a caller skip building fields nobody reads. */
+  enabled(level: LogLevel): boolean;
 }
 
 export type LogSink = (line: string) => void;
@@ -47,5 +49,6 @@ export function createLogger(opts: { level: LogLevel; redactor: Redactor; sink?:
     warn: (m, f) => write("warn", m, f),
     error: (m, f) => write("error", m, f),
     child: (fields) => createLogger({ ...opts, base: { ...base, ...fields } }),
+    enabled: (level) => LOG_LEVELS.indexOf(level) >= min,
   };
 }

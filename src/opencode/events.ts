@@ -93,6 +93,14 @@ export class EventCollector {
     }
   }
 
+  /**
+   * True for a line that cannot change the result, judged by its head: text once the output is
+   * full. opencode writes `{"type":"…"` first.
+   */
+  ignores(head: string): boolean {
+    return this.truncated && head.startsWith('{"type":"text"');
+  }
+
   /** A stdout line too long to keep: it cannot be parsed, so the output is marked truncated. */
   handleOversized(): void {
     this.truncated = true;
@@ -162,9 +170,12 @@ export class EventCollector {
   }
 
   summary() {
+    const joined = [...this.texts.values()].map((t) => t.trimEnd()).filter((t) => t !== "").join("\n");
+    // The separators count too: the answer never exceeds the cap.
+    const output = Buffer.byteLength(joined) > this.maxOutputBytes ? cutUtf8(joined, this.maxOutputBytes) : joined;
     return {
-      output: [...this.texts.values()].map((t) => t.trimEnd()).filter((t) => t !== "").join("\n"),
-      outputTruncated: this.truncated,
+      output,
+      outputTruncated: this.truncated || output !== joined,
       usage: { ...this.usage },
       sessionId: this.sessionId,
       tools: [...this.tools],

@@ -1,4 +1,5 @@
 // Runs one prompt through `opencode run --format json`, streaming its events, and leaves no process behind.
+import type { GcPressure } from "../lib/gc-pressure.ts";
 import { readChunks, readLines, TailBuffer } from "../lib/line-reader.ts";
 import { killProcessTree, RUN_COOKIE_VAR } from "../proc/process-tree.ts";
 import { track, untrack } from "../proc/reaper.ts";
@@ -12,6 +13,8 @@ export interface OpencodeRunnerOptions {
   baseEnv: Record<string, string>;
   defaultModel: string | null;
   maxOutputBytes: number;
+  /** Shared by all runs: output volume, not heap growth, decides when to collect. */
+  gc?: GcPressure;
 }
 
 const STDERR_TAIL_CHARS = 256 * 1024;
@@ -74,14 +77,21 @@ export class OpencodeRunner implements AgentRunner {
 
     const stopReading = new AbortController();
     const stdoutDone = (async () => {
-      for await (const item of readLines(proc.stdout, this.opts.maxOutputBytes + LINE_SLACK_BYTES, stopReading.signal)) {
+      for await (const item of readLines(proc.stdout, this.opts.maxOutputBytes + LINE_SLACK_BYTES, {
+        stop: stopReading.signal,
+        skip: (head) => collector.ignores(head),
+        onChunk: (n) => this.opts.gc?.add(n),
+      })) {
         if ("line" in item) collector.handleLine(item.line);
         else collector.handleOversized();
       }
     })();
     const stderrDone = (async () => {
       const decoder = new TextDecoder();
-      for await (const chunk of readChunks(proc.stderr, stopReading.signal)) stderr.push(decoder.decode(chunk, { stream: true }));
+      for await (const chunk of readChunks(proc.stderr, stopReading.signal)) {
+        this.opts.gc?.add(chunk.length);
+        stderr.push(decoder.decode(chunk, { stream: true }));
+      }
     })();
 
     try {

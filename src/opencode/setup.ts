@@ -16,7 +16,6 @@ export class SetupError extends Error {
 export interface OpencodeSetup {
   /** Absolute path of the opencode executable. */
   bin: string;
-  version: string;
   /** Where provider credentials come from (names only, never values). */
   credentialSources: string[];
   authFile: string;
@@ -116,7 +115,7 @@ export function resolveBin(bin: string, envPath: string): string {
   return found;
 }
 
-export async function probeVersion(bin: string, env: Record<string, string>, cwd: string, timeoutMs = 30_000): Promise<string> {
+async function runVersion(bin: string, env: Record<string, string>, cwd: string, timeoutMs: number): Promise<string> {
   const proc = Bun.spawn([bin, "--version"], { cwd, env, stdin: "ignore", stdout: "pipe", stderr: "pipe", timeout: timeoutMs, killSignal: "SIGKILL" });
   const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   const version = out.trim().split("\n")[0]?.trim() ?? "";
@@ -126,8 +125,21 @@ export async function probeVersion(bin: string, env: Record<string, string>, cwd
   return version;
 }
 
-/** Everything opencode needs before the first run; throws SetupError naming the variable at fault. */
-export async function setupOpencode(config: Config): Promise<OpencodeSetup> {
+/**
+ * Asks the binary for its version (0.4–1.2 s for the real CLI, so the server does it after it
+ * starts listening); throws SetupError when it does not run.
+ */
+export async function probeVersion(config: Config, bin: string, timeoutMs = 30_000): Promise<string> {
+  const probeDir = mkdtempSync(path.join(config.workDir, "opencode-probe-"));
+  try {
+    return await runVersion(bin, { ...config.agentEnv, TMPDIR: probeDir }, probeDir, timeoutMs);
+  } finally {
+    rmSync(probeDir, { recursive: true, force: true });
+  }
+}
+
+/** Everything opencode needs before the first run, done synchronously; throws SetupError naming the variable at fault. */
+export function setupOpencode(config: Config): OpencodeSetup {
   const dirs = config.opencode.dirs;
   const authFile = path.join(dirs.data, "auth.json");
   const configFile = path.join(dirs.config, "config.json");
@@ -139,17 +151,8 @@ export async function setupOpencode(config: Config): Promise<OpencodeSetup> {
   writeAuth(config, authFile, warnings);
   if (config.opencode.configJson) writePrivate(configFile, JSON.stringify(config.opencode.configJson, null, 2));
   guardPluginInstall(dirs.config);
-
-  const probeDir = mkdtempSync(path.join(config.workDir, "opencode-probe-"));
-  let version: string;
-  try {
-    version = await probeVersion(bin, { ...config.agentEnv, TMPDIR: probeDir }, probeDir);
-  } finally {
-    rmSync(probeDir, { recursive: true, force: true });
-  }
   return {
     bin,
-    version,
     credentialSources: sources,
     authFile,
     configFile,

@@ -33,7 +33,8 @@ export async function recoverRuns(store: RunStore, opts: { workDir: string; logg
     // Close the run's event stream the way every stream ends, so followers are not left waiting.
     const last = store.lastSeq(id);
     store.appendEvent(id, last + 1, "status", JSON.stringify({ status: "interrupted" }), now);
-    store.appendEvent(id, last + 2, "result", JSON.stringify({ status: "interrupted", http_status: answer.status, answer: answer.body }), now);
+    // The answer is added back from the run row when events are read.
+    store.appendEvent(id, last + 2, "result", JSON.stringify({ status: "interrupted", http_status: answer.status }), now);
   }
   opts.logger.warn("runs interrupted by the previous server process", { runs: ids, processes_killed: killed, workspaces_removed: removed.length });
   return ids;

@@ -32,6 +32,8 @@ export interface FinishedRun {
   status: RunStatus;
   httpStatus: number;
   answer: SuccessAnswer | FailureAnswer;
+  /** `answer` serialised: made once, for the store and the HTTP answer alike. */
+  json: string;
 }
 
 export interface RunHandle {
@@ -200,10 +202,10 @@ export class RunManager {
   }
 
   private finishedFromRow(row: RunRow): FinishedRun {
-    if (row.answer) return { status: row.status as RunStatus, httpStatus: row.http_status ?? 200, answer: JSON.parse(row.answer) as FinishedRun["answer"] };
+    if (row.answer) return { status: row.status as RunStatus, httpStatus: row.http_status ?? 200, answer: JSON.parse(row.answer) as FinishedRun["answer"], json: row.answer };
     const code = (row.code ?? "interrupted") as ErrorCode;
     const answer = answerOf(unstartedResult({ runId: row.id, requestId: row.request_id, model: row.model, durationMs: 0 }, code, row.error ?? "The run did not finish"));
-    return { status: row.status as RunStatus, httpStatus: answer.status, answer: answer.body };
+    return { status: row.status as RunStatus, httpStatus: answer.status, answer: answer.body, json: JSON.stringify(answer.body) };
   }
 
   /** Starts queued runs while slots are free, skipping runs whose branch is busy. */
@@ -268,7 +270,9 @@ export class RunManager {
     const event = { ...this.opts.pipeline.redactor.redactDeep(body), run_id: run.id, seq: ++run.seq, time: new Date().toISOString() } as RunEvent;
     try {
       const { run_id: _r, seq: _s, time: _t, type, ...data } = event;
-      this.opts.store.appendEvent(run.id, event.seq, type, JSON.stringify(data), Date.now());
+      // A result's answer is on the run row already: the store adds it back when events are read.
+      const stored = type === "result" ? { ...data, answer: undefined } : data;
+      this.opts.store.appendEvent(run.id, event.seq, type, JSON.stringify(stored), Date.now());
     } catch (err) {
       this.opts.logger.error("could not store a run event", { run_id: run.id, seq: event.seq, error: err });
     }
@@ -288,13 +292,14 @@ export class RunManager {
     if (run.lock && run.state === "running") this.locks.delete(run.lock);
     const status = statusOfResult(result);
     const answer = answerOf(result);
+    const json = JSON.stringify(answer.body);
     this.opts.store.transaction(() => {
       this.opts.store.finish(run.id, {
         status: status as StoredStatus,
         code: result.code,
         error: result.error,
         at: Date.now(),
-        answer: JSON.stringify(answer.body),
+        answer: json,
         httpStatus: answer.status,
       });
       this.emit(run, { type: "status", status });
@@ -305,7 +310,7 @@ export class RunManager {
     this.log(run, result, status);
     this.active.delete(run.id);
     run.listeners.clear();
-    run.resolve({ status, httpStatus: answer.status, answer: answer.body });
+    run.resolve({ status, httpStatus: answer.status, answer: answer.body, json });
     this.pump();
     if (this.active.size === 0) for (const wake of this.idleWaiters.splice(0)) wake();
   }

@@ -102,7 +102,12 @@ export class RunStore {
     this.insertEvent = this.db.prepare("INSERT INTO events (run_id, seq, type, data, time) VALUES (?, ?, ?, ?, ?)");
     this.selectRun = this.db.prepare("SELECT * FROM runs WHERE id = ?");
     this.selectByKey = this.db.prepare("SELECT * FROM runs WHERE idempotency_key = ?");
-    this.selectEvents = this.db.prepare("SELECT seq, type, data, time FROM events WHERE run_id = ? AND seq > ? ORDER BY seq");
+    // A result event is stored without its answer, which can be MAX_OUTPUT_SIZE long: the run row
+    // holds it once, and reading puts it back.
+    this.selectEvents = this.db.prepare(
+      `SELECT e.seq, e.type, CASE WHEN e.type = 'result' AND r.answer IS NOT NULL THEN json_set(e.data, '$.answer', json(r.answer)) ELSE e.data END AS data, e.time
+       FROM events e LEFT JOIN runs r ON r.id = e.run_id WHERE e.run_id = ? AND e.seq > ? ORDER BY e.seq`,
+    );
   }
 
   private migrate(): void {

@@ -1,10 +1,12 @@
 // Smoke test of the compiled single-file binary, started from outside the repository with only env vars.
 import { readJson, type JsonObject } from "../support/http.ts";
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { existsSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fakeScript, startFakeLlm, type FakeLlm } from "../support/fake-llm.ts";
 import { opencodeServerEnv } from "../support/opencode-env.ts";
 import { ROOT, spawnServer, type ServerProcess } from "../support/process-server.ts";
+import { buildBinary } from "../../scripts/build.ts";
 import { tempDir } from "../support/temp.ts";
 
 const API_KEY = "binary-smoke-key-0123456789";
@@ -22,12 +24,7 @@ async function exec(args: string[], extraEnv: Record<string, string> = {}) {
 beforeAll(async () => {
   const out = path.join(tempDir("ocs-bin-"), "opencode-server");
   binary = out;
-  const build = Bun.spawn([process.execPath, "build", path.join(ROOT, "src/main.ts"), "--compile", "--minify", "--outfile", out], {
-    cwd: ROOT,
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  if ((await build.exited) !== 0) throw new Error(await new Response(build.stderr).text());
+  await buildBinary(out);
   llm = startFakeLlm();
   env = opencodeServerEnv(llm, { API_KEY });
   server = await spawnServer([out], env, { cwd: tempDir("ocs-bin-cwd-") });
@@ -85,4 +82,26 @@ test("healthcheck exits 0 against the running server and 1 when nothing listens"
   const down = await exec(["healthcheck"], { PORT: "1" });
   expect(down.code).toBe(1);
   expect(down.stderr).toStartWith("healthcheck: http://127.0.0.1:1/health:");
+});
+
+test("the binary reads no .env or bunfig.toml from its working directory, and refuses a port already in use", async () => {
+  const cwd = tempDir("ocs-bin-cwd-");
+  const marker = path.join(cwd, "preloaded");
+  writeFileSync(path.join(cwd, ".env"), "API_KEY=from-dotenv-0123456789\nPORT=1\n");
+  writeFileSync(path.join(cwd, "bunfig.toml"), 'preload = ["./evil.ts"]\n');
+  writeFileSync(path.join(cwd, "evil.ts"), `require("fs").writeFileSync(${JSON.stringify(marker)}, "ran");\n`);
+  const { API_KEY: _key, ...withoutKey } = env;
+  const open = await spawnServer([binary], withoutKey, { cwd });
+  try {
+    // No API_KEY came from .env: the server is open (and says so), and nothing was preloaded.
+    expect((await fetch(`${open.url}/runs`)).status).toBe(200);
+    expect(open.records().some((r) => r.level === "warn" && String(r.msg).startsWith("API_KEY is not set"))).toBe(true);
+    expect(existsSync(marker)).toBe(false);
+    // A second server on the same port fails to start instead of sharing it.
+    const second = await exec([], { ...withoutKey, PORT: new URL(open.url).port });
+    expect(second.code).not.toBe(0);
+    expect(second.stderr + second.stdout).toMatch(/EADDRINUSE|in use/i);
+  } finally {
+    expect(await open.stop("SIGTERM")).toBe(0);
+  }
 });

@@ -1,4 +1,5 @@
-// Builds the app in-process around a fake runner, for `app.handle(new Request(...))` route tests.
+// Builds the app in-process around a fake runner; requests go through the same edge handler the server uses.
+import { createEdge } from "../../src/http/edge.ts";
 import path from "node:path";
 import { createApp } from "../../src/app.ts";
 import { parsePrefixes } from "../../src/git/url-policy.ts";
@@ -87,13 +88,14 @@ export function testApp(opts: TestAppOptions = {}): TestApp {
     apiKeys: opts.apiKeys ?? [],
     maxRequestBytes: opts.maxRequestBytes ?? 1024 * 1024,
     version: "0.0.0-test",
-    opencodeVersion: "9.9.9",
+    opencodeVersion: () => "9.9.9",
     startedAt: Date.now(),
     runs,
     store,
     metrics,
     metricsPublic: opts.metricsPublic ?? false,
   });
+  const edge = createEdge(app, logger, (method, route, status, seconds) => metrics.httpRequest(method, route, status, seconds));
   return {
     app,
     runner,
@@ -102,7 +104,7 @@ export function testApp(opts: TestAppOptions = {}): TestApp {
     metrics,
     logs,
     workDir,
-    request: (path, init) => app.handle(new Request(`http://localhost${path}`, init)),
+    request: (path, init) => edge(new Request(`http://localhost${path}`, init)),
   };
 }
 

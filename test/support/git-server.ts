@@ -87,7 +87,27 @@ function splitCgi(output: Uint8Array): { status: number; headers: Headers; body:
   return { status, headers, body: text.subarray(end + sep) };
 }
 
-export function startGitServer(opts: { token: string }): GitServer {
+/** Models a remote host: every request waits `latencyMs`, answers stream at `bytesPerSecond`. */
+export interface Throttle {
+  latencyMs: number;
+  bytesPerSecond: number;
+}
+
+function throttled(body: Uint8Array, bytesPerSecond: number): ReadableStream<Uint8Array> {
+  const chunk = 16 * 1024;
+  let offset = 0;
+  return new ReadableStream({
+    async pull(controller) {
+      if (offset >= body.length) return controller.close();
+      const piece = body.subarray(offset, offset + chunk);
+      offset += piece.length;
+      await Bun.sleep((piece.length / bytesPerSecond) * 1000);
+      controller.enqueue(piece);
+    },
+  });
+}
+
+export function startGitServer(opts: { token: string; throttle?: Throttle }): GitServer {
   const root = tempDir("ocs-git-root-");
   const specs = new Map<string, RepoSpec>();
   const requests: GitRequest[] = [];
@@ -136,6 +156,10 @@ export function startGitServer(opts: { token: string }): GitServer {
       const [out] = await Promise.all([new Response(proc.stdout).arrayBuffer(), proc.exited]);
       const cgi = splitCgi(new Uint8Array(out));
       record.bytes = cgi.body.length;
+      if (opts.throttle) {
+        await Bun.sleep(opts.throttle.latencyMs);
+        return new Response(throttled(cgi.body, opts.throttle.bytesPerSecond), { status: cgi.status, headers: cgi.headers });
+      }
       return new Response(cgi.body, { status: cgi.status, headers: cgi.headers });
     },
   });

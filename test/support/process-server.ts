@@ -38,8 +38,8 @@ function parse(line: string): Record<string, unknown> | null {
   }
 }
 
-/** Spawns `cmd` with exactly `env` (plus nothing from this process) and waits for it to listen. */
-export async function spawnServer(cmd: string[], env: Record<string, string>, opts: { cwd?: string } = {}): Promise<ServerProcess> {
+/** Spawns `cmd` with exactly `env` (plus nothing from this process) and waits until it listens and opencode answered. */
+export async function spawnServer(cmd: string[], env: Record<string, string>, opts: { cwd?: string; waitForOpencode?: boolean } = {}): Promise<ServerProcess> {
   const proc = Bun.spawn(cmd, { env, cwd: opts.cwd ?? ROOT, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   const lines: string[] = [];
   void follow(proc.stdout, lines);
@@ -54,6 +54,7 @@ export async function spawnServer(cmd: string[], env: Record<string, string>, op
       { what, timeoutMs },
     );
   const listening = await waitForLog((r) => r.msg === "listening", "the listening log line");
+  if (opts.waitForOpencode ?? true) await waitForLog((r) => r.msg === "opencode ready", "opencode's version probe");
   return {
     proc,
     url: String(listening.url),

@@ -13,6 +13,7 @@ export interface TestServer {
 export async function startTestServer(env: Record<string, string>, overrides: Omit<ServerOverrides, "logSink"> = {}): Promise<TestServer> {
   const logs: string[] = [];
   const server = await startServer(loadConfig(env), { ...overrides, logSink: (line) => logs.push(line) });
+  await server.ready;
   return {
     url: server.url,
     server,

@@ -67,3 +67,16 @@ test("diagnose: plain stderr errors, then the last ERROR log line, then the exit
   expect(diagnose([], "", 3)).toBe("opencode exited with code 3");
   expect(diagnose([], "", null)).toBe("opencode was killed by a signal");
 });
+
+test("once the output is full, text lines are recognised by their head and ignored; other events never are", () => {
+  const c = new EventCollector(10, () => {});
+  const text = '{"type":"text","timestamp":1,"sessionID":"s","part":{"id":"a","text":"0123456789abc"}}';
+  expect(c.ignores(text.slice(0, 64))).toBe(false);
+  c.handleLine(text);
+  expect(c.summary()).toMatchObject({ output: "0123456789", outputTruncated: true });
+  expect(c.ignores(text.slice(0, 64))).toBe(true);
+  expect(c.ignores('{"type":"step_finish","timestamp":1,"sessionID":"s"')).toBe(false);
+  expect(c.ignores('{"type":"tool_use","timestamp":1')).toBe(false);
+  expect(c.ignores('{"type":"error","timestamp":1')).toBe(false);
+  expect(c.ignores("not json at all")).toBe(false);
+});

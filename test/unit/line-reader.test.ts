@@ -1,6 +1,6 @@
 // Line splitting across chunk boundaries, with oversized lines dropped rather than buffered.
 import { expect, test } from "bun:test";
-import { readLines, TailBuffer, type LineItem } from "../../src/lib/line-reader.ts";
+import { PEEK_BYTES, readLines, TailBuffer, type LineItem } from "../../src/lib/line-reader.ts";
 
 function streamOf(...chunks: string[]): ReadableStream<Uint8Array> {
   const enc = new TextEncoder();
@@ -47,9 +47,26 @@ test("stop aborts a stream that never ends", async () => {
 
 async function collect2(stream: ReadableStream<Uint8Array>, stop: AbortSignal) {
   const out: LineItem[] = [];
-  for await (const item of readLines(stream, 100, stop)) out.push(item);
+  for await (const item of readLines(stream, 100, { stop })) out.push(item);
   return out;
 }
+
+test("skip sees each line's head once, across chunk boundaries, and drops the lines it refuses without decoding them", async () => {
+  const heads: string[] = [];
+  const skip = (head: string) => (heads.push(head), head.startsWith("drop"));
+  const long = "x".repeat(PEEK_BYTES * 3);
+  const out: LineItem[] = [];
+  const stream = streamOf("dr", "op me\nkeep ", "me\n", `drop${long}`, `${long}\n`, "ab\n", `keep${long}\nd`, "rop");
+  for await (const item of readLines(stream, PEEK_BYTES * 10, { skip })) out.push(item);
+  expect(out).toEqual([{ line: "keep me" }, { line: "ab" }, { line: `keep${long}` }]);
+  expect(heads).toEqual(["drop me", "keep me", `drop${long}`.slice(0, PEEK_BYTES), "ab", `keep${long}`.slice(0, PEEK_BYTES), "drop"]);
+});
+
+test("a skipped line over the cap is neither reported nor buffered", async () => {
+  const out: LineItem[] = [];
+  for await (const item of readLines(streamOf("drop-", "y".repeat(500), "\nok\n"), 100, { skip: (h) => h.startsWith("drop") })) out.push(item);
+  expect(out).toEqual([{ line: "ok" }]);
+});
 
 test("TailBuffer keeps the last characters only", () => {
   const t = new TailBuffer(5);

@@ -85,3 +85,24 @@ test("after a crash: runs left queued or running become interrupted, their proce
   expect(store.get(done)?.status).toBe("succeeded");
   expect(await recoverRuns(store, { workDir, logger })).toEqual([]);
 });
+
+test("a result event is stored without its answer and read back with the run's answer attached", () => {
+  const store = new RunStore(path.join(tempDir("ocs-db-"), "runs.db"));
+  const id = newRunId();
+  store.create(row(id, 1000));
+  const answer = { success: true, output: "x".repeat(100_000), error: null };
+  store.transaction(() => {
+    store.finish(id, { status: "succeeded", code: null, error: null, at: 2000, answer: JSON.stringify(answer), httpStatus: 200 });
+    store.appendEvent(id, 1, "status", '{"status":"succeeded"}', 2000);
+    store.appendEvent(id, 2, "result", '{"status":"succeeded","http_status":200}', 2000);
+  });
+  const events = store.events(id, 0);
+  expect(events.map((e) => ({ ...e, data: JSON.parse(e.data) }))).toEqual([
+    { seq: 1, type: "status", data: { status: "succeeded" }, time: 2000 },
+    { seq: 2, type: "result", data: { status: "succeeded", http_status: 200, answer }, time: 2000 },
+  ]);
+  // The long output is in the database once: on the run row.
+  const stored = store["db"].query("SELECT length(data) AS n FROM events WHERE run_id = ? AND type = 'result'").get(id) as { n: number };
+  expect(stored.n).toBeLessThan(100);
+  store.close();
+});

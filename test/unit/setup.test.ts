@@ -3,7 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { loadConfig } from "../../src/config.ts";
-import { credentialSources, MISSING_CREDENTIALS, resolveBin, setupOpencode, SetupError } from "../../src/opencode/setup.ts";
+import { credentialSources, MISSING_CREDENTIALS, probeVersion, resolveBin, setupOpencode, SetupError } from "../../src/opencode/setup.ts";
 import { opencodeBin } from "../support/opencode-env.ts";
 import { tempDir } from "../support/temp.ts";
 
@@ -56,8 +56,9 @@ describe("setupOpencode", () => {
       OPENCODE_AUTH_JSON: '{"anthropic":{"type":"oauth","refresh":"r-123456","access":"a-123456","expires":1}}',
       OPENCODE_CONFIG_JSON: '{"theme":"dark","model":"anthropic/claude-sonnet-4-5"}',
     });
-    const setup = await setupOpencode(loadConfig(e));
-    expect(setup.version).toMatch(/^\d+\.\d+\.\d+/);
+    const config = loadConfig(e);
+    const setup = setupOpencode(config);
+    expect(await probeVersion(config, setup.bin)).toMatch(/^\d+\.\d+\.\d+/);
     expect(JSON.parse(readFileSync(setup.authFile, "utf8"))).toEqual({
       anthropic: { type: "oauth", refresh: "r-123456", access: "a-123456", expires: 1 },
       opencode: { type: "api", key: "oc-token-123456" },
@@ -82,14 +83,14 @@ describe("setupOpencode", () => {
     const authFile = path.join(e.HOME, ".local/share/opencode/auth.json");
     mkdirSync(path.dirname(authFile), { recursive: true });
     writeFileSync(authFile, '{"openai":{"type":"api","key":"sk-openai-111"}}');
-    await setupOpencode(loadConfig(e));
+    setupOpencode(loadConfig(e));
     expect(JSON.parse(readFileSync(authFile, "utf8"))).toEqual({
       openai: { type: "api", key: "sk-openai-111" },
       opencode: { type: "api", key: "oc-token-999999" },
     });
 
     const e2 = env({ OPENCODE_AUTH_TOKEN: "oc-token-999999", OPENCODE_AUTH_JSON: '{"opencode":{"type":"api","key":"from-json-123"}}' });
-    const setup = await setupOpencode(loadConfig(e2));
+    const setup = setupOpencode(loadConfig(e2));
     expect(JSON.parse(readFileSync(setup.authFile, "utf8"))).toEqual({ opencode: { type: "api", key: "from-json-123" } });
     expect(setup.warnings).toEqual(['OPENCODE_AUTH_JSON has an "opencode" entry: OPENCODE_AUTH_TOKEN is ignored']);
   });
@@ -98,7 +99,8 @@ describe("setupOpencode", () => {
     expect(() => resolveBin("/nonexistent/opencode", "/usr/bin")).toThrow(SetupError);
     expect(() => resolveBin("no-such-opencode-binary", "/usr/bin")).toThrow('"no-such-opencode-binary" is not on PATH');
     const e = env({ OPENCODE_AUTH_TOKEN: "oc-token-123456", OPENCODE_BIN: "/bin/false" });
-    const err = await setupOpencode(loadConfig(e)).catch((x: unknown) => x);
+    const config = loadConfig(e);
+    const err = await probeVersion(config, setupOpencode(config).bin).catch((x: unknown) => x);
     expect(err).toBeInstanceOf(SetupError);
     expect((err as SetupError).variable).toBe("OPENCODE_BIN");
   });

@@ -3,7 +3,7 @@ import type { Health } from "./model.ts";
 
 export interface HealthSource {
   version: string;
-  opencodeVersion: string;
+  opencodeVersion(): string;
   startedAt: number;
   inFlight(): number;
   queued(): number;
@@ -15,7 +15,7 @@ export function healthOf(src: HealthSource, now = Date.now()): Health {
     status: src.draining() ? "shutting_down" : "healthy",
     timestamp: new Date(now).toISOString(),
     version: src.version,
-    opencode_version: src.opencodeVersion,
+    opencode_version: src.opencodeVersion(),
     runs_in_flight: src.inFlight(),
     runs_queued: src.queued(),
     uptime_seconds: Math.round((now - src.startedAt) / 100) / 10,

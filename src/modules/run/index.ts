@@ -3,7 +3,7 @@ import { Elysia } from "elysia";
 import { parsePromptBody } from "../../http/body.ts";
 import { SECURITY } from "../../http/docs.ts";
 import { ErrorResponse, errorResponses } from "../../http/error-model.ts";
-import { requestMeta } from "../../http/request-context.ts";
+import { holdOpen, requestMeta } from "../../http/request-context.ts";
 import type { RunManager } from "../../runs/run-manager.ts";
 import { eventsResponse, idempotencyKeyOf } from "../runs/index.ts";
 import { RunFailure, RunRequest, RunSuccess } from "./model.ts";
@@ -16,9 +16,8 @@ function wantsEventStream(request: Request): boolean {
 export function runModule(service: RunService, runs: RunManager, opts: { maxRequestBytes: number }) {
   return new Elysia({ name: "run" }).post(
     "/run",
-    async ({ body, request, set, server }) => {
-      // A run may take minutes in silence: lift the connection's idle timeout for this request.
-      server?.timeout(request, 0);
+    async ({ body, request, set }) => {
+      holdOpen(request);
       const requestId = requestMeta(request).id;
       const idempotencyKey = idempotencyKeyOf(request.headers);
       if (wantsEventStream(request)) {
@@ -29,7 +28,7 @@ export function runModule(service: RunService, runs: RunManager, opts: { maxRequ
       const finished = await service.execute(body, { requestId, signal: request.signal, idempotencyKey });
       // Both branches answer with a Response (the stream cannot be anything else); the schemas below document them.
       set.status = finished.httpStatus;
-      return Response.json(finished.answer, { status: finished.httpStatus });
+      return new Response(finished.json, { status: finished.httpStatus, headers: { "content-type": "application/json;charset=utf-8" } });
     },
     {
       parse: ({ request }) => parsePromptBody(request, opts.maxRequestBytes),

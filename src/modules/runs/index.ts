@@ -4,7 +4,7 @@ import { AppError } from "../../errors.ts";
 import { parsePromptBody } from "../../http/body.ts";
 import { SECURITY } from "../../http/docs.ts";
 import { errorResponses } from "../../http/error-model.ts";
-import { requestMeta } from "../../http/request-context.ts";
+import { holdOpen, requestMeta } from "../../http/request-context.ts";
 import { eventStream, lastEventId, SSE_HEADERS } from "../../http/sse.ts";
 import type { RunManager } from "../../runs/run-manager.ts";
 import { RunRequest } from "../run/model.ts";
@@ -92,8 +92,8 @@ export function runsModule(service: RunsService, runs: RunManager, opts: { maxRe
     })
     .get(
       "/runs/:id/events",
-      ({ params, request, server }) => {
-        server?.timeout(request, 0);
+      ({ params, request }) => {
+        holdOpen(request);
         return eventsResponse(runs, params.id, request);
       },
       {

@@ -1,0 +1,103 @@
+// 2. /health throughput at 64 connections (wrk) vs a bare Bun.serve hello-world and a bare Elysia app, each in its own process.
+import os from "node:os";
+import path from "node:path";
+import { spawnServer, type ServerProcess } from "../test/support/process-server.ts";
+import { testApp } from "../test/support/app.ts";
+import { FAKE_AGENT, ROOT, median, tempDir, type BenchContext, type BenchResult } from "./support/common.ts";
+
+/** With two or more cores, the server gets core 0 and wrk core 1: the figure is the server's, not the scheduler's. */
+const PINNED = os.availableParallelism() >= 2 && Bun.which("taskset") !== null;
+const pin = (core: number, cmd: string[]) => (PINNED ? ["taskset", "-c", String(core), ...cmd] : cmd);
+
+async function wrk(url: string, seconds: number): Promise<number> {
+  const p = Bun.spawn(pin(1, ["wrk", `-t${PINNED ? 1 : 2}`, "-c64", `-d${seconds}s`, url]), { stdout: "pipe", stderr: "pipe" });
+  const out = await new Response(p.stdout).text();
+  if ((await p.exited) !== 0) throw new Error(`wrk failed: ${await new Response(p.stderr).text()}`);
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(out)?.[1];
+  if (!rps || / Non-2xx/.test(out) || /Socket errors/.test(out)) throw new Error(`wrk: unexpected output\n${out}`);
+  return Number(rps);
+}
+
+const LISTEN = `console.log(JSON.stringify({ msg: "listening", url: "http://127.0.0.1:" + s.port }));`;
+const BARE = `const s = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("ok") }); ${LISTEN}`;
+const ELYSIA = `import { Elysia } from "elysia"; const app = new Elysia().get("/health", () => ({ status: "healthy", timestamp: new Date().toISOString() })).listen({ hostname: "127.0.0.1", port: 0 }); const s = app.server; ${LISTEN}`;
+
+/** Microseconds per request handled in-process (no sockets): where our own time goes. */
+async function inProcess(): Promise<{ elysia: number; app: number; edge: number }> {
+  const { Elysia } = await import("elysia");
+  const bare = new Elysia().get("/health", () => ({ status: "healthy", timestamp: new Date().toISOString() }));
+  const t = testApp();
+  const per = async (fn: () => Response | Promise<Response>) => {
+    const n = 50_000;
+    for (let i = 0; i < 10_000; i++) await (await fn()).arrayBuffer();
+    const s = performance.now();
+    for (let i = 0; i < n; i++) await (await fn()).arrayBuffer();
+    return ((performance.now() - s) * 1000) / n;
+  };
+  const rounds = { elysia: [] as number[], app: [] as number[], edge: [] as number[] };
+  for (let i = 0; i < 3; i++) {
+    rounds.elysia.push(await per(() => bare.fetch(new Request("http://localhost/health"))));
+    rounds.app.push(await per(() => t.app.fetch(new Request("http://localhost/health"))));
+    rounds.edge.push(await per(() => t.request("/health")));
+  }
+  return { elysia: median(rounds.elysia), app: median(rounds.app), edge: median(rounds.edge) };
+}
+
+export async function throughput(ctx: BenchContext): Promise<BenchResult> {
+  if (!Bun.which("wrk")) throw new Error("wrk is not installed (apt-get install wrk)");
+  const seconds = ctx.quick ? 2 : 8;
+  const rounds = ctx.quick ? 1 : 5;
+  const home = tempDir("ocs-bench-");
+  const script = tempDir("ocs-bench-elysia-", ROOT);
+  await Bun.write(path.join(script, "elysia.ts"), ELYSIA);
+  const servers: Record<"ours" | "bare" | "elysia", ServerProcess> = {
+    ours: await spawnServer(pin(0, [process.execPath, path.join(ROOT, "src/main.ts")]), {
+      HOME: home,
+      PATH: process.env.PATH ?? "/usr/bin:/bin",
+      HOST: "127.0.0.1",
+      PORT: "0",
+      WORK_DIR: home,
+      OPENCODE_BIN: FAKE_AGENT,
+      OPENCODE_AUTH_TOKEN: "bench-token-0123456789",
+    }),
+    bare: await spawnServer(pin(0, [process.execPath, "-e", BARE]), {}, { waitForOpencode: false }),
+    elysia: await spawnServer(pin(0, [process.execPath, path.join(script, "elysia.ts")]), {}, { waitForOpencode: false }),
+  };
+  const rps = { ours: [] as number[], bare: [] as number[], elysia: [] as number[] };
+  try {
+    for (let i = 0; i < rounds; i++) {
+      rps.bare.push(await wrk(`${servers.bare.url}/`, seconds));
+      rps.ours.push(await wrk(`${servers.ours.url}/health`, seconds));
+      rps.elysia.push(await wrk(`${servers.elysia.url}/health`, seconds));
+    }
+  } finally {
+    for (const s of Object.values(servers)) await s.stop();
+  }
+  const micro = await inProcess();
+  const ratio = median(rps.ours) / median(rps.bare);
+  ctx.log(`throughput: /health ${median(rps.ours).toFixed(0)} req/s, bare ${median(rps.bare).toFixed(0)}, bare Elysia ${median(rps.elysia).toFixed(0)}`);
+  const row = (label: string, xs: number[]) => `| ${label} | ${median(xs).toFixed(0)} | ${(median(xs) / median(rps.bare)).toFixed(2)}× | ${xs.map((x) => x.toFixed(0)).join(", ")} |`;
+  return {
+    name: "2. /health throughput, 64 connections",
+    target: "≥ 0.8× a bare Bun.serve hello-world",
+    met: ratio >= 0.8,
+    summary: `${ratio.toFixed(2)}× (${median(rps.ours).toFixed(0)} vs ${median(rps.bare).toFixed(0)} req/s)`,
+    details: [
+      "| server | requests/s (median) | vs bare Bun.serve | rounds |",
+      "|---|---|---|---|",
+      row("opencode-server GET /health", rps.ours),
+      row("bare Bun.serve hello-world", rps.bare),
+      row("bare Elysia GET /health (one route, no plugins)", rps.elysia),
+      "",
+      "Handled in-process without sockets (µs per request, median of 3 × 50,000):",
+      "",
+      "| | µs/request |",
+      "|---|---|",
+      `| bare Elysia, same route | ${micro.elysia.toFixed(2)} |`,
+      `| our Elysia app (auth, size guard, zod response validation) | ${micro.app.toFixed(2)} |`,
+      `| our app behind the edge handler (request id, metrics, log decision) — what the server runs | ${micro.edge.toFixed(2)} |`,
+      "",
+      `\`wrk -c64 -d${seconds}s\`, ${rounds} alternating round(s) each; ${PINNED ? "each server pinned to core 0 and wrk (one thread) to core 1 with taskset" : "unpinned"}. /health is logged at debug level, so the default LOG_LEVEL=info server writes no line per probe.`,
+    ],
+  };
+}

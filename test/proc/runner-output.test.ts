@@ -1,0 +1,44 @@
+// An agent that floods stdout: the output stops at the cap, later events still count, and the flood is read, not kept.
+import { expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import { OpencodeRunner } from "../../src/opencode/runner.ts";
+import type { AgentEvent } from "../../src/opencode/types.ts";
+import { GcPressure } from "../../src/lib/gc-pressure.ts";
+import { tempDir } from "../support/temp.ts";
+
+const FLOOD_LINES = 30_000;
+
+test("30 MB of text events: output capped, flood skipped, the tool call and usage after it still counted", async () => {
+  const dir = tempDir("ocs-flood-");
+  const bin = path.join(dir, "opencode");
+  // ~1 KB per line, each a new text part; then a tool call and a step_finish, as opencode ends a step.
+  writeFileSync(
+    bin,
+    `#!/bin/sh
+cat > /dev/null
+line='{"type":"text","sessionID":"ses_flood","part":{"text":"'$(printf '%01000d' 0)'"}}'
+yes "$line" | head -n ${FLOOD_LINES}
+echo '{"type":"tool_use","sessionID":"ses_flood","part":{"tool":"bash","state":{"status":"completed","title":"ls","input":{"command":"ls"},"output":"a"}}}'
+echo '{"type":"step_finish","sessionID":"ses_flood","part":{"tokens":{"input":7,"output":3,"reasoning":0,"cache":{"read":0,"write":0}},"cost":0.5}}'
+`,
+    { mode: 0o755 },
+  );
+  let collections = 0;
+  const cap = 100_000;
+  const runner = new OpencodeRunner({ bin, baseEnv: { PATH: process.env.PATH ?? "/usr/bin:/bin" }, defaultModel: null, maxOutputBytes: cap, gc: new GcPressure(8 * 1024 * 1024, () => collections++) });
+  const events: AgentEvent[] = [];
+  const out = await runner.run({ runId: "flood", prompt: "flood", model: null, agent: null, cwd: dir, tmpDir: dir, signal: new AbortController().signal, onEvent: (e) => events.push(e) });
+  expect(out.exitCode).toBe(0);
+  expect(out.outputTruncated).toBe(true);
+  expect(Buffer.byteLength(out.output)).toBeLessThanOrEqual(cap);
+  expect(out.output.length).toBeGreaterThan(cap - 2000);
+  expect(out.usage).toMatchObject({ input_tokens: 7, output_tokens: 3, cost: 0.5 });
+  expect(out.tools).toEqual([{ tool: "bash", status: "completed", title: "ls" }]);
+  // Text events stop at the cap: about cap / 1 KB of them, not 30,000.
+  const texts = events.filter((e) => e.type === "text").length;
+  expect(texts).toBeGreaterThan(90);
+  expect(texts).toBeLessThan(110);
+  // ~30 MB read: a collection per 8 MiB.
+  expect(collections).toBe(3);
+});
