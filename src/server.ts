@@ -11,6 +11,7 @@ import { OpencodeRunner } from "./opencode/runner.ts";
 import { probeVersion, setupOpencode } from "./opencode/setup.ts";
 import type { AgentRunner } from "./opencode/types.ts";
 import { killRuns } from "./proc/process-tree.ts";
+import { refuseSameUserInspection } from "./proc/libc.ts";
 import { enableSubreaper, startReaping } from "./proc/reaper.ts";
 import { RunStopped } from "./runs/abort.ts";
 import { MirrorCache } from "./git/mirror-cache.ts";
@@ -73,6 +74,9 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
     logger.warn("cannot become a child subreaper: processes an agent detaches are found by their run cookie only");
   }
   const stopReaping = startReaping();
+  if (!refuseSameUserInspection()) {
+    logger.warn("cannot make the server non-dumpable: an agent running as this user could read the server's environment from /proc");
+  }
   if (config.apiKeys.length === 0) {
     logger.warn("API_KEY is not set: every endpoint is open to anyone who can reach this port; set API_KEY in production");
   } else if (config.apiKeys.some((k) => k.length < 16)) {

@@ -1,6 +1,7 @@
-// The two libc calls Bun does not expose: prctl(PR_SET_CHILD_SUBREAPER) and waitpid on one pid.
+// The libc calls Bun does not expose: prctl (subreaper, dumpable) and waitpid on one pid.
 import { dlopen, FFIType } from "bun:ffi";
 
+const PR_SET_DUMPABLE = 4;
 const PR_SET_CHILD_SUBREAPER = 36;
 const WNOHANG = 1;
 
@@ -30,6 +31,16 @@ function load(): Libc | null {
 export function becomeSubreaper(): boolean {
   const c = load();
   return c !== null && c.prctl(PR_SET_CHILD_SUBREAPER, 1n, 0n, 0n, 0n) === 0;
+}
+
+/**
+ * Makes this process non-dumpable: its /proc/<pid>/environ, mem and fds become root-only and it
+ * cannot be ptraced by its own user. The agent runs as this user, so otherwise it could read the
+ * server's API_KEY and git tokens from /proc/$PPID/environ. Children are unaffected (exec resets it).
+ */
+export function refuseSameUserInspection(): boolean {
+  const c = load();
+  return c !== null && c.prctl(PR_SET_DUMPABLE, 0n, 0n, 0n, 0n) === 0;
 }
 
 /** Reaps one exited child without blocking; true when it was reaped. */

@@ -6,7 +6,7 @@ export const HealthResponse = z
     status: z.enum(["healthy", "shutting_down"]),
     timestamp: z.string().describe("RFC 3339 time of the answer"),
     version: z.string().describe("opencode-server version"),
-    opencode_version: z.string().describe("Version of the opencode CLI found at start-up"),
+    opencode_version: z.string().describe('Version of the opencode CLI, probed right after the server starts listening; "unknown" until then'),
     runs_in_flight: z.number().int().min(0),
     runs_queued: z.number().int().min(0),
     uptime_seconds: z.number().min(0),
