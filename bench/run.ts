@@ -5,7 +5,7 @@ import { concurrency } from "./concurrency.ts";
 import { latency } from "./latency.ts";
 import { memory } from "./memory.ts";
 import { opencode } from "./opencode.ts";
-import { machineInfo, ROOT, type BenchContext, type BenchResult } from "./support/common.ts";
+import { machineInfo, removeTempDirs, ROOT, type BenchContext, type BenchResult } from "./support/common.ts";
 import { throughput } from "./throughput.ts";
 
 const BENCHES: Record<string, (ctx: BenchContext) => Promise<BenchResult>> = { latency, throughput, opencode, clone, concurrency, memory };
@@ -36,6 +36,7 @@ async function main(): Promise<number> {
       failures.push(`${name}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
       console.error(`${name} failed:`, err);
     }
+    removeTempDirs();
     console.log(`${name} took ${((performance.now() - t) / 1000).toFixed(1)} s`);
   }
   const command = `bun run bench${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(" ")}` : ""}`;

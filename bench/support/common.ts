@@ -1,5 +1,5 @@
 // Shared pieces of the benchmarks: statistics, interleaving, an in-process server on the fake agent, machine facts.
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { loadConfig } from "../../src/config.ts";
@@ -44,8 +44,17 @@ export async function interleave(rounds: number, warmup: number, a: () => Promis
   return out;
 }
 
+const created: string[] = [];
+
+/** A fresh directory, removed by removeTempDirs() when the benchmarks end. */
 export function tempDir(prefix: string, base = os.tmpdir()): string {
-  return mkdtempSync(path.join(base, prefix));
+  const dir = mkdtempSync(path.join(base, prefix));
+  created.push(dir);
+  return dir;
+}
+
+export function removeTempDirs(): void {
+  for (const dir of created.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
 /** An in-process server whose "opencode" is the fake agent. */
