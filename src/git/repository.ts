@@ -130,7 +130,8 @@ export async function push(git: SimpleGit, commit: string, branch: string): Prom
     const text = err instanceof Error ? err.message : String(err);
     const rejected = REJECTED.exec(text);
     if (rejected) return { status: "rejected", reason: rejected[1] ?? "rejected" };
-    return { status: "failed", reason: gitMessage(err) };
+    // --porcelain ends its stdout with "Done" even when the transfer failed: not part of the reason.
+    return { status: "failed", reason: gitMessage(text.replace(/^Done$/m, "")) };
   }
 }
 

@@ -51,6 +51,10 @@ export function checkRepositoryUrl(raw: string): URL {
     throw new RepositoryUrlError("repository must not have a query string or fragment", "invalid");
   }
   if (url.pathname === "/" || url.pathname === "") throw new RepositoryUrlError("repository URL has no path", "invalid");
+  // "acme/..%2Fother" is under "acme/" here, but a host that decodes %2F (or %5C) before resolving ".." serves "other".
+  if (/%2f|%5c/i.test(url.pathname)) throw new RepositoryUrlError("repository path must not contain an encoded slash or backslash (%2F, %5C)", "invalid");
+  // Servlet-style hosts read "..;/" as "../" after the prefix check; no git host needs ";" in a path.
+  if (url.pathname.includes(";")) throw new RepositoryUrlError('repository path must not contain ";"', "invalid");
   return url;
 }
 

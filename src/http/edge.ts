@@ -37,6 +37,13 @@ function pathOf(url: string): string {
   return end === -1 ? url.slice(start) : url.slice(start, end);
 }
 
+function badHost(requestId: string): Response {
+  return new Response(JSON.stringify(errorBody("invalid_request", "Missing or invalid Host header", requestId)), {
+    status: statusOf("invalid_request"),
+    headers: { "content-type": "application/json; charset=utf-8" },
+  });
+}
+
 /**
  * Wraps the app in the handler Bun.serve calls. Doing this outside Elysia's lifecycle keeps it to
  * one place with a `finally`, and costs a fraction of an after-response hook (bench/throughput.ts).
@@ -47,7 +54,8 @@ export function createEdge(app: EdgeApp, logger: Logger, observe?: RequestObserv
     const meta = beginRequest(request, server);
     let response: Response;
     try {
-      response = await app.fetch(request);
+      // Without a Host header (HTTP/1.0) or with a malformed one, Bun hands over a URL nothing can parse.
+      response = URL.canParse(request.url) ? await app.fetch(request) : badHost(meta.id);
     } catch (error) {
       // The app answers its own errors; this is the last line of defence.
       logger.error("unhandled error", { request_id: meta.id, error });

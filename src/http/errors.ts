@@ -10,12 +10,11 @@ interface Issue {
   message?: string;
 }
 
-/** zod's first issue, as the field it names and a sentence. */
-function validationDetail(error: unknown): { field: string | undefined; message: string } {
-  const issue = (error as { valueError?: Issue }).valueError;
+/** zod's first issue as an invalid_request naming the field and saying what is wrong with it. */
+export function invalidRequest(issue: Issue | undefined): AppError {
   const field = issue?.path && issue.path.length > 0 ? issue.path.map(String).join(".") : undefined;
   const message = issue?.message ?? "Invalid request";
-  return { field, message: field ? `Invalid field "${field}": ${message}` : `Invalid request body: ${message}` };
+  return new AppError("invalid_request", field ? `Invalid field "${field}": ${message}` : `Invalid request body: ${message}`, field ? { field } : {});
 }
 
 export function errorBody(code: ErrorCode, message: string, requestId: string, extra: Record<string, unknown> = {}): ErrorBody {
@@ -33,8 +32,7 @@ export function errorHandler(logger: Logger) {
     } else if (cause instanceof AppError) {
       appError = cause;
     } else if (code === "VALIDATION" && (error as { type?: string }).type !== "response") {
-      const { field, message } = validationDetail(error);
-      appError = new AppError("invalid_request", message, field ? { field } : {});
+      appError = invalidRequest((error as { valueError?: Issue }).valueError);
     } else if (code === "NOT_FOUND") {
       appError = new AppError("not_found", `No route for ${request.method} ${new URL(request.url).pathname.slice(0, 200)}`);
     } else if (code === "PARSE") {

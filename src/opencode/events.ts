@@ -202,12 +202,15 @@ function firstLine(text: string): string {
   return (text.split("\n")[0] ?? "").trim();
 }
 
+/** A crash report's telling line: runtimes lead with "panic", "fatal", "Segmentation fault", … */
+const CRASH_WORDS = /panic|fatal|error|fault|abort|killed|out of memory|exception/i;
+
 /**
  * Explains in one sentence why opencode failed, from its error events and the tail of its
  * `--print-logs` stderr: opencode often reports only "UnknownError" with a `ref` whose cause is
- * written to the log.
+ * written to the log. `signal` names the signal that killed it, when one did.
  */
-export function diagnose(errors: readonly OpencodeError[], stderr: string, exitCode: number | null): string {
+export function diagnose(errors: readonly OpencodeError[], stderr: string, exitCode: number | null, signal: string | null = null): string {
   const logLines = stderr.replace(ANSI, "").split("\n");
   const last = errors.at(-1);
   if (last) {
@@ -227,5 +230,8 @@ export function diagnose(errors: readonly OpencodeError[], stderr: string, exitC
     const detail = logField(errorLog, "error") ?? logField(errorLog, "error.error") ?? logField(errorLog, "message");
     if (detail) return firstLine(detail);
   }
-  return exitCode === null ? "opencode was killed by a signal" : `opencode exited with code ${exitCode}`;
+  const death = exitCode === null ? `opencode was killed by ${signal ?? "a signal"}` : `opencode exited with code ${exitCode}`;
+  // A crash (a runtime panic, a segfault report) prints no log line: its own words are all there is.
+  const words = plain.findLast((l) => CRASH_WORDS.test(l)) ?? plain.at(-1);
+  return words ? `${death}: ${clip(words, 500)}` : death;
 }

@@ -108,6 +108,7 @@ export class OpencodeRunner implements AgentRunner {
 
     const exitCode = proc.exitCode;
     const failed = !input.signal.aborted && exitCode !== 0;
-    return outcome(exitCode, failed ? diagnose(collector.errorEvents, stderr.value, exitCode) : null, survivors);
+    const signal = proc.signalCode === null ? null : typeof proc.signalCode === "number" ? `signal ${proc.signalCode}` : proc.signalCode;
+    return outcome(exitCode, failed ? diagnose(collector.errorEvents, stderr.value, exitCode, signal) : null, survivors);
   }
 }

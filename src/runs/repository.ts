@@ -1,4 +1,5 @@
 // A run's repository: cloned and branched before the agent, committed and pushed after — and the work never lost.
+import { statfsSync } from "node:fs";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { AppError } from "../errors.ts";
@@ -94,11 +95,27 @@ function clientOptions(deps: RepoDeps, ws: Workspace, url: RepositoryUrl, runId:
   };
 }
 
-function cloneFailed(url: RepositoryUrl, err: unknown): AppError {
+/** git's words for a write that failed; a checkout that hits ENOSPC says only "unable to write file". */
+const WRITE_FAILED = /unable to write|write error|could not write|No space left/i;
+
+/** Bytes an unprivileged writer may still use on the filesystem holding `dir`; null when unknown. */
+function freeBytes(dir: string): number | null {
+  try {
+    const fs = statfsSync(dir);
+    return fs.bavail * fs.bsize;
+  } catch {
+    return null;
+  }
+}
+
+function cloneFailed(url: RepositoryUrl, err: unknown, workspace?: Workspace): AppError {
   const reason = err instanceof Error ? err.message : String(err);
+  const free = workspace && WRITE_FAILED.test(reason) ? freeBytes(workspace.root) : null;
   const hint = /could not read Username|Authentication failed|terminal prompts disabled|403/.test(reason)
     ? " (is GITHUB_TOKEN / GIT_TOKEN set, and may it read this repository?)"
-    : "";
+    : free !== null
+      ? ` (is the disk full? WORK_DIR has ${Math.floor(free / 1024)} KiB free)`
+      : "";
   return new AppError("clone_failed", `Failed to clone repository ${url.href}: ${reason}${hint}`);
 }
 
@@ -127,7 +144,7 @@ export async function prepareRepo(deps: RepoDeps, request: RepoRequest, ws: Work
       await repo.clone(outside, request.url.href, ws.dir, baseBranch, deps.cloneDepth);
     }
   } catch (err) {
-    throw cloneFailed(request.url, err);
+    throw cloneFailed(request.url, err, ws);
   }
   if (!exists) await repo.createBranch(git, target);
   return {

@@ -18,6 +18,8 @@ export interface RecordedRequest {
   path: string;
   headers: Record<string, string>;
   body: ChatRequest;
+  /** The body exactly as received, before parsing (what a leak scan must read). */
+  rawBody: string;
 }
 
 interface ChatMessage {
@@ -119,8 +121,14 @@ export function startFakeLlm(): FakeLlm {
     idleTimeout: 0,
     async fetch(req) {
       const url = new URL(req.url);
-      const body = (await req.json().catch(() => ({}))) as ChatRequest;
-      requests.push({ path: url.pathname, headers: Object.fromEntries(req.headers), body });
+      const rawBody = await req.text().catch(() => "");
+      let body: ChatRequest = {};
+      try {
+        body = JSON.parse(rawBody) as ChatRequest;
+      } catch {
+        // Not JSON: recorded raw only, as before.
+      }
+      requests.push({ path: url.pathname, headers: Object.fromEntries(req.headers), body, rawBody });
       if (!url.pathname.endsWith("/chat/completions")) return new Response("not found", { status: 404 });
       const messages = body.messages ?? [];
       const id = `fake-${++seq}`;

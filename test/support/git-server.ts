@@ -1,5 +1,6 @@
 // A real git smart-HTTP server on 127.0.0.1 for tests: git's own `git http-backend` behind Bun.serve, with token-protected repos.
 import { mkdirSync, writeFileSync } from "node:fs";
+import net from "node:net";
 import path from "node:path";
 import { tempDir } from "./temp.ts";
 
@@ -12,10 +13,10 @@ export interface RepoSpec {
   empty?: boolean;
   /** Never answers (until the client goes away): a hung git host. */
   stall?: boolean;
-  /** Files on the default branch `main`. */
-  files?: Record<string, string>;
+  /** Files on the default branch `main` (bytes for incompressible content). */
+  files?: Record<string, string | Uint8Array>;
   /** Other branches: each starts from main and adds these files. */
-  branches?: Record<string, Record<string, string>>;
+  branches?: Record<string, Record<string, string | Uint8Array>>;
 }
 
 export interface GitRequest {
@@ -37,7 +38,22 @@ export interface GitServer {
   git(name: string, ...args: string[]): Promise<string>;
   /** The commit a branch points at, or null. */
   head(name: string, branch: string): Promise<string | null>;
+  /**
+   * Arms a one-shot network fault (needs `startGitServer({ faults: true })`): the next connection
+   * that moves `afterBytes` in `direction` is cut there. Resolves with `performance.now()` when it fired.
+   */
+  cutNext(spec: CutSpec): Promise<number>;
   stop(): Promise<void>;
+}
+
+/** A connection cut mid-transfer, as a crashing host or a dropped network would. */
+export interface CutSpec {
+  /** "download": bytes from the server to git (a clone's or fetch's pack); "upload": from git (a push's pack). */
+  direction: "download" | "upload";
+  /** Cut once one connection has carried this many bytes (HTTP headers included) that way. */
+  afterBytes: number;
+  /** Also stop the whole server: every connection is cut and nothing listens any more. */
+  die?: boolean;
 }
 
 const GIT_ENV = {
@@ -58,7 +74,7 @@ export async function git(cwd: string, ...args: string[]): Promise<string> {
   return out;
 }
 
-function writeFiles(dir: string, files: Record<string, string>): void {
+function writeFiles(dir: string, files: Record<string, string | Uint8Array>): void {
   for (const [name, content] of Object.entries(files)) {
     mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
     writeFileSync(path.join(dir, name), content);
@@ -107,7 +123,73 @@ function throttled(body: Uint8Array, bytesPerSecond: number): ReadableStream<Uin
   });
 }
 
-export function startGitServer(opts: { token: string; throttle?: Throttle }): GitServer {
+interface FaultProxy {
+  port: number;
+  cutNext(spec: CutSpec, die: () => void): Promise<number>;
+  close(): void;
+}
+
+/**
+ * A TCP relay in front of the HTTP server that can cut a connection part-way through a transfer:
+ * the only way to drop a socket mid-body, which an HTTP handler cannot do.
+ */
+async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
+  const sockets = new Set<net.Socket>();
+  let armed: { spec: CutSpec; fired: (at: number) => void; die: () => void } | null = null;
+  const closeAll = () => {
+    for (const s of sockets) s.destroy();
+    sockets.clear();
+  };
+  const server = net.createServer((client) => {
+    const upstream = net.connect(targetPort, "127.0.0.1");
+    sockets.add(client);
+    sockets.add(upstream);
+    const moved = { upload: 0, download: 0 };
+    const relay = (from: net.Socket, to: net.Socket, direction: CutSpec["direction"]) => {
+      from.on("data", (chunk: Buffer) => {
+        const fault = armed;
+        if (fault && fault.spec.direction === direction && moved[direction] + chunk.length >= fault.spec.afterBytes) {
+          armed = null;
+          client.destroy();
+          upstream.destroy();
+          if (fault.spec.die) fault.die();
+          fault.fired(performance.now());
+          return;
+        }
+        moved[direction] += chunk.length;
+        if (!to.write(chunk)) {
+          from.pause();
+          to.once("drain", () => from.resume());
+        }
+      });
+      from.on("end", () => to.end());
+      from.on("error", () => to.destroy());
+      from.on("close", () => {
+        sockets.delete(from);
+        to.destroy();
+      });
+    };
+    relay(client, upstream, "upload");
+    relay(upstream, client, "download");
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  if (!address || typeof address === "string") throw new Error("fault proxy: no port");
+  return {
+    port: address.port,
+    cutNext: (spec, die) => new Promise<number>((fired) => (armed = { spec, fired, die })),
+    close() {
+      armed = null;
+      server.close();
+      closeAll();
+    },
+  };
+}
+
+export function startGitServer(opts: { token: string; throttle?: Throttle }): GitServer;
+/** With `faults`, git talks to the server through a relay whose connections `cutNext` can cut. */
+export function startGitServer(opts: { token: string; throttle?: Throttle; faults: true }): Promise<GitServer>;
+export function startGitServer(opts: { token: string; throttle?: Throttle; faults?: boolean }): GitServer | Promise<GitServer> {
   const root = tempDir("ocs-git-root-");
   const specs = new Map<string, RepoSpec>();
   const requests: GitRequest[] = [];
@@ -133,7 +215,13 @@ export function startGitServer(opts: { token: string; throttle?: Throttle }): Gi
       if (spec.stall) {
         return new Promise<Response>((resolve) => req.signal.addEventListener("abort", () => resolve(new Response("gone", { status: 503 })), { once: true }));
       }
-      const body = req.body ? new Uint8Array(await req.arrayBuffer()) : new Uint8Array(0);
+      let body: Uint8Array;
+      try {
+        body = req.body ? new Uint8Array(await req.arrayBuffer()) : new Uint8Array(0);
+      } catch {
+        // The client (or a cut connection) went away mid-upload: there is no one to answer.
+        return new Response("upload interrupted", { status: 400 });
+      }
       const proc = Bun.spawn(["git", "http-backend"], {
         env: {
           ...GIT_ENV,
@@ -164,44 +252,57 @@ export function startGitServer(opts: { token: string; throttle?: Throttle }): Gi
     },
   });
 
-  const url = `http://127.0.0.1:${server.port}`;
   const bare = (name: string) => path.join(root, `${name}.git`);
-
-  return {
-    url,
-    root,
-    requests,
-    repoUrl: (name) => `${url}/${name}.git`,
-    async createRepo(name, spec = {}) {
-      specs.set(name, spec);
-      await git(root, "init", "--quiet", "--bare", "-b", "main", bare(name));
-      await git(bare(name), "config", "http.receivepack", "true");
-      if (spec.empty) return bare(name);
-      const work = tempDir("ocs-git-seed-");
-      await git(work, "init", "--quiet", "-b", "main");
-      writeFiles(work, spec.files ?? { "README.md": `# ${name}\n` });
-      await git(work, "add", "-A");
-      await git(work, "commit", "--quiet", "-m", "initial commit");
-      await git(work, "push", "--quiet", bare(name), "main");
-      for (const [branch, files] of Object.entries(spec.branches ?? {})) {
-        await git(work, "checkout", "--quiet", "-b", branch, "main");
-        writeFiles(work, files);
+  const make = (port: number, proxy: FaultProxy | null): GitServer => {
+    const url = `http://127.0.0.1:${port}`;
+    return {
+      url,
+      root,
+      requests,
+      repoUrl: (name) => `${url}/${name}.git`,
+      async createRepo(name, spec = {}) {
+        specs.set(name, spec);
+        await git(root, "init", "--quiet", "--bare", "-b", "main", bare(name));
+        await git(bare(name), "config", "http.receivepack", "true");
+        if (spec.empty) return bare(name);
+        const work = tempDir("ocs-git-seed-");
+        await git(work, "init", "--quiet", "-b", "main");
+        writeFiles(work, spec.files ?? { "README.md": `# ${name}\n` });
         await git(work, "add", "-A");
-        await git(work, "commit", "--quiet", "-m", `work on ${branch}`);
-        await git(work, "push", "--quiet", bare(name), branch);
-      }
-      return bare(name);
-    },
-    git: (name, ...args) => git(bare(name), ...args),
-    async head(name, branch) {
-      try {
-        return (await git(bare(name), "rev-parse", "--verify", "--quiet", `refs/heads/${branch}`)).trim() || null;
-      } catch {
-        return null;
-      }
-    },
-    stop: () => server.stop(true),
+        await git(work, "commit", "--quiet", "-m", "initial commit");
+        await git(work, "push", "--quiet", bare(name), "main");
+        for (const [branch, files] of Object.entries(spec.branches ?? {})) {
+          await git(work, "checkout", "--quiet", "-b", branch, "main");
+          writeFiles(work, files);
+          await git(work, "add", "-A");
+          await git(work, "commit", "--quiet", "-m", `work on ${branch}`);
+          await git(work, "push", "--quiet", bare(name), branch);
+        }
+        return bare(name);
+      },
+      git: (name, ...args) => git(bare(name), ...args),
+      async head(name, branch) {
+        try {
+          return (await git(bare(name), "rev-parse", "--verify", "--quiet", `refs/heads/${branch}`)).trim() || null;
+        } catch {
+          return null;
+        }
+      },
+      cutNext(spec) {
+        if (!proxy) throw new Error("cutNext needs startGitServer({ faults: true })");
+        return proxy.cutNext(spec, () => {
+          proxy.close();
+          void server.stop(true);
+        });
+      },
+      async stop() {
+        proxy?.close();
+        await server.stop(true);
+      },
+    };
   };
+  if (!opts.faults) return make(server.port as number, null);
+  return startFaultProxy(server.port as number).then((proxy) => make(proxy.port, proxy));
 }
 
 /** A `git` that logs every invocation before running the real one: proves when no git process was started. */

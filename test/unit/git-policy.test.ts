@@ -49,6 +49,10 @@ describe("repository URLs", () => {
     ["https://github.com/acme/app\u0000", "invalid"],
     ["https://github.com/acme/app .git", "invalid"],
     ["https://github.com/", "invalid"],
+    // Hosts that decode %2F or read "..;" as ".." would resolve these outside "acme/".
+    ["https://github.com/acme/..%2Fother/app.git", "invalid"],
+    ["https://github.com/acme/..%5cother/app.git", "invalid"],
+    ["https://github.com/acme/..;/other/app.git", "invalid"],
     ["not a url", "invalid"],
     ["", "invalid"],
   ])("%p → %s", (raw, expected) => {

@@ -5,7 +5,7 @@ import { SECURITY } from "../../http/docs.ts";
 import { ErrorResponse, errorResponses } from "../../http/error-model.ts";
 import { holdOpen, requestMeta } from "../../http/request-context.ts";
 import type { RunManager } from "../../runs/run-manager.ts";
-import { eventsResponse, idempotencyKeyOf } from "../runs/index.ts";
+import { eventsResponse, idempotencyKeyOf, lastEventIdOf } from "../runs/index.ts";
 import { RunFailure, RunRequest, RunSuccess } from "./model.ts";
 import { runInputOf, type RunService } from "./service.ts";
 
@@ -21,6 +21,8 @@ export function runModule(service: RunService, runs: RunManager, opts: { maxRequ
       const requestId = requestMeta(request).id;
       const idempotencyKey = idempotencyKeyOf(request.headers);
       if (wantsEventStream(request)) {
+        // Refused before the run is submitted: a 400 must not leave a run behind.
+        lastEventIdOf(request);
         // Streaming: the run goes on if the client disconnects; reconnect to /runs/{id}/events with Last-Event-ID.
         const handle = runs.submit(runInputOf(body), { requestId, idempotencyKey, deadlineFromSubmission: true });
         return eventsResponse(runs, handle.id, request, { location: `/runs/${handle.id}`, "x-run-id": handle.id });
@@ -31,7 +33,7 @@ export function runModule(service: RunService, runs: RunManager, opts: { maxRequ
       return new Response(finished.json, { status: finished.httpStatus, headers: { "content-type": "application/json;charset=utf-8" } });
     },
     {
-      parse: ({ request }) => parsePromptBody(request, opts.maxRequestBytes),
+      parse: ({ request }) => parsePromptBody(request, opts.maxRequestBytes, RunRequest),
       body: RunRequest,
       response: {
         200: RunSuccess,

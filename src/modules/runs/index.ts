@@ -15,10 +15,16 @@ export function idempotencyKeyOf(headers: Headers): string | null {
   return headers.get("idempotency-key");
 }
 
-/** Streams a run's events after Last-Event-ID; used by GET /runs/:id/events and by POST /run with Accept: text/event-stream. */
-export function eventsResponse(runs: RunManager, id: string, request: Request, headers: Record<string, string> = {}): Response {
+/** The request's Last-Event-ID (null: none); a malformed one is a 400. */
+export function lastEventIdOf(request: Request): number | null {
   const last = lastEventId(request.headers.get("last-event-id"));
   if (Number.isNaN(last)) throw new AppError("invalid_request", "Last-Event-ID must be the id (a number) of an event from this stream");
+  return last;
+}
+
+/** Streams a run's events after Last-Event-ID; used by GET /runs/:id/events and by POST /run with Accept: text/event-stream. */
+export function eventsResponse(runs: RunManager, id: string, request: Request, headers: Record<string, string> = {}): Response {
+  const last = lastEventIdOf(request);
   const stream = eventStream((listener) => {
     const sub = runs.subscribe(id, last ?? 0, listener);
     if (!sub) throw new AppError("not_found", `No run ${id}`);
@@ -40,7 +46,7 @@ export function runsModule(service: RunsService, runs: RunManager, opts: { maxRe
         return created.body;
       },
       {
-        parse: ({ request }) => parsePromptBody(request, opts.maxRequestBytes),
+        parse: ({ request }) => parsePromptBody(request, opts.maxRequestBytes, RunRequest),
         body: RunRequest,
         response: { 202: RunCreated, ...errorResponses(400, 401, 403, 413, 415, 422, 429, 503) },
         detail: detail(
