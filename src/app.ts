@@ -29,6 +29,7 @@ export interface AppDeps {
   store: RunStore;
   metrics: Metrics;
   metricsPublic: boolean;
+  docsPublic: boolean;
 }
 
 export function createApp(deps: AppDeps) {
@@ -36,7 +37,7 @@ export function createApp(deps: AppDeps) {
   const limits = { maxRequestBytes: deps.maxRequestBytes };
   return new Elysia()
     .use(errorHandler(deps.logger))
-    .use(auth(deps.apiKeys, { metricsPublic: deps.metricsPublic }))
+    .use(auth(deps.apiKeys, { metrics: deps.metricsPublic, docs: deps.docsPublic }))
     .use(contentLengthGuard(deps.maxRequestBytes))
     .use(
       docs(deps.version, {

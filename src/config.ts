@@ -51,6 +51,8 @@ export interface Config {
     retentionMs: number;
   };
   metricsPublic: boolean;
+  /** Swagger UI and the OpenAPI document without an API key. */
+  docsPublic: boolean;
   git: {
     /** git on PATH, or GIT_BIN. */
     bin: string;
@@ -132,6 +134,7 @@ export const DEFAULTS = {
   IDLE_TIMEOUT: "0s",
   RUN_RETENTION: "7d",
   METRICS_PUBLIC: "false",
+  DOCS_PUBLIC: "true",
   REPO_CACHE: "true",
   CACHE_MAX_BYTES: "10G",
 } as const;
@@ -168,6 +171,7 @@ export const ENV_DOCS: readonly { name: string; default: string; description: st
   { name: "IDLE_TIMEOUT", default: DEFAULTS.IDLE_TIMEOUT, description: "stop a run after no agent event for this long; 0 = off" },
   { name: "RUN_RETENTION", default: DEFAULTS.RUN_RETENTION, description: "keep finished runs and their events this long" },
   { name: "METRICS_PUBLIC", default: DEFAULTS.METRICS_PUBLIC, description: "serve /metrics without an API key" },
+  { name: "DOCS_PUBLIC", default: DEFAULTS.DOCS_PUBLIC, description: "serve /swagger (Swagger UI, the OpenAPI document) without an API key" },
   { name: "REPO_CACHE", default: DEFAULTS.REPO_CACHE, description: "keep a bare mirror per repository and clone runs from it" },
   { name: "CACHE_DIR", default: "$DATA_DIR/mirrors", description: "where the repository mirrors live" },
   { name: "CACHE_MAX_BYTES", default: DEFAULTS.CACHE_MAX_BYTES, description: "evict least recently used mirrors beyond this size" },
@@ -253,6 +257,7 @@ export const EnvSchema = z.object({
   CACHE_DIR: optionalText.refine((v) => v === undefined || path.isAbsolute(v), "must be an absolute path"),
   CACHE_MAX_BYTES: withDefault((v) => positive(parseSize(v)), DEFAULTS.CACHE_MAX_BYTES, "must be a positive size (suffixes K, M, G allowed)"),
   METRICS_PUBLIC: withDefault((v) => bool(v), DEFAULTS.METRICS_PUBLIC, "must be true or false"),
+  DOCS_PUBLIC: withDefault((v) => bool(v), DEFAULTS.DOCS_PUBLIC, "must be true or false"),
   AGENT_ENV_PASSTHROUGH: optionalText.transform((v, ctx) => {
     const names = (v ?? "").split(",").map((n) => n.trim()).filter(Boolean);
     for (const n of names) {
@@ -408,6 +413,7 @@ export function loadConfig(env: Env): Config {
       retentionMs: e.RUN_RETENTION,
     },
     metricsPublic: e.METRICS_PUBLIC,
+    docsPublic: e.DOCS_PUBLIC,
     git: {
       bin: e.GIT_BIN,
       allowedPrefixes: e.ALLOWED_REPO_PREFIXES,

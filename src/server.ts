@@ -152,6 +152,7 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
     store,
     metrics,
     metricsPublic: config.metricsPublic,
+    docsPublic: config.docsPublic,
   });
   const edge = createEdge(app, logger, (method, route, status, seconds) => metrics.httpRequest(method, route, status, seconds));
   const server = Bun.serve({

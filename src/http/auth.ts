@@ -35,14 +35,22 @@ export function keyMatches(presented: string[], configured: readonly Buffer[]): 
   return ok;
 }
 
-export function isPublicPath(path: string, metricsPublic = false): boolean {
-  return path === "/health" || path === "/swagger" || path === "/swagger/" || path.startsWith("/swagger/") || (metricsPublic && path === "/metrics");
+export interface PublicRoutes {
+  metrics?: boolean;
+  /** Default true: the docs describe the API, they expose nothing of it. */
+  docs?: boolean;
 }
 
-export function auth(apiKeys: readonly string[], opts: { metricsPublic?: boolean } = {}) {
+export function isPublicPath(path: string, open: PublicRoutes = {}): boolean {
+  if (path === "/health") return true;
+  if (path === "/metrics") return open.metrics === true;
+  return (open.docs ?? true) && (path === "/swagger" || path.startsWith("/swagger/"));
+}
+
+export function auth(apiKeys: readonly string[], opts: PublicRoutes = {}) {
   const configured = apiKeys.map(digest);
   return new Elysia({ name: "auth" }).onRequest(({ request, set }) => {
-    if (configured.length === 0 || isPublicPath(new URL(request.url).pathname, opts.metricsPublic)) return;
+    if (configured.length === 0 || isPublicPath(new URL(request.url).pathname, opts)) return;
     if (keyMatches(presentedKeys(request.headers), configured)) return;
     set.headers["www-authenticate"] = WWW_AUTHENTICATE;
     throw new AppError("unauthorized", AUTH_HELP);

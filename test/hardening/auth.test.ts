@@ -21,7 +21,9 @@ const DEADLINE_MS = 5_000;
 
 /** README, Authentication: the routes that need no key. */
 function documentedPublic(path: string, metricsPublic: boolean): boolean {
-  return path === "/health" || path === "/swagger" || path === "/swagger/json" || path.startsWith("/swagger/assets/") || (metricsPublic && path === "/metrics");
+  // The second server has METRICS_PUBLIC=true and DOCS_PUBLIC=false; the first the defaults.
+  const docsPublic = !metricsPublic;
+  return path === "/health" || (docsPublic && (path === "/swagger" || path === "/swagger/json" || path.startsWith("/swagger/assets/"))) || (metricsPublic && path === "/metrics");
 }
 
 function median(xs: number[]): number {
@@ -43,7 +45,7 @@ interface Served {
 }
 
 async function serve(metricsPublic: boolean): Promise<Served> {
-  const t = testApp({ apiKeys: [KEY, OLD_KEY], metricsPublic });
+  const t = testApp({ apiKeys: [KEY, OLD_KEY], metricsPublic, docsPublic: !metricsPublic });
   const edge = createEdge(t.app, createLogger({ level: "error", redactor: new Redactor([KEY, OLD_KEY]), sink: () => {} }));
   const server = Bun.serve({ hostname: "127.0.0.1", port: 0, development: false, reusePort: false, idleTimeout: 30, fetch: edge });
   const created = await t.request("/runs", text("a run to find", { "x-api-key": KEY }));
@@ -139,7 +141,7 @@ describe("every registered route", () => {
   });
 
   for (const metricsPublic of [false, true]) {
-    test(`without a key, every method on every route is refused with one identical 401 except the public ones (METRICS_PUBLIC=${metricsPublic})`, async () => {
+    test(`without a key, every method on every route is refused with one identical 401 except the public ones (METRICS_PUBLIC=${metricsPublic}, DOCS_PUBLIC=${!metricsPublic})`, async () => {
       const s = metricsPublic ? metricsOpen : open;
       const paths = [...new Set(s.t.app.routes.map((r) => r.path))];
       const references = new Map<string, string>();

@@ -40,6 +40,7 @@ export interface TestAppOptions {
   maxQueued?: number;
   idleTimeoutMs?: number;
   metricsPublic?: boolean;
+  docsPublic?: boolean;
   /** An existing store (to reopen a database, as after a restart). */
   store?: RunStore;
   /** The repository mirror cache (off by default). */
@@ -94,6 +95,7 @@ export function testApp(opts: TestAppOptions = {}): TestApp {
     store,
     metrics,
     metricsPublic: opts.metricsPublic ?? false,
+    docsPublic: opts.docsPublic ?? true,
   });
   const edge = createEdge(app, logger, (method, route, status, seconds) => metrics.httpRequest(method, route, status, seconds));
   return {
