@@ -1,12 +1,12 @@
 // The agent runs as the server's user: it must still not read the server's secrets from /proc.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { chmodSync, chownSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { SOURCE_CMD, spawnServer, type ServerProcess } from "../support/process-server.ts";
 import { tempDir } from "../support/temp.ts";
 import { figure } from "./support/figures.ts";
+import { serverUser } from "./support/server-user.ts";
 
-const NOBODY = 65534;
 const API_KEY = "isolation-canary-api-key-7f3a9c";
 const GIT_TOKEN = "isolation-canary-git-token-51d2e8";
 
@@ -24,16 +24,16 @@ echo '{"type":"text","sessionID":"ses_fake","part":{"id":"t","text":"environ='"$
 let server: ServerProcess;
 
 beforeAll(async () => {
-  // As root, drop to nobody: root could read any process's /proc, the production user cannot.
-  const root = process.getuid?.() === 0;
+  // As root, the server runs as nobody: root could read any process's /proc, the production user cannot.
+  const user = serverUser();
   const dir = tempDir("ocs-isolation-");
   chmodSync(dir, 0o755);
   const agent = path.join(dir, "agent.sh");
   writeFileSync(agent, AGENT, { mode: 0o755 });
   const home = path.join(dir, "home");
   mkdirSync(home, { mode: 0o700 });
-  if (root) chownSync(home, NOBODY, NOBODY);
-  const cmd = root ? ["setpriv", `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", ...SOURCE_CMD] : SOURCE_CMD;
+  user.own(home);
+  const cmd = user.wrap(SOURCE_CMD);
   server = await spawnServer(cmd, {
     HOME: home,
     PATH: process.env.PATH ?? "/usr/bin:/bin",

@@ -17,7 +17,7 @@ import { tempDir } from "../support/temp.ts";
 import { waitFor } from "../support/wait.ts";
 import { figure, scale } from "./support/figures.ts";
 import { canary, gitObjects, procEnviron, SecretScanner } from "./support/secrets-scan.ts";
-import { serverUser } from "./support/secrets-server.ts";
+import { serverUser } from "./support/server-user.ts";
 
 const SUITE = "secrets";
 const RUN_COOKIE = "OPENCODE_SERVER_RUN_ID";
