@@ -15,9 +15,11 @@ RUN bun run build \
  && /src/dist/opencode-server --version
 
 FROM debian:bookworm-slim
-# git for repository runs and the agent, ca-certificates for TLS, ripgrep for opencode's grep/glob tools.
+# git for repository runs and the agent, ca-certificates for TLS, ripgrep for opencode's grep/glob tools,
+# bubblewrap for each run's sandbox (it needs deploy/docker/seccomp-bwrap.json; without it SANDBOX=auto
+# falls back to Landlock and says so).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends git ca-certificates ripgrep \
+ && apt-get install -y --no-install-recommends git ca-certificates ripgrep bubblewrap \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --create-home --home-dir /home/opencode --uid 10001 --user-group --shell /bin/bash opencode \
  && install -d -o opencode -g opencode -m 0700 /var/lib/opencode-server /var/lib/opencode-server/work /var/lib/opencode-server/data
@@ -25,6 +27,8 @@ COPY --from=build /src/dist/opencode-server /usr/local/bin/opencode-server
 COPY --from=build /src/dist/opencode /usr/local/bin/opencode
 USER opencode
 WORKDIR /home/opencode
+# HOST=0.0.0.0: in a container the port is only reachable where it is published (-p); without API_KEY
+# the server warns at start-up and /health says auth is "none".
 ENV HOME=/home/opencode \
     PORT=8080 \
     HOST=0.0.0.0 \

@@ -34,7 +34,11 @@ afterAll(async () => {
   await llm?.stop();
 });
 
-async function start(suffix: string, env: Record<string, string> = {}): Promise<{ name: string; url: string }> {
+const SECCOMP = path.join(ROOT, "deploy/docker/seccomp-bwrap.json");
+/** What docker-compose.yml and the README give `docker run` so each run gets its bubblewrap sandbox. */
+const SANDBOX_FLAGS = ["--security-opt", `seccomp=${SECCOMP}`, "--security-opt", "systempaths=unconfined"];
+
+async function start(suffix: string, env: Record<string, string> = {}, flags: string[] = SANDBOX_FLAGS): Promise<{ name: string; url: string }> {
   const name = `${NAME}-${suffix}`;
   const port = freePort();
   const vars = {
@@ -47,7 +51,7 @@ async function start(suffix: string, env: Record<string, string> = {}): Promise<
     ...env,
   };
   // Host networking: the fake LLM listens on the host's loopback only.
-  await docker("run", "-d", "--name", name, "--network", "host", "--health-interval", "1s", ...Object.entries(vars).flatMap(([k, v]) => ["-e", `${k}=${v}`]), IMAGE);
+  await docker("run", "-d", "--name", name, "--network", "host", "--health-interval", "1s", ...flags, ...Object.entries(vars).flatMap(([k, v]) => ["-e", `${k}=${v}`]), IMAGE);
   containers.push(name);
   const url = `http://127.0.0.1:${port}`;
   await waitFor(async () => (await fetch(`${url}/health`).catch(() => null))?.status === 200, { what: `${name} /health`, timeoutMs: 30_000 });
@@ -69,7 +73,7 @@ test("the image: size, non-root user, and the tools runs need", async () => {
   expect(config.ExposedPorts).toEqual({ "8080/tcp": {} });
   expect(config.StopSignal).toBe("SIGTERM");
   expect((config.Healthcheck as { Test: string[] }).Test).toEqual(["CMD", "/usr/local/bin/opencode-server", "healthcheck"]);
-  const tools = await docker("run", "--rm", "--entrypoint", "sh", IMAGE, "-c", "id -u; id -un; echo $HOME; git --version; rg --version | head -1; opencode --version; opencode-server --version");
+  const tools = await docker("run", "--rm", "--entrypoint", "sh", IMAGE, "-c", "id -u; id -un; echo $HOME; git --version; rg --version | head -1; opencode --version; opencode-server --version; bwrap --version");
   const [uid, user, home, ...versions] = tools.stdout.trim().split("\n");
   expect(Number(uid)).toBeGreaterThan(0);
   expect([user, home]).toEqual(["opencode", "/home/opencode"]);
@@ -77,9 +81,10 @@ test("the image: size, non-root user, and the tools runs need", async () => {
   expect(versions[1]).toStartWith("ripgrep");
   expect(versions[2]).toMatch(/^\d+\.\d+\.\d+$/);
   expect(versions[3]).toStartWith("opencode-server ");
+  expect(versions[4]).toStartWith("bubblewrap ");
 });
 
-test("the container serves /health, the healthcheck passes, Swagger UI works offline, credentials land in the user's opencode dirs", async () => {
+test("the container serves /health, the healthcheck passes, Swagger UI works offline, the seed's credentials land in the server's opencode home", async () => {
   const { name, url } = await start("serve");
   await waitFor(async () => (await docker("inspect", "-f", "{{.State.Health.Status}}", name)).stdout.trim() === "healthy", { what: "docker health", timeoutMs: 30_000 });
   expect((await docker("exec", name, "opencode-server", "healthcheck")).code).toBe(0);
@@ -87,16 +92,39 @@ test("the container serves /health, the healthcheck passes, Swagger UI works off
   const refs = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1] as string);
   expect(refs.sort()).toEqual(["/swagger/assets/swagger-ui-bundle.js", "/swagger/assets/swagger-ui.css"]);
   for (const ref of refs) expect((await fetch(`${url}${ref}`)).status).toBe(200);
-  const files = await docker("exec", name, "stat", "-c", "%U %a %n", "/home/opencode/.local/share/opencode/auth.json", "/home/opencode/.config/opencode/config.json");
-  expect(files.stdout.trim().split("\n")).toEqual([
-    "opencode 600 /home/opencode/.local/share/opencode/auth.json",
-    "opencode 600 /home/opencode/.config/opencode/config.json",
-  ]);
+  // OPENCODE_AUTH_JSON and OPENCODE_CONFIG_JSON, as the seed passes them: opencode's auth.json and config.json (under DATA_DIR).
+  const home = "/var/lib/opencode-server/data/opencode-home";
+  const files = await docker("exec", name, "stat", "-c", "%U %a %n", `${home}/.local/share/opencode/auth.json`, `${home}/.config/opencode/config.json`);
+  expect(files.stdout.trim().split("\n")).toEqual([`opencode 600 ${home}/.local/share/opencode/auth.json`, `opencode 600 ${home}/.config/opencode/config.json`]);
+  const auth = await docker("exec", name, "cat", `${home}/.local/share/opencode/auth.json`);
+  expect(JSON.parse(auth.stdout)).toEqual({ anthropic: { type: "api", key: "sk-ant-docker-smoke" } });
   const pid1 = await docker("exec", name, "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; echo; stat -c %U /proc/1");
   expect(pid1.stdout.trim().split("\n")).toEqual(["/usr/local/bin/opencode-server ", "opencode"]);
   const stop = await timeStop(name);
   report(`docker stop (idle) ${stop.toFixed(2)} s`);
   expect((await docker("inspect", "-f", "{{.State.ExitCode}}", name)).stdout.trim()).toBe("0");
+});
+
+test("with the shipped seccomp profile each run is sandboxed by bubblewrap; the seed's plain docker run falls back to Landlock, loudly", async () => {
+  const sandboxed = await start("bwrap");
+  const plain = await start("plain", {}, []);
+  const sandboxOf = async (url: string) => (await readJson(await fetch(`${url}/health`))).sandbox;
+  expect([await sandboxOf(sandboxed.url), await sandboxOf(plain.url)]).toEqual(["bwrap", "landlock"]);
+  const logs = (await sh(["docker", "logs", plain.name])).stderr + (await sh(["docker", "logs", plain.name])).stdout;
+  expect(logs).toContain("runs are sandboxed with Landlock");
+  for (const { name, url } of [sandboxed, plain]) {
+    // The agent's view: its own PID 1 under bwrap (the server is not there), the server's files out of reach either way.
+    const res = await fetch(`${url}/run`, {
+      method: "POST",
+      headers: { "x-api-key": API_KEY, "content-type": "text/plain" },
+      body: fakeScript({ bash: "echo pid1=$(cat /proc/1/comm); cat /var/lib/opencode-server/data/opencode-server.db >/dev/null 2>&1 && echo store=readable || echo store=unreadable" }, { text: "{{tool_output}}" }),
+    });
+    expect(res.status).toBe(200);
+    const output = String((await readJson(res)).output);
+    report(`${name}: ${output.replaceAll("\n", " ")}`);
+    expect(output).toContain("store=unreadable");
+    expect(output).toContain(name === sandboxed.name ? "pid1=bwrap" : "pid1=opencode-server");
+  }
 });
 
 test("a real opencode run inside the container; docker stop with a run in flight stops it gracefully within seconds", async () => {

@@ -10,11 +10,12 @@ import { healthModule } from "./modules/health/index.ts";
 import { healthOperationDoc } from "./modules/health/model.ts";
 import { metricsModule, metricsOperationDoc } from "./modules/metrics/index.ts";
 import { runModule } from "./modules/run/index.ts";
-import { runOperationDoc } from "./modules/run/model.ts";
+import { runFailureExample, runOperationDoc } from "./modules/run/model.ts";
 import { RunService } from "./modules/run/service.ts";
 import { eventsOperationDoc, runsModule, runsOperationDocs } from "./modules/runs/index.ts";
 import { RunsService } from "./modules/runs/service.ts";
 import type { RunManager } from "./runs/run-manager.ts";
+import type { SandboxMode } from "./sandbox/types.ts";
 import type { RunStore } from "./store/run-store.ts";
 
 export interface AppDeps {
@@ -24,6 +25,8 @@ export interface AppDeps {
   version: string;
   /** Known once the start-up probe has answered. */
   opencodeVersion: () => string;
+  /** How runs are contained. */
+  sandbox: SandboxMode;
   startedAt: number;
   runs: RunManager;
   store: RunStore;
@@ -47,12 +50,14 @@ export function createApp(deps: AppDeps) {
         "GET /runs/{id}/events": eventsOperationDoc,
         "GET /metrics": metricsOperationDoc,
         "GET /health": healthOperationDoc,
-      }),
+      }, { RunFailure: runFailureExample }),
     )
     .use(
       healthModule({
         version: deps.version,
         opencodeVersion: deps.opencodeVersion,
+        auth: deps.apiKeys.length > 0 ? "api_key" : "none",
+        sandbox: deps.sandbox,
         startedAt: deps.startedAt,
         inFlight: () => runs.inFlight,
         queued: () => runs.queued,

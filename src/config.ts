@@ -4,24 +4,18 @@ import path from "node:path";
 import { z } from "zod";
 import { parseDuration } from "./lib/duration.ts";
 import { LOG_LEVELS, type LogLevel } from "./lib/logger.ts";
+import { opencodeDirs, type OpencodeDirs } from "./opencode/dirs.ts";
 import { MODEL_MAX_LENGTH, MODEL_PATTERN } from "./opencode/names.ts";
 import { PROVIDER_ENV_VARS } from "./opencode/provider-env.ts";
+import type { SandboxRequest } from "./sandbox/types.ts";
 
 export type Env = Readonly<Record<string, string | undefined>>;
-
-export interface OpencodeDirs {
-  /** XDG base directories handed to the agent, so opencode reads the files the server wrote. */
-  xdgConfig: string;
-  xdgData: string;
-  xdgCache: string;
-  xdgState: string;
-  /** opencode's own directories inside them. */
-  config: string;
-  data: string;
-}
+export type { OpencodeDirs };
 
 export interface Config {
   host: string;
+  /** HOST was set: otherwise the address follows from whether API keys are configured. */
+  hostExplicit: boolean;
   port: number;
   apiKeys: string[];
   maxExecutionMs: number;
@@ -35,7 +29,10 @@ export interface Config {
     defaultModel: string | null;
     authToken: string | null;
     authJson: Record<string, unknown> | null;
+    /** OPENCODE_AUTH_FILE: an existing auth.json the operator chose to reuse (read, never written). */
+    authFile: string | null;
     configJson: Record<string, unknown> | null;
+    /** The server's own home for opencode's files, under DATA_DIR: never the invoking user's. */
     home: string;
     dirs: OpencodeDirs;
   };
@@ -43,6 +40,12 @@ export interface Config {
   agentEnv: Record<string, string>;
   /** Where the server keeps its own state: the run store, undelivered patches. */
   dataDir: string;
+  /** SANDBOX: how each run's agent is contained (auto: bubblewrap, else Landlock, else none — said loudly). */
+  sandbox: SandboxRequest;
+  /** What no agent may see: the server's HOME, DATA_DIR, the mirror cache, WORK_DIR (other runs), its config directory. */
+  hiddenPaths: string[];
+  /** SANDBOX_READ_PATHS: host paths beyond the system (/usr, /etc, …) every sandboxed agent may read, e.g. /opt/tools. */
+  sandboxReadPaths: string[];
   runs: {
     maxConcurrent: number;
     maxQueued: number;
@@ -89,7 +92,7 @@ export class ConfigError extends Error {
 
 /** Variables that carry the server's own secrets or settings: never handed to the agent. */
 export const SERVER_SECRET_VARS = ["API_KEY", "GITHUB_TOKEN", "GIT_TOKEN", "OPENCODE_AUTH_TOKEN", "OPENCODE_AUTH_JSON", "OPENCODE_CONFIG_JSON"];
-const SERVER_OWN_OPENCODE_VARS = new Set(["OPENCODE_AUTH_TOKEN", "OPENCODE_AUTH_JSON", "OPENCODE_CONFIG_JSON", "OPENCODE_BIN", "OPENCODE_MODEL"]);
+const SERVER_OWN_OPENCODE_VARS = new Set(["OPENCODE_AUTH_TOKEN", "OPENCODE_AUTH_JSON", "OPENCODE_AUTH_FILE", "OPENCODE_CONFIG_JSON", "OPENCODE_BIN", "OPENCODE_MODEL"]);
 
 /** Network settings both the agent and the server's git commands need from the host. */
 const NETWORK_VARS = [
@@ -115,7 +118,6 @@ function parseSize(text: string): number | null {
 /** Defaults of the variables that have one (strings, as they would be written in the environment). */
 export const DEFAULTS = {
   PORT: "8080",
-  HOST: "0.0.0.0",
   MAX_EXECUTION_TIME: "300s",
   MAX_REQUEST_SIZE: "10485760",
   MAX_OUTPUT_SIZE: "10485760",
@@ -137,12 +139,15 @@ export const DEFAULTS = {
   DOCS_PUBLIC: "true",
   REPO_CACHE: "true",
   CACHE_MAX_BYTES: "10G",
+  SANDBOX: "auto",
 } as const;
+
+const SANDBOX_MODES = ["auto", "bwrap", "landlock", "off"] as const;
 
 /** Every variable the server reads, for --help (a test keeps this in step with the schema). */
 export const ENV_DOCS: readonly { name: string; default: string; description: string }[] = [
   { name: "PORT", default: DEFAULTS.PORT, description: "HTTP port (0 picks a free one)" },
-  { name: "HOST", default: DEFAULTS.HOST, description: "address to listen on" },
+  { name: "HOST", default: "127.0.0.1 without API_KEY, 0.0.0.0 with it", description: "address to listen on" },
   { name: "API_KEY", default: "", description: "API key(s), comma-separated; unset = no authentication (warned)" },
   { name: "MAX_EXECUTION_TIME", default: DEFAULTS.MAX_EXECUTION_TIME, description: "wall-clock limit per run (Go duration: 300s, 5m, 1m30s)" },
   { name: "MAX_REQUEST_SIZE", default: DEFAULTS.MAX_REQUEST_SIZE, description: "maximum request body, bytes (K/M/G suffixes)" },
@@ -150,11 +155,12 @@ export const ENV_DOCS: readonly { name: string; default: string; description: st
   { name: "SHUTDOWN_TIMEOUT", default: DEFAULTS.SHUTDOWN_TIMEOUT, description: "on SIGTERM/SIGINT, how long runs may finish before they are killed" },
   { name: "LOG_LEVEL", default: DEFAULTS.LOG_LEVEL, description: "debug, info, warn or error" },
   { name: "WORK_DIR", default: "OS temp dir", description: "where each run's private directory is created" },
-  { name: "DATA_DIR", default: "$XDG_DATA_HOME/opencode-server", description: "server state (commits that could not be pushed)" },
+  { name: "DATA_DIR", default: "$XDG_DATA_HOME/opencode-server", description: "server state: run store, opencode's files for runs, undelivered commits" },
   { name: "OPENCODE_BIN", default: DEFAULTS.OPENCODE_BIN, description: "the opencode executable (name on PATH, or a path)" },
   { name: "OPENCODE_MODEL", default: "", description: "default provider/model" },
   { name: "OPENCODE_AUTH_TOKEN", default: "", description: "API key of the opencode provider, written to auth.json" },
   { name: "OPENCODE_AUTH_JSON", default: "", description: "opencode's auth.json content" },
+  { name: "OPENCODE_AUTH_FILE", default: "", description: "an existing auth.json to reuse (read at start-up, never written)" },
   { name: "OPENCODE_CONFIG_JSON", default: "", description: "opencode's config.json content" },
   { name: "AGENT_ENV_PASSTHROUGH", default: "", description: "extra variable names handed to the agent, comma-separated" },
   { name: "ALLOWED_REPO_PREFIXES", default: DEFAULTS.ALLOWED_REPO_PREFIXES, description: "URL prefixes a repository must start with, comma-separated" },
@@ -175,6 +181,8 @@ export const ENV_DOCS: readonly { name: string; default: string; description: st
   { name: "REPO_CACHE", default: DEFAULTS.REPO_CACHE, description: "keep a bare mirror per repository and clone runs from it" },
   { name: "CACHE_DIR", default: "$DATA_DIR/mirrors", description: "where the repository mirrors live" },
   { name: "CACHE_MAX_BYTES", default: DEFAULTS.CACHE_MAX_BYTES, description: "evict least recently used mirrors beyond this size" },
+  { name: "SANDBOX", default: DEFAULTS.SANDBOX, description: "contain each run: auto (bubblewrap, else Landlock, else off, warned), bwrap, landlock or off" },
+  { name: "SANDBOX_READ_PATHS", default: "", description: "extra host paths every sandboxed agent may read (absolute, comma-separated), e.g. /opt/tools" },
 ];
 
 const optionalText = z
@@ -214,7 +222,7 @@ function jsonObject(expected: string) {
 
 export const EnvSchema = z.object({
   PORT: withDefault((v) => (/^\d+$/.test(v) && Number(v) <= 65535 ? Number(v) : null), DEFAULTS.PORT, "must be a port number between 0 and 65535"),
-  HOST: optionalText.transform((v) => v ?? DEFAULTS.HOST),
+  HOST: optionalText,
   API_KEY: optionalText.transform((v) =>
     (v ?? "")
       .split(",")
@@ -232,6 +240,7 @@ export const EnvSchema = z.object({
   OPENCODE_AUTH_TOKEN: optionalText,
   OPENCODE_AUTH_JSON: jsonObject('{"provider": {"type": "api", "key": "..."}}'),
   OPENCODE_CONFIG_JSON: jsonObject("an opencode config object"),
+  OPENCODE_AUTH_FILE: optionalText.refine((v) => v === undefined || path.isAbsolute(v), "must be an absolute path"),
   DATA_DIR: optionalText.refine((v) => v === undefined || path.isAbsolute(v), "must be an absolute path"),
   ALLOWED_REPO_PREFIXES: optionalText.transform((v, ctx) => {
     const list = (v ?? DEFAULTS.ALLOWED_REPO_PREFIXES).split(",").map((p) => p.trim()).filter(Boolean);
@@ -256,6 +265,12 @@ export const EnvSchema = z.object({
   REPO_CACHE: withDefault((v) => bool(v), DEFAULTS.REPO_CACHE, "must be true or false"),
   CACHE_DIR: optionalText.refine((v) => v === undefined || path.isAbsolute(v), "must be an absolute path"),
   CACHE_MAX_BYTES: withDefault((v) => positive(parseSize(v)), DEFAULTS.CACHE_MAX_BYTES, "must be a positive size (suffixes K, M, G allowed)"),
+  SANDBOX: withDefault((v) => ((SANDBOX_MODES as readonly string[]).includes(v.toLowerCase()) ? (v.toLowerCase() as SandboxRequest) : null), DEFAULTS.SANDBOX, `must be one of ${SANDBOX_MODES.join(", ")}`),
+  SANDBOX_READ_PATHS: optionalText.transform((v, ctx) => {
+    const list = (v ?? "").split(",").map((p) => p.trim()).filter(Boolean);
+    for (const p of list) if (!path.isAbsolute(p)) ctx.addIssue({ code: "custom", message: `"${p}" must be an absolute path` });
+    return list.map((p) => path.resolve(p));
+  }),
   METRICS_PUBLIC: withDefault((v) => bool(v), DEFAULTS.METRICS_PUBLIC, "must be true or false"),
   DOCS_PUBLIC: withDefault((v) => bool(v), DEFAULTS.DOCS_PUBLIC, "must be true or false"),
   AGENT_ENV_PASSTHROUGH: optionalText.transform((v, ctx) => {
@@ -360,19 +375,14 @@ export function loadConfig(env: Env): Config {
   const e = parsed.data;
   if (e.OPENCODE_AUTH_JSON) validateAuthJson(e.OPENCODE_AUTH_JSON);
 
-  const home = absoluteOr(env.HOME, os.homedir());
-  const xdgConfig = absoluteOr(env.XDG_CONFIG_HOME, path.join(home, ".config"));
-  const xdgData = absoluteOr(env.XDG_DATA_HOME, path.join(home, ".local", "share"));
-  const dirs: OpencodeDirs = {
-    xdgConfig,
-    xdgData,
-    xdgCache: absoluteOr(env.XDG_CACHE_HOME, path.join(home, ".cache")),
-    xdgState: absoluteOr(env.XDG_STATE_HOME, path.join(home, ".local", "state")),
-    config: path.join(xdgConfig, "opencode"),
-    data: path.join(xdgData, "opencode"),
-  };
-
-  const dataDir = e.DATA_DIR ? path.resolve(e.DATA_DIR) : path.join(xdgData, "opencode-server");
+  // The invoking user's HOME/XDG locate DATA_DIR's default only: opencode's files for runs live in a
+  // home of the server's own, so a developer's ~/.config/opencode and auth.json are never touched.
+  const userHome = absoluteOr(env.HOME, os.homedir());
+  const userData = absoluteOr(env.XDG_DATA_HOME, path.join(userHome, ".local", "share"));
+  const dataDir = e.DATA_DIR ? path.resolve(e.DATA_DIR) : path.join(userData, "opencode-server");
+  const home = path.join(dataDir, "opencode-home");
+  const cacheDir = e.REPO_CACHE ? (e.CACHE_DIR ? path.resolve(e.CACHE_DIR) : path.join(dataDir, "mirrors")) : null;
+  const dirs = opencodeDirs(home);
   const providerCredentialVars = PROVIDER_ENV_VARS.filter(
     (n) => !SERVER_SECRET_VARS.includes(n) && CREDENTIAL_NAME.test(n) && (env[n] ?? "") !== "",
   );
@@ -386,7 +396,9 @@ export function loadConfig(env: Env): Config {
   ];
 
   return {
-    host: e.HOST,
+    // Without a key, only this machine may reach an agent with a shell, unless HOST says otherwise.
+    host: e.HOST ?? (e.API_KEY.length > 0 ? "0.0.0.0" : "127.0.0.1"),
+    hostExplicit: e.HOST !== undefined,
     port: e.PORT,
     apiKeys: e.API_KEY,
     maxExecutionMs: e.MAX_EXECUTION_TIME,
@@ -400,12 +412,16 @@ export function loadConfig(env: Env): Config {
       defaultModel: e.OPENCODE_MODEL ?? null,
       authToken: e.OPENCODE_AUTH_TOKEN ?? null,
       authJson: e.OPENCODE_AUTH_JSON,
+      authFile: e.OPENCODE_AUTH_FILE ?? null,
       configJson: e.OPENCODE_CONFIG_JSON,
       home,
       dirs,
     },
     agentEnv: buildAgentEnv(env, e.AGENT_ENV_PASSTHROUGH, home, dirs, { name: e.GIT_AUTHOR_NAME, email: e.GIT_AUTHOR_EMAIL }),
     dataDir,
+    sandbox: e.SANDBOX,
+    hiddenPaths: [...new Set([userHome, dataDir, e.WORK_DIR, ...(cacheDir ? [cacheDir] : []), "/etc/opencode-server"])],
+    sandboxReadPaths: e.SANDBOX_READ_PATHS,
     runs: {
       maxConcurrent: e.MAX_CONCURRENT_RUNS,
       maxQueued: e.MAX_QUEUED_RUNS,
@@ -425,7 +441,7 @@ export function loadConfig(env: Env): Config {
       cloneDepth: e.GIT_CLONE_DEPTH,
       inactivityTimeoutMs: e.GIT_TIMEOUT,
       baseEnv: { PATH: env.PATH || DEFAULT_PATH, ...pick(env, NETWORK_VARS) },
-      cache: e.REPO_CACHE ? { dir: e.CACHE_DIR ? path.resolve(e.CACHE_DIR) : path.join(dataDir, "mirrors"), maxBytes: e.CACHE_MAX_BYTES } : null,
+      cache: cacheDir ? { dir: cacheDir, maxBytes: e.CACHE_MAX_BYTES } : null,
     },
     providerCredentialVars,
     secrets,

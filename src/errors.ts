@@ -4,6 +4,7 @@ export const ERROR_STATUS = {
   invalid_request: 400,
   unauthorized: 401,
   repository_not_allowed: 403,
+  permission_denied: 403,
   not_found: 404,
   timeout: 408,
   idle_timeout: 408,

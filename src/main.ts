@@ -1,49 +1,56 @@
 // Entry point: run a subcommand, or parse config, start the server, and turn SIGTERM/SIGINT into a graceful shutdown.
 import { runCli } from "./cli.ts";
 import { ConfigError, loadConfig } from "./config.ts";
+import { SignalCounter } from "./lib/signals.ts";
 import { SetupError } from "./opencode/setup.ts";
-import { startServer, type RunningServer } from "./server.ts";
+import { LANDLOCK_EXEC_SUBCOMMAND, runLandlockExec } from "./sandbox/landlock-exec.ts";
+import { ListenError, startServer, type RunningServer } from "./server.ts";
 
-function fatal(msg: string, fields: Record<string, unknown> = {}): never {
-  process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: "error", msg, ...fields }) + "\n");
-  process.exit(1);
+/** One JSON line: a start-up failure never prints a stack, source excerpts or SQL. */
+function reportStartupFailure(err: unknown): void {
+  const line = (msg: string, fields: Record<string, unknown> = {}) =>
+    process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: "error", msg, ...fields }) + "\n");
+  if (err instanceof SetupError) return void line(err.message, { variable: err.variable });
+  if (err instanceof ConfigError) return void line(`invalid configuration: ${err.message}`, { variable: err.variable });
+  if (err instanceof ListenError) return void line(err.message);
+  const code = (err as { code?: unknown } | null)?.code;
+  line(`start-up failed: ${err instanceof Error ? err.message : String(err)}`, typeof code === "string" ? { code } : {});
 }
 
 async function main(): Promise<void> {
+  // The compiled binary is also the Landlock helper (Bun cannot run code between fork and exec).
+  if (process.argv[2] === LANDLOCK_EXEC_SUBCOMMAND) runLandlockExec(process.argv.slice(3));
   const exitCode = await runCli(process.argv.slice(2), process.env);
   if (exitCode !== null) process.exit(exitCode);
-  let config;
-  try {
-    config = loadConfig(process.env);
-  } catch (err) {
-    if (err instanceof ConfigError) fatal(`invalid configuration: ${err.message}`, { variable: err.variable });
-    throw err;
-  }
-  // Handlers first: a signal during start-up must not kill the process with the default action.
   let server: RunningServer | undefined;
-  let signals = 0;
+  const signals = new SignalCounter();
   const shutdown = () => {
     if (!server) return;
     // A second signal means "now": skip the grace period.
-    void server.shutdown(signals > 1 ? 0 : undefined).then(() => process.exit(0));
+    void server.shutdown(signals.seen > 1 ? 0 : undefined).then(() => process.exit(0));
   };
   const onSignal = (signal: NodeJS.Signals) => {
-    signals++;
-    server?.logger.info("signal received", { signal });
+    const nth = signals.next();
+    if (nth === 0) return void server?.logger.debug("signal ignored: the same press as the first", { signal });
+    server?.logger.info("signal received", { signal, action: nth > 1 ? "stopping runs now" : "draining; send it again to stop runs now" });
     shutdown();
   };
+  // Handlers first: a signal during start-up must not kill the process with the default action.
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
   try {
-    server = await startServer(config);
+    server = await startServer(loadConfig(process.env));
   } catch (err) {
-    if (err instanceof SetupError) fatal(err.message, { variable: err.variable });
-    throw err;
+    reportStartupFailure(err);
+    process.exit(1);
   }
-  if (signals > 0) shutdown();
-  server.ready.catch((err: unknown) => {
-    if (err instanceof SetupError) fatal(err.message, { variable: err.variable });
-    fatal(`start-up failed: ${err instanceof Error ? err.message : String(err)}`);
+  if (signals.seen > 0) shutdown();
+  const running = server;
+  // The probe runs after listen: a run may already be in flight, so stop it before exiting.
+  running.ready.catch(async (err: unknown) => {
+    reportStartupFailure(err);
+    await running.shutdown(0).catch(() => {});
+    process.exit(1);
   });
 }
 

@@ -1,4 +1,5 @@
 // Wires config to adapters, the run manager and the app; listens; and shuts everything down in order.
+import { realpathSync } from "node:fs";
 import path from "node:path";
 import { createApp, type App } from "./app.ts";
 import type { Config } from "./config.ts";
@@ -8,7 +9,10 @@ import { GcPressure } from "./lib/gc-pressure.ts";
 import { createLogger, type Logger, type LogSink } from "./lib/logger.ts";
 import { Redactor } from "./lib/redact.ts";
 import { OpencodeRunner } from "./opencode/runner.ts";
-import { probeVersion, setupOpencode } from "./opencode/setup.ts";
+import { ModelCatalog } from "./opencode/model-catalog.ts";
+import { probeModels, probeVersion } from "./opencode/probe.ts";
+import { SetupError, setupOpencode } from "./opencode/setup.ts";
+import { createSandbox, detectSandbox, SandboxUnavailableError, type SandboxDetection, type SandboxMode } from "./sandbox/index.ts";
 import type { AgentRunner } from "./opencode/types.ts";
 import { killRuns } from "./proc/process-tree.ts";
 import { refuseSameUserInspection } from "./proc/libc.ts";
@@ -38,7 +42,10 @@ export interface RunningServer {
   readonly runs: RunManager;
   readonly store: RunStore;
   readonly logger: Logger;
-  /** Resolves once opencode answered --version; rejects with a SetupError when it does not run. */
+  /**
+   * Resolves once opencode answered --version and listed its models; rejects with a SetupError when it
+   * does not run, or when OPENCODE_MODEL is not among its models.
+   */
   readonly ready: Promise<void>;
   /** Drains runs (up to SHUTDOWN_TIMEOUT, or `graceMs`), kills the rest, stops listening. Idempotent. */
   shutdown(graceMs?: number): Promise<void>;
@@ -48,6 +55,52 @@ const IDLE_TIMEOUT_S = 30;
 /** 8 MiB: a 100 MB flood costs ~12 collections of a few ms each (bench/memory.ts). */
 const GC_EVERY_BYTES = 8 * 1024 * 1024;
 const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
+
+/** Start-up failures worth one clean log line: a port in use, an address that cannot be bound. */
+export class ListenError extends Error {
+  override readonly name = "ListenError";
+}
+
+/** Picks the sandbox (SANDBOX); an explicit mode that cannot work here refuses to start, a fallback says why. */
+async function chooseSandbox(config: Config, logger: Logger): Promise<SandboxDetection> {
+  let detection: SandboxDetection;
+  try {
+    detection = await detectSandbox(config.sandbox);
+  } catch (err) {
+    if (err instanceof SandboxUnavailableError) throw new SetupError("SANDBOX", `SANDBOX=${config.sandbox}: ${err.reason}`);
+    throw err;
+  }
+  if (detection.mode === "off") logger.error(`runs are NOT sandboxed: ${detection.reason}`, { sandbox: "off", requested: config.sandbox });
+  else if (detection.reason) logger.warn(`runs are sandboxed with ${detection.detail}, not bubblewrap: ${detection.reason}`, { sandbox: detection.mode });
+  return detection;
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+function listen(config: Config, fetch: (request: Request, server: Bun.Server<undefined>) => Response | Promise<Response>) {
+  try {
+    return Bun.serve({
+      hostname: config.host,
+      port: config.port,
+      // A second server on the same port must fail to start, not quietly share the traffic.
+      reusePort: false,
+      development: false,
+      // Our own reader enforces MAX_REQUEST_SIZE with a JSON 413; Bun's limit only backs it up.
+      maxRequestBodySize: config.maxRequestBytes * 2 + 1024 * 1024,
+      idleTimeout: IDLE_TIMEOUT_S,
+      fetch,
+    });
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    const where = `${config.host}:${config.port}`;
+    if (code === "EADDRINUSE") throw new ListenError(`cannot listen on ${where}: the port is already in use (set PORT to a free one)`);
+    if (code === "EADDRNOTAVAIL") throw new ListenError(`cannot listen on ${where}: no such address on this machine (HOST)`);
+    if (code === "EACCES") throw new ListenError(`cannot listen on ${where}: permission denied (ports below 1024 need privileges)`);
+    throw new ListenError(`cannot listen on ${where}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
 
 export function repoDeps(config: Config, gitBinary: string | null): RepoDeps {
   return {
@@ -77,35 +130,59 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
   if (!refuseSameUserInspection()) {
     logger.warn("cannot make the server non-dumpable: an agent running as this user could read the server's environment from /proc");
   }
-  if (config.apiKeys.length === 0) {
-    logger.warn("API_KEY is not set: every endpoint is open to anyone who can reach this port; set API_KEY in production");
+  if (config.apiKeys.length === 0 && !isLoopback(config.host)) {
+    logger.warn(`API_KEY is not set and HOST=${config.host} is not a loopback address: anyone who can reach this port can run an agent with a shell; set API_KEY`);
+  } else if (config.apiKeys.length === 0) {
+    logger.warn(`API_KEY is not set: only this machine can reach the server (HOST=${config.host}); set API_KEY before you listen on a network`);
   } else if (config.apiKeys.some((k) => k.length < 16)) {
     logger.warn("an API_KEY is shorter than 16 characters: use long random keys");
   }
 
   let runner = overrides.runner;
   let opencodeVersion = overrides.opencodeVersion ?? "unknown";
-  // Probed once the server listens: opencode --version takes up to a second.
+  let sandbox: SandboxMode = "off";
+  const models = new ModelCatalog();
+  // Probed once the server listens: opencode --version takes up to a second, `opencode models` ~3 s.
   let probe: () => Promise<void> = async () => {};
   if (!runner) {
-    const setup = setupOpencode(config);
+    const detection = await chooseSandbox(config, logger);
+    sandbox = detection.mode;
+    const setup = setupOpencode(config, { sandboxed: sandbox !== "off" });
     redactor.add(...setup.extraSecrets);
     for (const w of setup.warnings) logger.warn(w);
+    // Its real path: a sandbox shows the binary's own directory, not the symlinks on the way (node_modules/.bin).
+    const bin = realpathSync(setup.bin);
     runner = new OpencodeRunner({
-      bin: setup.bin,
+      bin,
       baseEnv: config.agentEnv,
       defaultModel: config.opencode.defaultModel,
       maxOutputBytes: config.maxOutputBytes,
       gc: new GcPressure(GC_EVERY_BYTES),
+      sandbox: createSandbox(detection),
+      files: setup.runFiles,
+      hidden: config.hiddenPaths,
+      // The binary may live anywhere (a checkout's node_modules under a hidden HOME): its own directory is shown.
+      readOnly: [path.dirname(bin), ...config.sandboxReadPaths],
     });
     probe = async () => {
-      opencodeVersion = await probeVersion(config, setup.bin);
+      const [version, list] = await Promise.all([probeVersion(config, setup.bin), probeModels(config, setup.bin)]);
+      opencodeVersion = version;
+      const model = config.opencode.defaultModel;
+      if (list) {
+        models.set(list);
+        const problem = model ? models.problem(model) : null;
+        if (problem) throw new SetupError("OPENCODE_MODEL", `OPENCODE_MODEL: ${problem}`);
+      } else {
+        logger.warn("`opencode models` failed: the model list is unknown, so OPENCODE_MODEL and request models are not checked before a run");
+      }
       logger.info("opencode ready", {
         bin: setup.bin,
         opencode_version: opencodeVersion,
         credential_sources: setup.credentialSources,
         auth_file: setup.authFile,
-        default_model: config.opencode.defaultModel,
+        default_model: model,
+        models: list?.length ?? null,
+        sandbox,
       });
     };
   }
@@ -139,6 +216,7 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
     maxConcurrent: config.runs.maxConcurrent,
     maxQueued: config.runs.maxQueued,
     allowedRepos: parsePrefixes(config.git.allowedPrefixes),
+    models,
     observer: metrics,
   });
   const app = createApp({
@@ -147,6 +225,7 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
     maxRequestBytes: config.maxRequestBytes,
     version: VERSION,
     opencodeVersion: () => opencodeVersion,
+    sandbox,
     startedAt,
     runs,
     store,
@@ -155,17 +234,7 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
     docsPublic: config.docsPublic,
   });
   const edge = createEdge(app, logger, (method, route, status, seconds) => metrics.httpRequest(method, route, status, seconds));
-  const server = Bun.serve({
-    hostname: config.host,
-    port: config.port,
-    // A second server on the same port must fail to start, not quietly share the traffic.
-    reusePort: false,
-    development: false,
-    // Our own reader enforces MAX_REQUEST_SIZE with a JSON 413; Bun's limit only backs it up.
-    maxRequestBodySize: config.maxRequestBytes * 2 + 1024 * 1024,
-    idleTimeout: IDLE_TIMEOUT_S,
-    fetch: edge,
-  });
+  const server = listen(config, edge);
   const port = server.port as number;
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
   logger.info("listening", {
@@ -175,6 +244,7 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
     max_request_size: config.maxRequestBytes,
     work_dir: config.workDir,
     auth: config.apiKeys.length > 0 ? `${config.apiKeys.length} key(s)` : "disabled",
+    sandbox,
     max_concurrent_runs: config.runs.maxConcurrent,
     max_queued_runs: config.runs.maxQueued,
     store: store.file,
@@ -183,11 +253,15 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
   });
 
   let closing: Promise<void> | undefined;
-  const shutdown = (graceMs = config.shutdownMs) =>
-    (closing ??= (async () => {
+  // Resolved by a second shutdown(0) while the first still waits out its grace period.
+  let hurry: () => void = () => {};
+  const hurried = new Promise<false>((resolve) => (hurry = () => resolve(false)));
+  const shutdown = (graceMs = config.shutdownMs): Promise<void> => {
+    if (graceMs === 0) hurry();
+    return (closing ??= (async () => {
       runs.beginDrain();
       logger.info("shutting down", { runs_in_flight: runs.inFlight, grace: formatDuration(graceMs) });
-      if (!(await runs.waitIdle(graceMs))) {
+      if (!(await Promise.race([runs.waitIdle(graceMs), hurried]))) {
         logger.warn("stopping runs still in flight", { runs_in_flight: runs.inFlight });
         runs.abortAll(new RunStopped("shutting_down", "The server shut down before the run finished (SHUTDOWN_TIMEOUT)"));
         if (!(await runs.waitIdle(10_000))) {
@@ -203,6 +277,7 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
       store.close();
       logger.info("shutdown complete");
     })());
+  };
 
   const ready = probe();
   // The caller decides what a failed probe means (main.ts exits); never an unhandled rejection.

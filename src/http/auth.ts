@@ -44,7 +44,7 @@ export interface PublicRoutes {
 export function isPublicPath(path: string, open: PublicRoutes = {}): boolean {
   if (path === "/health") return true;
   if (path === "/metrics") return open.metrics === true;
-  return (open.docs ?? true) && (path === "/swagger" || path.startsWith("/swagger/"));
+  return (open.docs ?? true) && (path === "/swagger" || path.startsWith("/swagger/") || path === "/favicon.ico");
 }
 
 export function auth(apiKeys: readonly string[], opts: PublicRoutes = {}) {

@@ -1,14 +1,18 @@
 // OpenAPI 3.1 generated from the zod schemas, and Swagger UI served entirely from this binary (works offline).
 import { openapi } from "@elysiajs/openapi";
 import { Elysia } from "elysia";
+import favicon from "swagger-ui-dist/favicon-32x32.png" with { type: "file" };
 import swaggerCss from "swagger-ui-dist/swagger-ui.css" with { type: "file" };
 import swaggerJs from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "file" };
 import { z } from "zod";
 import { AppError } from "../errors.ts";
 import { componentSchemas, openApiSchema } from "./openapi-schema.ts";
+import { applyResponseExamples, ERROR_SHAPE, type ExampleBuilders, type NamedExample } from "./response-examples.ts";
 
 export const DOCS_PATH = "/swagger";
 export const SPEC_PATH = "/swagger/json";
+/** Browsers ask for it on their own (the page names no icon): public with the docs, so the page logs no 401. */
+export const FAVICON_PATH = "/favicon.ico";
 const ASSETS = {
   "swagger-ui-bundle.js": { file: swaggerJs, type: "text/javascript; charset=utf-8" },
   "swagger-ui.css": { file: swaggerCss, type: "text/css; charset=utf-8" },
@@ -23,6 +27,8 @@ export interface OperationDoc {
   responses?: Record<number, string>;
   /** Whole response objects, for answers that are not JSON (e.g. text/event-stream). */
   addResponses?: Record<number, Record<string, unknown>>;
+  /** Example answers for a status, instead of the ones built from ERROR_EXAMPLES (error statuses) or none (the schema's own). */
+  examples?: Partial<Record<number, readonly NamedExample[]>>;
 }
 
 /** Documentation the generator cannot derive, keyed "METHOD /path". */
@@ -31,25 +37,37 @@ export type OperationDocs = Record<string, OperationDoc>;
 type Operation = { requestBody?: unknown; responses?: Record<string, Record<string, unknown>> };
 type SpecDocument = { paths?: Record<string, Record<string, Operation>> };
 
-function applyDocs(spec: SpecDocument, docs: OperationDocs): void {
-  for (const [key, doc] of Object.entries(docs)) {
-    const [method, path] = key.split(" ") as [string, string];
-    const operation = spec.paths?.[path]?.[method.toLowerCase()];
-    if (!operation) continue;
-    if (doc.requestBody) operation.requestBody = doc.requestBody;
-    operation.responses ??= {};
-    for (const [status, response] of Object.entries(doc.addResponses ?? {})) operation.responses[status] = response;
-    for (const [status, description] of Object.entries(doc.responses ?? {})) {
-      const response = operation.responses[status];
-      if (response) response.description = description;
+function applyDocs(spec: SpecDocument, docs: OperationDocs, builders: ExampleBuilders): void {
+  for (const [path, operations] of Object.entries(spec.paths ?? {})) {
+    for (const [method, operation] of Object.entries(operations)) {
+      const doc = docs[`${method.toUpperCase()} ${path}`] ?? {};
+      if (doc.requestBody) operation.requestBody = doc.requestBody;
+      operation.responses ??= {};
+      for (const [status, response] of Object.entries(doc.addResponses ?? {})) operation.responses[status] = response;
+      for (const [status, description] of Object.entries(doc.responses ?? {})) {
+        const response = operation.responses[status];
+        if (response) response.description = description;
+      }
+      applyResponseExamples(operation.responses, doc.examples ?? {}, builders);
     }
   }
 }
 
-export function docs(version: string, operationDocs: OperationDocs = {}) {
+// The plugin points the page at a relative "swagger/json", which from /swagger/ resolves to /swagger/swagger/json.
+// Its typings leave `url` out, but the options are spread over that default: an absolute path works from both forms.
+const swaggerOptions = {
+  cdn: `${DOCS_PATH}/assets/swagger-ui-bundle.js`,
+  theme: `${DOCS_PATH}/assets/swagger-ui.css`,
+  persistAuthorization: true,
+  url: SPEC_PATH,
+};
+
+/** `examples`: how each component schema an error status uses looks for a code (Error is built in). */
+export function docs(version: string, operationDocs: OperationDocs = {}, examples: ExampleBuilders = {}) {
+  const builders = { ...ERROR_SHAPE, ...examples };
   return new Elysia({ name: "docs" })
     .onAfterHandle(({ path, responseValue }) => {
-      if (path === SPEC_PATH && responseValue && typeof responseValue === "object") applyDocs(responseValue as SpecDocument, operationDocs);
+      if (path === SPEC_PATH && responseValue && typeof responseValue === "object") applyDocs(responseValue as SpecDocument, operationDocs, builders);
     })
     .use(
       openapi({
@@ -58,18 +76,17 @@ export function docs(version: string, operationDocs: OperationDocs = {}) {
         provider: "swagger-ui",
         // zod is the single source of truth: its own JSON Schema conversion feeds the spec.
         mapJsonSchema: { zod: openApiSchema },
-        swagger: {
-          cdn: `${DOCS_PATH}/assets/swagger-ui-bundle.js`,
-          theme: `${DOCS_PATH}/assets/swagger-ui.css`,
-          persistAuthorization: true,
-        },
+        swagger: swaggerOptions,
         documentation: {
           info: {
             title: "opencode-server",
             version,
             description:
               "Runs the opencode coding agent over HTTP. Send a prompt to POST /run; get the agent's output, usage and timing back as JSON.",
+            license: { name: "MIT", identifier: "MIT" },
           },
+          // Relative: "Try it out" calls whichever host and port served this document.
+          servers: [{ url: "/", description: "This server" }],
           tags: [
             { name: "run", description: "Run the agent" },
             { name: "system", description: "Health and documentation" },
@@ -100,5 +117,8 @@ export function docs(version: string, operationDocs: OperationDocs = {}) {
         });
       },
       { detail: { hide: true } },
-    );
+    )
+    .get(FAVICON_PATH, () => new Response(Bun.file(favicon), { headers: { "content-type": "image/png", "cache-control": "public, max-age=86400" } }), {
+      detail: { hide: true },
+    });
 }

@@ -8,12 +8,15 @@ import { requestMeta } from "./request-context.ts";
 interface Issue {
   path?: readonly PropertyKey[];
   message?: string;
+  /** For an unknown field (zod's unrecognized_keys): the names, which are not in `path`. */
+  keys?: readonly string[];
 }
 
 /** zod's first issue as an invalid_request naming the field and saying what is wrong with it. */
 export function invalidRequest(issue: Issue | undefined): AppError {
-  const field = issue?.path && issue.path.length > 0 ? issue.path.map(String).join(".") : undefined;
-  const message = issue?.message ?? "Invalid request";
+  const segments = [...(issue?.path ?? []), ...(issue?.keys?.slice(0, 1) ?? [])];
+  const field = segments.length > 0 ? segments.map(String).join(".") : undefined;
+  const message = issue?.keys?.length ? "unknown field (a typo? unknown fields are refused so nothing runs differently than asked)" : (issue?.message ?? "Invalid request");
   return new AppError("invalid_request", field ? `Invalid field "${field}": ${message}` : `Invalid request body: ${message}`, field ? { field } : {});
 }
 

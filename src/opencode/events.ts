@@ -11,6 +11,16 @@ export interface OpencodeError {
 
 const TOOL_TEXT_LIMIT = 4000;
 
+/**
+ * How opencode words a tool call its permissions refused (opencode's PermissionRejectedError,
+ * PermissionCorrectedError and PermissionDeniedError): an `ask` that `opencode run` auto-rejects, and a `deny` rule.
+ */
+const PERMISSION_REFUSALS = ["The user rejected permission to use this specific tool call", "The user has specified a rule which prevents you from using this specific tool call"];
+
+export function isPermissionRefusal(error: string | null): boolean {
+  return error !== null && PERMISSION_REFUSALS.some((p) => error.startsWith(p));
+}
+
 type Json = Record<string, unknown>;
 
 function obj(v: unknown): Json {
@@ -124,11 +134,9 @@ export class EventCollector {
 
   private addTool(part: Json): void {
     const state = obj(part.state);
-    const call: ToolCall = {
-      tool: str(part.tool) ?? "unknown",
-      status: str(state.status) ?? "unknown",
-      title: str(state.title),
-    };
+    const status = str(state.status) ?? "unknown";
+    const error = status === "error" ? clip(str(state.error) ?? "unknown error", TOOL_TEXT_LIMIT) : null;
+    const call: ToolCall = { tool: str(part.tool) ?? "unknown", status, title: str(state.title), error, denied: isPermissionRefusal(error) };
     this.tools.push(call);
     const output = str(state.output) ?? str(state.error);
     this.emit({ type: "tool", ...call, input: clipJson(state.input ?? null), output: output === null ? null : clip(output, TOOL_TEXT_LIMIT) });

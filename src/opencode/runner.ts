@@ -1,16 +1,27 @@
-// Runs one prompt through `opencode run --format json`, streaming its events, and leaves no process behind.
+// Runs one prompt through `opencode run --format json` in the run's sandbox, streaming its events, and leaves no process behind.
+import os from "node:os";
 import type { GcPressure } from "../lib/gc-pressure.ts";
+import type { Sandbox } from "../sandbox/types.ts";
 import { readChunks, readLines, TailBuffer } from "../lib/line-reader.ts";
 import { killProcessTree, RUN_COOKIE_VAR } from "../proc/process-tree.ts";
 import { track, untrack } from "../proc/reaper.ts";
 import { diagnose, EventCollector } from "./events.ts";
+import { prepareRunHome, type RunFiles } from "./run-home.ts";
 import { emptyUsage, type AgentInput, type AgentOutcome, type AgentRunner } from "./types.ts";
 
 export interface OpencodeRunnerOptions {
   /** Absolute path of the opencode executable. */
   bin: string;
-  /** The allow-listed environment every run starts from. */
+  /** The allow-listed environment every run starts from (HOME and the XDG directories become the run's own). */
   baseEnv: Record<string, string>;
+  /** Contains each run; mode "off" runs the agent as a plain child. */
+  sandbox: Sandbox;
+  /** What each run's fresh opencode home is made from. */
+  files: RunFiles;
+  /** Host paths no agent may see (the server's HOME, DATA_DIR, the mirror cache, WORK_DIR). */
+  hidden: readonly string[];
+  /** Host paths every agent needs read-only beyond the system (the opencode binary's directory). */
+  readOnly: readonly string[];
   defaultModel: string | null;
   maxOutputBytes: number;
   /** Shared by all runs: output volume, not heap growth, decides when to collect. */
@@ -21,6 +32,8 @@ const STDERR_TAIL_CHARS = 256 * 1024;
 const LINE_SLACK_BYTES = 64 * 1024;
 /** How long pipes may stay open after the agent and its leftovers are gone before we stop reading. */
 const PIPE_DRAIN_MS = 2000;
+/** The sandbox's private /tmp and /var/tmp live in memory: capped (TMPDIR itself is on disk, in the run's root). */
+const SANDBOX_TMP_BYTES = 512 * 1024 * 1024;
 
 export function opencodeArgs(bin: string, input: Pick<AgentInput, "runId" | "model" | "agent">): string[] {
   // `--flag=value` keeps a value that starts with "-" from being read as another flag.
@@ -35,6 +48,19 @@ async function drain(done: Promise<unknown>, stop: AbortController, ms: number):
   const timer = setTimeout(() => stop.abort(), ms);
   await done;
   clearTimeout(timer);
+}
+
+const SIGNAL_NAMES = new Map(Object.entries(os.constants.signals).map(([name, n]) => [n, name]));
+
+/**
+ * How the agent ended. bubblewrap reports a child killed by signal N as its own exit code 128+N
+ * (measured: SIGSEGV → 139): that is still a death by signal, not an exit.
+ */
+function exitOf(proc: Bun.Subprocess, wrapped: boolean): { exitCode: number | null; signal: string | null } {
+  const code = proc.exitCode;
+  if (wrapped && code !== null && code > 128 && SIGNAL_NAMES.has(code - 128)) return { exitCode: null, signal: SIGNAL_NAMES.get(code - 128) ?? null };
+  const signal = proc.signalCode === null ? null : typeof proc.signalCode === "number" ? `signal ${proc.signalCode}` : proc.signalCode;
+  return { exitCode: code, signal };
 }
 
 export class OpencodeRunner implements AgentRunner {
@@ -55,10 +81,21 @@ export class OpencodeRunner implements AgentRunner {
     if (input.signal.aborted) return { ...outcome(null, null, []), usage: emptyUsage() };
 
     let proc: Bun.Subprocess<Blob, "pipe", "pipe">;
+    let wrapped = false;
     try {
-      proc = Bun.spawn(opencodeArgs(this.opts.bin, { ...input, model }), {
+      const env = { ...this.opts.baseEnv, ...prepareRunHome(input.home, this.opts.files), TMPDIR: input.tmpDir, [RUN_COOKIE_VAR]: input.runId };
+      const command = this.opts.sandbox.command(opencodeArgs(this.opts.bin, { ...input, model }), {
+        root: input.root,
         cwd: input.cwd,
-        env: { ...this.opts.baseEnv, TMPDIR: input.tmpDir, [RUN_COOKIE_VAR]: input.runId },
+        env,
+        hidden: this.opts.hidden,
+        readOnly: this.opts.readOnly,
+        tmpSizeBytes: SANDBOX_TMP_BYTES,
+      });
+      wrapped = command.killsTree;
+      proc = Bun.spawn(command.argv, {
+        cwd: command.cwd,
+        env: command.env,
         // The prompt goes through stdin, which Bun closes after writing: opencode waits for EOF.
         stdin: new Blob([input.prompt]),
         stdout: "pipe",
@@ -106,9 +143,8 @@ export class OpencodeRunner implements AgentRunner {
     const survivors = await killProcessTree({ cookie });
     await drain(Promise.allSettled([stdoutDone, stderrDone]), stopReading, PIPE_DRAIN_MS);
 
-    const exitCode = proc.exitCode;
+    const { exitCode, signal } = exitOf(proc, wrapped);
     const failed = !input.signal.aborted && exitCode !== 0;
-    const signal = proc.signalCode === null ? null : typeof proc.signalCode === "number" ? `signal ${proc.signalCode}` : proc.signalCode;
     return outcome(exitCode, failed ? diagnose(collector.errorEvents, stderr.value, exitCode, signal) : null, survivors);
   }
 }

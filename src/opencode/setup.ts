@@ -1,7 +1,9 @@
 // Prepares opencode's home at start-up: credentials, config, no per-run plugin install, and the binary's version.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { secretLeaves, type Config } from "../config.ts";
+import { OPENCODE_VERSION_SCANNED as PINNED_OPENCODE } from "./provider-env.ts";
+import { guardPluginInstall, type RunFiles } from "./run-home.ts";
 
 export class SetupError extends Error {
   override readonly name = "SetupError";
@@ -20,18 +22,13 @@ export interface OpencodeSetup {
   credentialSources: string[];
   authFile: string;
   configFile: string;
-  /** Secret values found in an existing auth.json, for redaction. */
+  /** Secret values in the auth.json the server wrote (OPENCODE_AUTH_FILE's among them), for redaction. */
   extraSecrets: string[];
+  /** What each run's private opencode home gets. */
+  runFiles: RunFiles;
   /** Things worth a warning in the start-up log. */
   warnings: string[];
 }
-
-const PLUGIN_LOCK = {
-  name: "opencode-server-plugin-guard",
-  lockfileVersion: 3,
-  requires: true,
-  packages: { "": { dependencies: { "@opencode-ai/plugin": "*" } } },
-};
 
 /** Writes a file atomically with owner-only permissions. */
 function writePrivate(file: string, content: string): void {
@@ -41,66 +38,102 @@ function writePrivate(file: string, content: string): void {
   renameSync(tmp, file);
 }
 
-function readJsonObject(file: string): Record<string, unknown> | null {
+type ProviderEntry = { options?: { apiKey?: unknown; baseURL?: unknown } } | null;
+
+function configProviders(configJson: Record<string, unknown> | null): [string, ProviderEntry][] {
+  const providers = configJson?.provider;
+  if (!providers || typeof providers !== "object") return [];
+  return Object.entries(providers as Record<string, ProviderEntry>);
+}
+
+/** Loopback and private addresses: an OpenAI-compatible server such as Ollama there needs no key. */
+export function isLocalUrl(raw: unknown): boolean {
+  if (typeof raw !== "string") return false;
+  let host: string;
   try {
-    const value: unknown = JSON.parse(readFileSync(file, "utf8"));
+    host = new URL(raw).hostname.toLowerCase().replace(/^\[|\]$/g, "");
+  } catch {
+    return false;
+  }
+  if (host === "localhost" || host.endsWith(".localhost") || host === "host.docker.internal") return true;
+  if (host === "::1" || /^f[cd][0-9a-f]{2}:/.test(host)) return true;
+  const v4 = /^(\d+)\.(\d+)\.\d+\.\d+$/.exec(host);
+  if (!v4) return false;
+  const [a, b] = [Number(v4[1]), Number(v4[2])];
+  return a === 127 || a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168);
+}
+
+export const MISSING_CREDENTIALS =
+  "OPENCODE_AUTH_TOKEN environment variable is required " +
+  "(or give provider credentials another way: OPENCODE_AUTH_JSON, OPENCODE_AUTH_FILE naming an existing auth.json, " +
+  "a provider with options.apiKey (or a local baseURL) in OPENCODE_CONFIG_JSON, " +
+  "or a provider key variable such as ANTHROPIC_API_KEY or OPENAI_API_KEY)";
+
+/** Lists the credential sources present, failing with the seed's message when there is none. */
+export function credentialSources(config: Config, fileAuth: Record<string, unknown> | null): string[] {
+  const o = config.opencode;
+  const sources: string[] = [];
+  if (o.authToken) sources.push("OPENCODE_AUTH_TOKEN");
+  if (o.authJson && Object.keys(o.authJson).length > 0) sources.push("OPENCODE_AUTH_JSON");
+  if (fileAuth && Object.keys(fileAuth).length > 0) sources.push("OPENCODE_AUTH_FILE");
+  for (const [name, p] of configProviders(o.configJson)) {
+    const key = p?.options?.apiKey;
+    if (typeof key === "string" && key.trim() !== "") sources.push(`OPENCODE_CONFIG_JSON provider "${name}"`);
+    else if (isLocalUrl(p?.options?.baseURL)) sources.push(`OPENCODE_CONFIG_JSON provider "${name}" (local, no key)`);
+  }
+  sources.push(...config.providerCredentialVars);
+  if (sources.length === 0) throw new SetupError("OPENCODE_AUTH_TOKEN", MISSING_CREDENTIALS);
+  return sources;
+}
+
+function parseJsonObject(text: string): Record<string, unknown> | null {
+  try {
+    const value: unknown = JSON.parse(text);
     return value && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
   } catch {
     return null;
   }
 }
 
-function configProvidersWithKey(configJson: Record<string, unknown> | null): string[] {
-  const providers = configJson?.provider;
-  if (!providers || typeof providers !== "object") return [];
-  return Object.entries(providers as Record<string, unknown>)
-    .filter(([, p]) => {
-      const key = (p as { options?: { apiKey?: unknown } } | null)?.options?.apiKey;
-      return typeof key === "string" && key.trim() !== "";
-    })
-    .map(([name]) => name);
-}
-
-export const MISSING_CREDENTIALS =
-  "OPENCODE_AUTH_TOKEN environment variable is required " +
-  "(or give provider credentials another way: OPENCODE_AUTH_JSON, a provider with options.apiKey in OPENCODE_CONFIG_JSON, " +
-  "a provider key variable such as ANTHROPIC_API_KEY or OPENAI_API_KEY, or an existing auth.json at ";
-
-/** Lists the credential sources present, failing with the seed's message when there is none. */
-export function credentialSources(config: Config, authFile: string): string[] {
-  const o = config.opencode;
-  const sources: string[] = [];
-  if (o.authToken) sources.push("OPENCODE_AUTH_TOKEN");
-  if (o.authJson && Object.keys(o.authJson).length > 0) sources.push("OPENCODE_AUTH_JSON");
-  for (const p of configProvidersWithKey(o.configJson)) sources.push(`OPENCODE_CONFIG_JSON provider "${p}"`);
-  sources.push(...config.providerCredentialVars);
-  const existing = readJsonObject(authFile);
-  if (!o.authJson && existing && Object.keys(existing).length > 0) sources.push(`existing ${authFile}`);
-  if (sources.length === 0) throw new SetupError("OPENCODE_AUTH_TOKEN", `${MISSING_CREDENTIALS}${authFile})`);
-  return sources;
-}
-
-function writeAuth(config: Config, authFile: string, warnings: string[]): void {
-  const { authToken, authJson } = config.opencode;
-  if (!authJson && !authToken) return;
-  // OPENCODE_AUTH_JSON replaces the file, as the seed did; a token alone is merged into what is there.
-  const auth: Record<string, unknown> = authJson ? { ...authJson } : (readJsonObject(authFile) ?? {});
-  if (authToken) {
-    if (authJson && "opencode" in authJson) warnings.push("OPENCODE_AUTH_JSON has an \"opencode\" entry: OPENCODE_AUTH_TOKEN is ignored");
-    else auth.opencode = { type: "api", key: authToken };
+/** OPENCODE_AUTH_FILE's content; its text is never quoted in an error (it holds keys). */
+export function readAuthFile(file: string | null): Record<string, unknown> | null {
+  if (file === null) return null;
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new SetupError("OPENCODE_AUTH_FILE", `OPENCODE_AUTH_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? "error"})`);
   }
-  writePrivate(authFile, JSON.stringify(auth, null, 2));
+  const auth = parseJsonObject(text);
+  if (!auth) throw new SetupError("OPENCODE_AUTH_FILE", `OPENCODE_AUTH_FILE: ${file} is not a JSON object like {"provider": {"type": "api", "key": "..."}}`);
+  for (const [provider, entry] of Object.entries(auth)) {
+    if (!entry || typeof entry !== "object" || typeof (entry as { type?: unknown }).type !== "string") {
+      throw new SetupError("OPENCODE_AUTH_FILE", `OPENCODE_AUTH_FILE: entry "${provider}" in ${file} must be an object with a string "type"`);
+    }
+  }
+  return auth;
 }
 
-function guardPluginInstall(configDir: string): void {
-  // opencode runs `npm install @opencode-ai/plugin` in its config dir on every run unless it
-  // finds this lock file and a node_modules directory (measured: ../shared/opencode-notes.md).
-  mkdirSync(path.join(configDir, "node_modules"), { recursive: true, mode: 0o700 });
-  const lock = path.join(configDir, "package-lock.json");
-  if (!existsSync(lock)) writePrivate(lock, JSON.stringify(PLUGIN_LOCK, null, 2));
+/**
+ * The server's auth.json, rebuilt at every start from what is configured now (a credential removed
+ * from the configuration is gone): OPENCODE_AUTH_FILE, then OPENCODE_AUTH_JSON's entries, then
+ * OPENCODE_AUTH_TOKEN as the "opencode" provider unless an entry already names it.
+ */
+function authOf(config: Config, fileAuth: Record<string, unknown> | null, warnings: string[]): Record<string, unknown> {
+  const { authToken, authJson } = config.opencode;
+  const auth: Record<string, unknown> = { ...fileAuth, ...authJson };
+  if (authToken) {
+    if (!("opencode" in auth)) auth.opencode = { type: "api", key: authToken };
+    else warnings.push(`${authJson && "opencode" in authJson ? "OPENCODE_AUTH_JSON" : "OPENCODE_AUTH_FILE"} has an "opencode" entry: OPENCODE_AUTH_TOKEN is ignored`);
+  }
+  return auth;
 }
 
-export function resolveBin(bin: string, envPath: string): string {
+/**
+ * The opencode executable: a path, or a name looked up on PATH and then in ./node_modules/.bin, so
+ * `bun src/main.ts` in a checkout finds the pinned CLI as `bun run start` does.
+ */
+export function resolveBin(bin: string, envPath: string, cwd = process.cwd()): string {
   if (bin.includes("/")) {
     const abs = path.resolve(bin);
     try {
@@ -110,53 +143,48 @@ export function resolveBin(bin: string, envPath: string): string {
     }
     throw new SetupError("OPENCODE_BIN", `OPENCODE_BIN: ${abs} does not exist`);
   }
-  const found = Bun.which(bin, { PATH: envPath });
-  if (!found) throw new SetupError("OPENCODE_BIN", `OPENCODE_BIN: "${bin}" is not on PATH (install opencode-ai or set OPENCODE_BIN to its path)`);
+  const found = Bun.which(bin, { PATH: envPath }) ?? Bun.which(bin, { PATH: path.join(cwd, "node_modules", ".bin") });
+  if (!found) {
+    throw new SetupError(
+      "OPENCODE_BIN",
+      `OPENCODE_BIN: "${bin}" is not on PATH nor in ./node_modules/.bin: run "bun install" in the checkout, ` +
+        `or install opencode (npm install -g opencode-ai@${PINNED_OPENCODE}), or set OPENCODE_BIN to its path`,
+    );
+  }
   return found;
 }
 
-async function runVersion(bin: string, env: Record<string, string>, cwd: string, timeoutMs: number): Promise<string> {
-  const proc = Bun.spawn([bin, "--version"], { cwd, env, stdin: "ignore", stdout: "pipe", stderr: "pipe", timeout: timeoutMs, killSignal: "SIGKILL" });
-  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  const version = out.trim().split("\n")[0]?.trim() ?? "";
-  if (code !== 0 || !/^\d+\.\d+/.test(version)) {
-    throw new SetupError("OPENCODE_BIN", `OPENCODE_BIN: "${bin} --version" failed (exit ${code}): ${(err || out).trim().slice(0, 300)}`);
-  }
-  return version;
-}
-
 /**
- * Asks the binary for its version (0.4–1.2 s for the real CLI, so the server does it after it
- * starts listening); throws SetupError when it does not run.
+ * Inside a sandbox the sandbox is the boundary: paths outside the workspace (its HOME, /tmp) need no
+ * `ask`, which `opencode run` auto-rejects. The operator's own permissions come after, so they win.
  */
-export async function probeVersion(config: Config, bin: string, timeoutMs = 30_000): Promise<string> {
-  const probeDir = mkdtempSync(path.join(config.workDir, "opencode-probe-"));
-  try {
-    return await runVersion(bin, { ...config.agentEnv, TMPDIR: probeDir }, probeDir, timeoutMs);
-  } finally {
-    rmSync(probeDir, { recursive: true, force: true });
-  }
+export function withSandboxDefaults(configJson: Record<string, unknown> | null, sandboxed: boolean): Record<string, unknown> | null {
+  if (!sandboxed) return configJson;
+  const permission = configJson?.permission;
+  // A single string sets every permission: the operator decided everything.
+  if (typeof permission === "string") return configJson;
+  const own = permission && typeof permission === "object" ? (permission as Record<string, unknown>) : {};
+  return { ...configJson, permission: { external_directory: "allow", ...own } };
 }
 
 /** Everything opencode needs before the first run, done synchronously; throws SetupError naming the variable at fault. */
-export function setupOpencode(config: Config): OpencodeSetup {
+export function setupOpencode(config: Config, opts: { sandboxed: boolean } = { sandboxed: false }): OpencodeSetup {
   const dirs = config.opencode.dirs;
   const authFile = path.join(dirs.data, "auth.json");
   const configFile = path.join(dirs.config, "config.json");
   const warnings: string[] = [];
-  const sources = credentialSources(config, authFile);
+  const fileAuth = readAuthFile(config.opencode.authFile);
+  const sources = credentialSources(config, fileAuth);
   const bin = resolveBin(config.opencode.bin, config.agentEnv.PATH ?? "");
 
   for (const dir of [dirs.config, dirs.data, config.workDir]) mkdirSync(dir, { recursive: true, mode: 0o700 });
-  writeAuth(config, authFile, warnings);
-  if (config.opencode.configJson) writePrivate(configFile, JSON.stringify(config.opencode.configJson, null, 2));
-  guardPluginInstall(dirs.config);
-  return {
-    bin,
-    credentialSources: sources,
-    authFile,
-    configFile,
-    extraSecrets: secretLeaves(readJsonObject(authFile) ?? {}),
-    warnings,
-  };
+  const authEntries = authOf(config, fileAuth, warnings);
+  const auth = JSON.stringify(authEntries, null, 2);
+  const configJson = withSandboxDefaults(config.opencode.configJson, opts.sandboxed);
+  const configText = configJson ? JSON.stringify(configJson, null, 2) : null;
+  writePrivate(authFile, auth);
+  if (configText) writePrivate(configFile, configText);
+  else rmSync(configFile, { force: true });
+  guardPluginInstall(dirs.config, writePrivate);
+  return { bin, credentialSources: sources, authFile, configFile, extraSecrets: secretLeaves(authEntries), warnings, runFiles: { auth, config: configText } };
 }

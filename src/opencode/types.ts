@@ -13,13 +13,17 @@ export interface ToolCall {
   tool: string;
   status: string;
   title: string | null;
+  /** What went wrong, for a call whose status is "error" (opencode's own words). */
+  error: string | null;
+  /** True when opencode's permissions refused the call (an `ask` that `opencode run` auto-rejects, or a `deny` rule). */
+  denied: boolean;
 }
 
 /** Progress reported while the agent works. */
 export type AgentEvent =
   | { type: "step"; session_id: string | null }
   | { type: "text"; text: string }
-  | { type: "tool"; tool: string; status: string; title: string | null; input: unknown; output: string | null }
+  | { type: "tool"; tool: string; status: string; title: string | null; error: string | null; denied: boolean; input: unknown; output: string | null }
   | { type: "usage"; step: Usage; total: Usage }
   | { type: "error"; name: string; message: string };
 
@@ -28,10 +32,14 @@ export interface AgentInput {
   prompt: string;
   model: string | null;
   agent: string | null;
+  /** The only directory the agent's sandbox may write: it holds cwd, tmpDir and home. */
+  root: string;
   /** Directory the agent works in. */
   cwd: string;
   /** Private temporary directory for this run. */
   tmpDir: string;
+  /** The run's private HOME, where its fresh opencode files are made. */
+  home: string;
   signal: AbortSignal;
   onEvent: (event: AgentEvent) => void;
 }

@@ -23,6 +23,7 @@ export interface GitAnswerFields {
 export interface RunFields extends Partial<GitAnswerFields> {
   output: string;
   execution_time: string;
+  queue_time: string;
   request_id: string;
   run_id: string;
   session_id: string | null;
@@ -57,6 +58,7 @@ export function answerOf(result: RunResult): RunAnswer {
   const fields: RunFields = {
     output: result.output,
     execution_time: formatDuration(result.durationMs),
+    queue_time: formatDuration(result.queueMs),
     request_id: result.requestId,
     run_id: result.runId,
     session_id: result.sessionId,
@@ -81,7 +83,7 @@ export function answerOf(result: RunResult): RunAnswer {
 }
 
 /** The result of a run that ended before the agent started (cancelled or timed out in the queue, interrupted). */
-export function unstartedResult(base: { runId: string; requestId: string; model: string | null; durationMs: number }, code: ErrorCode, error: string): RunResult {
+export function unstartedResult(base: { runId: string; requestId: string; model: string | null; durationMs: number; queueMs: number }, code: ErrorCode, error: string): RunResult {
   return {
     ...base,
     ok: false,

@@ -1,7 +1,7 @@
 // One run from start to finish — workspace, repository, agent, delivery, cleanup — and its result, whatever stopped it.
 import { AppError, type ErrorCode } from "../errors.ts";
 import type { Redactor } from "../lib/redact.ts";
-import { emptyUsage, type AgentOutcome, type AgentRunner } from "../opencode/types.ts";
+import { emptyUsage, type AgentOutcome, type AgentRunner, type ToolCall } from "../opencode/types.ts";
 import { killProcessTree, RUN_COOKIE_VAR } from "../proc/process-tree.ts";
 import { stopReason } from "./abort.ts";
 import type { RunEventBody, RunStatus } from "./events.ts";
@@ -64,6 +64,16 @@ function failureOf(err: unknown, signal: AbortSignal): Failure {
   return { code: "internal", message: `The run could not be carried out: ${err instanceof Error ? err.message : String(err)}` };
 }
 
+/** A run whose every tool call opencode's permissions refused did none of its work, whatever it said. */
+function refusedEverything(tools: readonly ToolCall[]): Failure | null {
+  if (tools.length === 0 || !tools.every((t) => t.denied)) return null;
+  const first = tools[0] as ToolCall;
+  return {
+    code: "permission_denied",
+    message: `opencode's permissions refused every tool call the agent made (${tools.length}; first: ${first.tool}): ${first.error}`,
+  };
+}
+
 /** Runs the agent for `spec`; never throws for anything the run itself did. */
 export async function executeRun(
   deps: PipelineDeps,
@@ -90,13 +100,16 @@ export async function executeRun(
         prompt: spec.prompt,
         model,
         agent: spec.agent,
+        root: workspace.agentRoot,
         cwd: workspace.dir,
         tmpDir: workspace.tmp,
+        home: workspace.home,
         signal,
         onEvent: emit,
       });
       if (signal.aborted) failure = failureOf(null, signal);
       else if (outcome.exitCode !== 0) failure = { code: "agent_failed", message: `opencode failed: ${outcome.error ?? `exit code ${outcome.exitCode}`}` };
+      else failure = refusedEverything(outcome.tools);
 
       // A cancelled run delivers nothing; any other unfinished run keeps its partial work on a side branch.
       if (prepared && failure?.code !== "client_closed" && failure?.code !== "cancelled") {
@@ -124,6 +137,7 @@ export async function executeRun(
     output: deps.redactor.redact(outcome?.output ?? ""),
     outputTruncated: outcome?.outputTruncated ?? false,
     durationMs: performance.now() - started,
+    queueMs: 0,
     usage: outcome?.usage ?? emptyUsage(),
     sessionId: outcome?.sessionId ?? null,
     tools: outcome?.tools ?? [],

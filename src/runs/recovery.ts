@@ -28,7 +28,7 @@ export async function recoverRuns(store: RunStore, opts: { workDir: string; logg
   for (const id of ids) {
     const row = store.get(id);
     if (!row) continue;
-    const answer = answerOf(unstartedResult({ runId: id, requestId: row.request_id, model: row.model, durationMs: now - row.created_at }, "interrupted", row.error ?? INTERRUPTED_REASON));
+    const answer = answerOf(unstartedResult({ runId: id, requestId: row.request_id, model: row.model, durationMs: 0, queueMs: 0 }, "interrupted", row.error ?? INTERRUPTED_REASON));
     store.finish(id, { status: "interrupted", code: "interrupted", error: row.error, at: now, answer: JSON.stringify(answer.body), httpStatus: answer.status });
     // Close the run's event stream the way every stream ends, so followers are not left waiting.
     const last = store.lastSeq(id);

@@ -14,7 +14,10 @@ export interface RunResult {
   errorField: string | null;
   output: string;
   outputTruncated: boolean;
+  /** From the run's start (workspace, clone, agent, delivery) to its end; the queue wait is queueMs. */
   durationMs: number;
+  /** How long the run waited in the queue before it started. */
+  queueMs: number;
   usage: Usage;
   sessionId: string | null;
   tools: ToolCall[];

@@ -5,6 +5,7 @@ import { AppError, type ErrorCode } from "../errors.ts";
 import { RepositoryUrlError, resolveRepositoryUrl, type RepoPrefix } from "../git/url-policy.ts";
 import { formatDuration } from "../lib/duration.ts";
 import type { Logger } from "../lib/logger.ts";
+import type { ModelCatalog } from "../opencode/model-catalog.ts";
 import type { RunRow, RunStore, StoredStatus } from "../store/run-store.ts";
 import { RunStopped, type StopCode } from "./abort.ts";
 import { answerOf, unstartedResult, type FailureAnswer, type SuccessAnswer } from "./answer.ts";
@@ -58,6 +59,8 @@ export interface RunManagerOptions {
   maxConcurrent: number;
   maxQueued: number;
   allowedRepos: readonly RepoPrefix[];
+  /** The models opencode can use; a request naming another is refused before anything runs. */
+  models?: ModelCatalog;
   observer?: RunObserver;
 }
 
@@ -134,7 +137,10 @@ export class RunManager {
       const earlier = this.opts.store.byIdempotencyKey(key);
       if (earlier) return this.replay(earlier, print);
     }
+    const modelProblem = input.model ? this.opts.models?.problem(input.model) : null;
+    if (modelProblem) throw new AppError("invalid_request", `Invalid field "model": ${modelProblem}`, { field: "model" });
     const repo = this.repoRequest(input);
+    const model = input.model ?? this.opts.pipeline.defaultModel;
     const lock = repo?.branch ? `${repo.url.href}#${repo.branch}` : null;
     const canStartNow = this.inFlight < this.opts.maxConcurrent && !(lock && this.locks.has(lock));
     if (!canStartNow && this.queue.length >= this.opts.maxQueued) {
@@ -155,7 +161,7 @@ export class RunManager {
       idempotency_key: key,
       fingerprint: print,
       prompt_chars: input.prompt.length,
-      model: input.model,
+      model,
       agent: input.agent,
       repository: repo?.url.href ?? null,
       branch: repo?.branch ?? null,
@@ -182,7 +188,7 @@ export class RunManager {
       request_id: opts.requestId,
       run_id: id,
       prompt_chars: input.prompt.length,
-      model: input.model ?? this.opts.pipeline.defaultModel,
+      model,
       agent: input.agent,
       repository: repo?.url.href ?? null,
       branch: repo?.branch ?? null,
@@ -204,7 +210,7 @@ export class RunManager {
   private finishedFromRow(row: RunRow): FinishedRun {
     if (row.answer) return { status: row.status as RunStatus, httpStatus: row.http_status ?? 200, answer: JSON.parse(row.answer) as FinishedRun["answer"], json: row.answer };
     const code = (row.code ?? "interrupted") as ErrorCode;
-    const answer = answerOf(unstartedResult({ runId: row.id, requestId: row.request_id, model: row.model, durationMs: 0 }, code, row.error ?? "The run did not finish"));
+    const answer = answerOf(unstartedResult({ runId: row.id, requestId: row.request_id, model: row.model, durationMs: 0, queueMs: 0 }, code, row.error ?? "The run did not finish"));
     return { status: row.status as RunStatus, httpStatus: answer.status, answer: answer.body, json: JSON.stringify(answer.body) };
   }
 
@@ -258,9 +264,9 @@ export class RunManager {
     executeRun(this.opts.pipeline, run.spec, run.controller.signal, (body) => this.emit(run, body))
       .catch((err: unknown) => {
         this.opts.logger.error("run pipeline threw", { run_id: run.id, error: err });
-        return unstartedResult({ runId: run.id, requestId: run.spec.requestId, model: run.spec.model, durationMs: Date.now() - (run.startedAt ?? Date.now()) }, "internal", "Internal server error");
+        return unstartedResult({ runId: run.id, requestId: run.spec.requestId, model: run.spec.model, durationMs: Date.now() - startedAt, queueMs: 0 }, "internal", "Internal server error");
       })
-      .then((result) => this.finish(run, result, true));
+      .then((result) => this.finish(run, { ...result, queueMs: startedAt - run.submittedAt }, true));
   }
 
   /** Persists, publishes and (for agent events) counts as activity. */
@@ -282,7 +288,7 @@ export class RunManager {
   private finishUnstarted(run: ActiveRun, stop: RunStopped): void {
     const index = this.queue.indexOf(run);
     if (index !== -1) this.queue.splice(index, 1);
-    const result = unstartedResult({ runId: run.id, requestId: run.spec.requestId, model: run.spec.model ?? this.opts.pipeline.defaultModel, durationMs: Date.now() - run.submittedAt }, stop.code, stop.message);
+    const result = unstartedResult({ runId: run.id, requestId: run.spec.requestId, model: run.spec.model ?? this.opts.pipeline.defaultModel, durationMs: 0, queueMs: Date.now() - run.submittedAt }, stop.code, stop.message);
     this.finish(run, result, false);
   }
 

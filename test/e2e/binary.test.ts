@@ -97,10 +97,17 @@ test("the binary reads no .env or bunfig.toml from its working directory, and re
     expect((await fetch(`${open.url}/runs`)).status).toBe(200);
     expect(open.records().some((r) => r.level === "warn" && String(r.msg).startsWith("API_KEY is not set"))).toBe(true);
     expect(existsSync(marker)).toBe(false);
-    // A second server on the same port fails to start instead of sharing it.
-    const second = await exec([], { ...withoutKey, PORT: new URL(open.url).port });
-    expect(second.code).not.toBe(0);
-    expect(second.stderr + second.stdout).toMatch(/EADDRINUSE|in use/i);
+    // A second server on the same port fails to start instead of sharing it: one clean JSON error line,
+    // no stack, no minified source, no SQL schema.
+    const port = new URL(open.url).port;
+    const second = await exec([], { ...withoutKey, PORT: port });
+    expect(second.code).toBe(1);
+    const lines = (second.stderr + second.stdout).split("\n").filter(Boolean);
+    const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(records.filter((r) => r.level === "error")).toEqual([
+      { time: expect.any(String), level: "error", msg: `cannot listen on 127.0.0.1:${port}: the port is already in use (set PORT to a free one)` },
+    ]);
+    expect(second.stderr + second.stdout).not.toMatch(/CREATE TABLE|at <anonymous>|\^/);
   } finally {
     expect(await open.stop("SIGTERM")).toBe(0);
   }

@@ -17,36 +17,43 @@ afterAll(async () => {
   await llm?.stop();
 });
 
-test("a run in flight when the server is SIGKILLed is interrupted — never silently lost — and its processes and workspace go at restart", async () => {
-  const env = opencodeServerEnv(llm);
-  const first = await spawnServer(SOURCE_CMD, env);
-  const cmd = `sleep 353.${process.pid}`;
-  const created = await fetch(`${first.url}/runs`, { method: "POST", body: fakeScript({ say: "Working.", bash: cmd, timeout: 600_000 }) });
-  const { id } = await readJson(created);
-  await waitFor(() => processesRunning(cmd).length > 0, { what: "the agent's sleep", timeoutMs: 60_000 });
+for (const sandbox of ["off", "bwrap"] as const) {
+  test(`SANDBOX=${sandbox}: a run in flight when the server is SIGKILLed is interrupted — never silently lost — and its processes and workspace go ${sandbox === "off" ? "at restart" : "with the server"}`, async () => {
+    const env = opencodeServerEnv(llm, { SANDBOX: sandbox });
+    const first = await spawnServer(SOURCE_CMD, env);
+    const cmd = `sleep 353.${process.pid}${sandbox.length}`;
+    const created = await fetch(`${first.url}/runs`, { method: "POST", body: fakeScript({ say: "Working.", bash: cmd, timeout: 600_000 }) });
+    const { id } = await readJson(created);
+    await waitFor(() => processesRunning(cmd).length > 0, { what: "the agent's sleep", timeoutMs: 60_000 });
 
-  first.proc.kill("SIGKILL");
-  await first.proc.exited;
-  // The dead server could clean nothing up: its agent's tool is still running, its workspace still there.
-  expect(processesRunning(cmd)).toHaveLength(1);
-  expect(readdirSync(env.WORK_DIR as string)).toHaveLength(1);
+    first.proc.kill("SIGKILL");
+    await first.proc.exited;
+    if (sandbox === "off") {
+      // The dead server could clean nothing up: its agent's tool is still running, its workspace still there.
+      expect(processesRunning(cmd)).toHaveLength(1);
+    } else {
+      // The sandbox dies with the server (bwrap --die-with-parent ends its PID namespace); only the directory is left.
+      await waitFor(() => processesRunning(cmd).length === 0, { what: "the sandbox to die with the server", timeoutMs: 10_000 });
+    }
+    expect(readdirSync(env.WORK_DIR as string)).toHaveLength(1);
 
-  const second = await spawnServer(SOURCE_CMD, env);
-  try {
-    expect(processesRunning(cmd)).toEqual([]);
-    expect(readdirSync(env.WORK_DIR as string)).toEqual([]);
-    const view = await readJson(await fetch(`${second.url}/runs/${id}`));
-    expect(view).toMatchObject({
-      id,
-      status: "interrupted",
-      code: "interrupted",
-      error: "The server stopped (crash, kill or restart) before the run finished (it was running)",
-    });
-    expect(view.result).toMatchObject({ success: false, code: "interrupted", run_id: id });
-    const events = await readEvents(await fetch(`${second.url}/runs/${id}/events`));
-    expect(events.map((e) => (e.data.type === "status" ? e.data.status : e.data.type)).slice(-2)).toEqual(["interrupted", "result"]);
-    expect(second.records().find((r) => r.msg === "runs interrupted by the previous server process")).toMatchObject({ runs: [id], workspaces_removed: 1 });
-  } finally {
-    expect(await second.stop()).toBe(0);
-  }
-});
+    const second = await spawnServer(SOURCE_CMD, env);
+    try {
+      expect(processesRunning(cmd)).toEqual([]);
+      expect(readdirSync(env.WORK_DIR as string)).toEqual([]);
+      const view = await readJson(await fetch(`${second.url}/runs/${id}`));
+      expect(view).toMatchObject({
+        id,
+        status: "interrupted",
+        code: "interrupted",
+        error: "The server stopped (crash, kill or restart) before the run finished (it was running)",
+      });
+      expect(view.result).toMatchObject({ success: false, code: "interrupted", run_id: id });
+      const events = await readEvents(await fetch(`${second.url}/runs/${id}/events`));
+      expect(events.map((e) => (e.data.type === "status" ? e.data.status : e.data.type)).slice(-2)).toEqual(["interrupted", "result"]);
+      expect(second.records().find((r) => r.msg === "runs interrupted by the previous server process")).toMatchObject({ runs: [id], workspaces_removed: 1 });
+    } finally {
+      expect(await second.stop()).toBe(0);
+    }
+  });
+}

@@ -23,7 +23,7 @@ const DEADLINE_MS = 5_000;
 function documentedPublic(path: string, metricsPublic: boolean): boolean {
   // The second server has METRICS_PUBLIC=true and DOCS_PUBLIC=false; the first the defaults.
   const docsPublic = !metricsPublic;
-  return path === "/health" || (docsPublic && (path === "/swagger" || path === "/swagger/json" || path.startsWith("/swagger/assets/"))) || (metricsPublic && path === "/metrics");
+  return path === "/health" || (docsPublic && (path === "/swagger" || path === "/swagger/json" || path.startsWith("/swagger/assets/") || path === "/favicon.ico")) || (metricsPublic && path === "/metrics");
 }
 
 function median(xs: number[]): number {

@@ -297,7 +297,7 @@ describe("the LLM provider fails (real opencode, fake LLM)", () => {
       code: "idle_timeout",
       error: `Idle timeout: no activity from the agent for IDLE_TIMEOUT (${IDLE_S}s)`,
       output: "Looking around.",
-      tools: [{ tool: "bash", status: "completed", title: "echo looked" }],
+      tools: [{ tool: "bash", status: "completed", title: "echo looked", error: null, denied: false }],
       exit_code: null,
     });
     await expectClean(t);
@@ -551,9 +551,10 @@ describe("the server process is stopped with runs in flight", () => {
     figure("faults", "server SIGTERM: SIGTERM → exit 0", `${Math.round(exited - fault)} ms`);
   }, 90_000);
 
-  test("kill -9: the agents outlive the server (reported), until the restart on the same DATA_DIR kills them and marks every run interrupted", async () => {
+  test("kill -9: sandboxed agents die with the server; unsandboxed ones outlive it (reported) until the restart on the same DATA_DIR kills them; every run ends interrupted", async () => {
     const env = agentServerEnv({ MAX_CONCURRENT_RUNS: "2", MAX_EXECUTION_TIME: "120s", LOG_LEVEL: "info" });
     const first = await spawn(env);
+    const sandbox = (await readJson(await fetch(`${first.url}/health`))).sandbox;
     const t = target(first.url, env);
     const [child, detached, hung] = [marker(94), marker(95), marker(96)];
     const key = `faults-kill9-${process.pid}`;
@@ -576,18 +577,25 @@ describe("the server process is stopped with runs in flight", () => {
     // The waiting client learns nothing but a dropped connection: no server is left to answer.
     expect(await syncRun).toBeInstanceOf(Error);
 
-    // What a dead server leaves behind: its agents keep running, adopted by the nearest subreaper. This
-    // is asserted so the finding stays visible: should they ever die with the server, update the test.
-    const orphans = [child, detached, hung].flatMap(sleeping);
-    expect(orphans).toHaveLength(3);
-    // stubborn: the agent, its TERM-ignoring shell and sleep, the detached sleep; hang: the agent and its sleep.
-    const cookies = runProcesses(t.ids);
-    expect(cookies).toHaveLength(6);
+    let cookies: number[] = [];
+    if (sandbox === "bwrap") {
+      // Each agent's PID namespace dies with its bwrap, and bwrap with the server (--die-with-parent): nothing outlives it.
+      await waitFor(() => [child, detached, hung].flatMap(sleeping).length === 0 && runProcesses(t.ids).length === 0, { what: "the agents to die with the server", timeoutMs: 10_000 });
+      figure("faults", "server kill -9: processes of its runs alive after it died", "0 (bwrap: the sandboxes died with the server)");
+    } else {
+      // Without a PID namespace its agents keep running, adopted by the nearest subreaper. Asserted so the
+      // finding stays visible: should they ever die with the server, update the test.
+      const orphans = [child, detached, hung].flatMap(sleeping);
+      expect(orphans).toHaveLength(3);
+      // stubborn: the agent, its TERM-ignoring shell and sleep, the detached sleep; hang: the agent and its sleep.
+      cookies = runProcesses(t.ids);
+      expect(cookies).toHaveLength(6);
+      // The agents, whose parent was the dead server, have a new one.
+      const adopted = listProcesses().filter((p) => cookies.includes(p.pid) && !cookies.includes(p.ppid));
+      const parents = [...new Set(adopted.map((p) => (p.ppid === process.pid ? "the test runner (a subreaper)" : p.ppid === 1 ? "PID 1" : `pid ${p.ppid}`)))];
+      figure("faults", "server kill -9: processes of its runs alive after it died", `${cookies.length}, ${adopted.length} of them re-parented to ${parents.join(", ")}`);
+    }
     expect(readdirSync(t.workDir)).toHaveLength(2);
-    // The agents, whose parent was the dead server, have a new one.
-    const adopted = listProcesses().filter((p) => cookies.includes(p.pid) && !cookies.includes(p.ppid));
-    const parents = [...new Set(adopted.map((p) => (p.ppid === process.pid ? "the test runner (a subreaper)" : p.ppid === 1 ? "PID 1" : `pid ${p.ppid}`)))];
-    figure("faults", "server kill -9: processes of its runs alive after it died", `${cookies.length}, ${adopted.length} of them re-parented to ${parents.join(", ")}`);
 
     const second = await spawn(env);
     const answered = performance.now();

@@ -43,6 +43,9 @@ const C = {
 };
 const CANARIES = Object.values(C);
 const scanner = new SecretScanner(CANARIES);
+/** The server's copies of the provider credentials, which opencode needs: the only places canaries may be. */
+const credentialFiles = () =>
+  new Set([path.join(dirs.data, "opencode-home/.local/share/opencode/auth.json"), path.join(dirs.data, "opencode-home/.config/opencode/config.json")]);
 const basic = (token: string) => `Basic ${Buffer.from(`x-access-token:${token}`).toString("base64")}`;
 
 let llm: FakeLlm;
@@ -51,6 +54,8 @@ let git: GitServer;
 let otherGit: GitServer;
 let server: ServerProcess;
 let serverPid: number;
+/** How the server contains its agents (SANDBOX=auto: bwrap here, where it works). */
+let sandbox: unknown;
 let dirs: { home: string; work: string; data: string; cache: string; gate: string };
 let scenarios = 0;
 let redactions = 0;
@@ -154,9 +159,11 @@ function expectRealDump(marker: string, repoUrl: string | null): void {
   const seen = toolOutputSeenByLlm(marker);
   expect(seen).toMatch(new RegExp(`^${RUN_COOKIE}=[0-9a-f-]{36}$`, "m"));
   expect(seen).toContain("== /proc/self/environ\n");
-  // opencode (the bash tool's parent) is readable; the server, running as the same user, is not.
+  // opencode (the bash tool's parent) is readable; the server, running as the same user, is not: it is
+  // non-dumpable, and in bwrap's PID namespace it is not there at all (the ancestors end in the sandbox).
   expect(seen).toMatch(/^-- pid \d+ readable$/m);
-  expect(seen).toContain(`-- pid ${serverPid} unreadable`);
+  if (sandbox === "bwrap") expect(seen).not.toContain(`-- pid ${serverPid} `);
+  else expect(seen).toContain(`-- pid ${serverPid} unreadable`);
   if (repoUrl) {
     expect(seen).toContain(`[remote "origin"]`);
     expect(seen).toContain(`url = ${repoUrl}`);
@@ -271,9 +278,12 @@ beforeAll(async () => {
     MAX_EXECUTION_TIME: MAX_EXECUTION,
     MAX_REQUEST_SIZE: String(MAX_REQUEST_BYTES),
     MAX_CONCURRENT_RUNS: "2",
+    // The agents wait for the test's gate files: the only host directory beyond the system they see.
+    SANDBOX_READ_PATHS: dirs.gate,
   };
   server = await spawnServer(user.wrap(SOURCE_CMD), env);
   serverPid = server.proc.pid;
+  sandbox = (await (await fetch(`${server.url}/health`)).json() as { sandbox: unknown }).sandbox;
 }, 60_000);
 
 afterAll(async () => {
@@ -468,10 +478,10 @@ describe("secret canaries", () => {
     const auth = git.requests.map((r) => r.authorization).find((a) => a !== null);
     expect(auth).toBe(basic(C.gitToken.value));
     expect(scanner.find(auth ?? "")).toEqual(["GIT_TOKEN"]);
-    // The credential files opencode reads hold the provider keys (by design: opencode needs them).
-    const authFile = readFileSync(path.join(dirs.home, ".local/share/opencode/auth.json"));
-    expect(scanner.find(authFile).sort()).toEqual(["AUTH_JSON_FAKE_KEY", "AUTH_JSON_SPARE_KEY", "OPENCODE_AUTH_TOKEN"]);
-    expect(scanner.find(readFileSync(path.join(dirs.home, ".config/opencode/config.json")))).toEqual(["CONFIG_JSON_KEY"]);
+    // The credential files opencode reads hold the provider keys (by design: opencode needs them), in the server's own home under DATA_DIR.
+    const [authFile, configFile] = [...credentialFiles()];
+    expect(scanner.find(readFileSync(authFile as string)).sort()).toEqual(["AUTH_JSON_FAKE_KEY", "AUTH_JSON_SPARE_KEY", "OPENCODE_AUTH_TOKEN"]);
+    expect(scanner.find(readFileSync(configFile as string))).toEqual(["CONFIG_JSON_KEY"]);
     // The server's own environment holds every canary; only root may read it (the server is non-dumpable).
     const environ = procEnviron(serverPid);
     if (process.getuid?.() === 0) expect(scanner.find(environ ?? "").sort()).toEqual(CANARIES.map((c) => c.name).sort());
@@ -479,8 +489,10 @@ describe("secret canaries", () => {
   });
 
   test("no canary anywhere: answers, events, logs, DATA_DIR, the mirror cache, git objects, opencode's state, what the LLM received", async () => {
-    // DATA_DIR while the server runs (the WAL holds the newest rows), then again after it stopped.
-    scanner.scanTree("DATA_DIR (running)", dirs.data);
+    // DATA_DIR while the server runs (the WAL holds the newest rows), then again after it stopped; the
+    // two credential files are the positive controls above.
+    const credentials = credentialFiles();
+    scanner.scanTree("DATA_DIR (running)", dirs.data, (f) => credentials.has(f));
     expect(await server.stop()).toBe(0);
     const logLines = server.lines;
     expect(logLines.some((l) => l.includes('"msg":"run finished"'))).toBe(true);
@@ -488,7 +500,8 @@ describe("secret canaries", () => {
     logLinesScanned = logLines.length;
     countRedactions(logLines.join("\n"));
 
-    expect(scanner.scanTree("DATA_DIR", dirs.data)).toBeGreaterThanOrEqual(2);
+    // The store, its WAL, and opencode's own state (sessions of the start-up probes, logs, caches).
+    expect(scanner.scanTree("DATA_DIR", dirs.data, (f) => credentials.has(f))).toBeGreaterThanOrEqual(2);
     expect(scanner.scanTree("CACHE_DIR", dirs.cache)).toBeGreaterThan(0);
     const mirrors = readdirSync(dirs.cache).filter((n) => n.endsWith(".git"));
     expect(mirrors.length).toBe(2);
@@ -497,9 +510,8 @@ describe("secret canaries", () => {
     for (const repo of ["app", "locked"]) scanner.scan(`git server ${repo}.git objects`, gitObjects(path.join(git.root, `${repo}.git`)));
     for (const [i, r] of [...git.requests, ...otherGit.requests].entries()) scanner.scan(`git server request ${i + 1}`, `${r.method} ${r.path} ${r.service}`);
 
-    // opencode's state (sessions with every tool output, logs, caches); the two credential files are the positive controls above.
-    const credentialFiles = new Set([path.join(dirs.home, ".local/share/opencode/auth.json"), path.join(dirs.home, ".config/opencode/config.json")]);
-    expect(scanner.scanTree("HOME", dirs.home, (f) => credentialFiles.has(f))).toBeGreaterThan(0);
+    // Each run's opencode state (sessions with every tool output) lived in its own home inside WORK_DIR, gone with the run.
+    scanner.scanTree("HOME", dirs.home);
     scanner.scanTree("WORK_DIR", dirs.work);
     expect(readdirSync(dirs.work)).toEqual([]);
 

@@ -4,7 +4,7 @@ import { readJson } from "../support/http.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
 import { fakeScript, startFakeLlm, type FakeLlm } from "../support/fake-llm.ts";
-import { opencodeServerEnv } from "../support/opencode-env.ts";
+import { fakeProviderConfig, opencodeServerEnv } from "../support/opencode-env.ts";
 import { AGENT_COMMANDS, processesRunning, zombieChildren } from "../support/procs.ts";
 import { startTestServer, type TestServer } from "../support/server.ts";
 import { waitFor } from "../support/wait.ts";
@@ -23,7 +23,9 @@ let env: Record<string, string>;
 
 beforeAll(async () => {
   llm = startFakeLlm();
-  env = opencodeServerEnv(llm, { API_KEY, GITHUB_TOKEN, OPENCODE_AUTH_TOKEN: AUTH_TOKEN });
+  // Two command shapes opencode's permissions refuse: an `ask` (which `opencode run` auto-rejects) and a `deny` rule.
+  const permission = { bash: { "*": "allow", "ask-me *": "ask", "deny-me *": "deny" } };
+  env = opencodeServerEnv(llm, { API_KEY, GITHUB_TOKEN, OPENCODE_AUTH_TOKEN: AUTH_TOKEN, OPENCODE_CONFIG_JSON: JSON.stringify({ ...fakeProviderConfig(llm), permission }) });
   s = await startTestServer(env);
 });
 
@@ -59,12 +61,13 @@ describe("a real opencode run", () => {
       output: expect.stringContaining("Done. Tool said:\nhello-from-agent\n"),
       error: null,
       execution_time: expect.stringMatching(/^\d+(\.\d+)?s$/),
+      queue_time: expect.stringMatching(/^\d+(\.\d+)?(µs|ms|s)$/),
       request_id: res.headers.get("x-request-id"),
       run_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
       session_id: expect.stringMatching(/^ses_/),
       model: "fake/fake-model",
       usage: { input_tokens: 200, output_tokens: 40, reasoning_tokens: 0, cache_read_tokens: 0, cache_write_tokens: 0, cost: 0 },
-      tools: [{ tool: "bash", status: "completed", title: "echo hello-from-agent > hello.txt && cat hello.txt && pwd && env | sort" }],
+      tools: [{ tool: "bash", status: "completed", title: "echo hello-from-agent > hello.txt && cat hello.txt && pwd && env | sort", error: null, denied: false }],
       output_truncated: false,
       exit_code: 0,
     });
@@ -72,15 +75,17 @@ describe("a real opencode run", () => {
     const toolOutput = toolOutputsSeenByLlm().at(-1) ?? "";
     const runId = String(body.run_id);
     expect(toolOutput).toContain(`${env.WORK_DIR}/opencode-run-${shortRunId(runId)}-`);
-    expect(toolOutput).toMatch(new RegExp(`^TMPDIR=${env.WORK_DIR}/opencode-run-${shortRunId(runId)}-[^/]+$`, "m"));
+    expect(toolOutput).toMatch(new RegExp(`^TMPDIR=${env.WORK_DIR}/opencode-run-${shortRunId(runId)}-[^/]+/agent$`, "m"));
     expect(toolOutput).toContain(`OPENCODE_SERVER_RUN_ID=${runId}`);
     expect(readdirSync(env.WORK_DIR as string)).toEqual([]);
   });
 
   test("the agent's environment holds none of the server's secrets, and no answer or log line does either", async () => {
-    const { res } = await run(`${fakeScript({ bash: "env; cat ~/.bash_history 2>/dev/null; true" }, { text: "{{tool_output}}" })}`);
+    // The marker finds this run's dump among every tool output the fake LLM has seen.
+    const marker = `env-dump-${process.pid}-${Date.now()}`;
+    const { res } = await run(`${fakeScript({ bash: `echo ${marker}; env` }, { text: "{{tool_output}}" })}`);
     expect(res.status).toBe(200);
-    const envDump = toolOutputsSeenByLlm().at(-1) ?? "";
+    const envDump = toolOutputsSeenByLlm().find((o) => o.includes(marker)) ?? "";
     expect(envDump).toContain("PATH=");
     for (const name of ["API_KEY", "GITHUB_TOKEN", "GIT_TOKEN", "OPENCODE_AUTH_TOKEN", "OPENCODE_AUTH_JSON", "OPENCODE_CONFIG_JSON"]) {
       expect(envDump).not.toMatch(new RegExp(`^${name}=`, "m"));
@@ -103,18 +108,43 @@ describe("a real opencode run", () => {
     });
   });
 
-  test("an unknown model → 500 whose message names the model", async () => {
+  test("an unknown model → 400 naming the field and the near matches from `opencode models`; no agent runs", async () => {
+    const before = llm.requests.length;
     const res = await fetch(`${s.url}/run`, {
       method: "POST",
       headers: { "content-type": "application/json", ...auth },
       body: JSON.stringify({ prompt: "hi", model: "fake/no-such-model" }),
     });
-    expect(res.status).toBe(500);
+    expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({
-      code: "agent_failed",
-      error: "opencode failed: ProviderModelNotFoundError: Model not found: fake/no-such-model. Did you mean: fake-model?",
-      model: "fake/no-such-model",
+      code: "invalid_request",
+      field: "model",
+      error: expect.stringMatching(/^Invalid field "model": "fake\/no-such-model" is not a model opencode can use here; near matches: fake\/fake-model, /),
     });
+    expect(llm.requests.length).toBe(before);
+  });
+
+  test("every tool call refused by a permission (ask, auto-rejected) → 403 permission_denied; each tool says why", async () => {
+    const { res, body } = await run(fakeScript({ bash: "ask-me now" }, { text: "done" }));
+    expect(res.status).toBe(403);
+    expect(body).toMatchObject({
+      success: false,
+      code: "permission_denied",
+      error: "opencode's permissions refused every tool call the agent made (1; first: bash): The user rejected permission to use this specific tool call.",
+      tools: [{ tool: "bash", status: "error", title: null, error: "The user rejected permission to use this specific tool call.", denied: true }],
+      exit_code: 0,
+    });
+  });
+
+  test("a call refused by a deny rule is flagged; a run that also did work succeeds", async () => {
+    const { res, body } = await run(fakeScript({ bash: "deny-me now" }, { bash: "echo did-work" }, { text: "done" }));
+    expect(res.status).toBe(200);
+    const tools = body.tools as Record<string, unknown>[];
+    expect(tools.map((t) => [t.tool, t.status, t.denied])).toEqual([
+      ["bash", "error", true],
+      ["bash", "completed", false],
+    ]);
+    expect(String(tools[0]?.error)).toStartWith("The user has specified a rule which prevents you from using this specific tool call.");
   });
 
   test("a 1 MB prompt reaches the model intact (it travels through stdin, not argv)", async () => {

@@ -74,7 +74,7 @@ test("clone → the agent writes a file → commit → push, read back from the 
     files_changed: ["GREETING.md"],
     pushed: true,
     push_note: null,
-    tools: [{ tool: "bash", status: "completed", title: "echo 'hello from the agent' > GREETING.md && cat .git/config && env | sort" }],
+    tools: [{ tool: "bash", status: "completed", title: "echo 'hello from the agent' > GREETING.md && cat .git/config && env | sort", error: null, denied: false }],
   });
   expect(await git.git("app", "show", `${branch}:GREETING.md`)).toBe("hello from the agent\n");
   expect(await git.git("app", "log", "-1", "--format=%an|%s", branch)).toBe("opencode-server|Add a greeting\n");

@@ -1,10 +1,11 @@
 // An agent that floods stdout: the output stops at the cap, later events still count, and the flood is read, not kept.
 import { expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { OpencodeRunner } from "../../src/opencode/runner.ts";
 import type { AgentEvent } from "../../src/opencode/types.ts";
 import { GcPressure } from "../../src/lib/gc-pressure.ts";
+import { createSandbox } from "../../src/sandbox/index.ts";
 import { tempDir } from "../support/temp.ts";
 
 const FLOOD_LINES = 30_000;
@@ -26,15 +27,27 @@ echo '{"type":"step_finish","sessionID":"ses_flood","part":{"tokens":{"input":7,
   );
   let collections = 0;
   const cap = 100_000;
-  const runner = new OpencodeRunner({ bin, baseEnv: { PATH: process.env.PATH ?? "/usr/bin:/bin" }, defaultModel: null, maxOutputBytes: cap, gc: new GcPressure(8 * 1024 * 1024, () => collections++) });
+  const runner = new OpencodeRunner({
+    bin,
+    baseEnv: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+    defaultModel: null,
+    maxOutputBytes: cap,
+    gc: new GcPressure(8 * 1024 * 1024, () => collections++),
+    sandbox: createSandbox({ mode: "off" }),
+    files: { auth: "{}", config: null },
+    hidden: [],
+    readOnly: [],
+  });
   const events: AgentEvent[] = [];
-  const out = await runner.run({ runId: "flood", prompt: "flood", model: null, agent: null, cwd: dir, tmpDir: dir, signal: new AbortController().signal, onEvent: (e) => events.push(e) });
+  const home = path.join(dir, "home");
+  mkdirSync(home);
+  const out = await runner.run({ runId: "flood", prompt: "flood", model: null, agent: null, root: dir, cwd: dir, tmpDir: dir, home, signal: new AbortController().signal, onEvent: (e) => events.push(e) });
   expect(out.exitCode).toBe(0);
   expect(out.outputTruncated).toBe(true);
   expect(Buffer.byteLength(out.output)).toBeLessThanOrEqual(cap);
   expect(out.output.length).toBeGreaterThan(cap - 2000);
   expect(out.usage).toMatchObject({ input_tokens: 7, output_tokens: 3, cost: 0.5 });
-  expect(out.tools).toEqual([{ tool: "bash", status: "completed", title: "ls" }]);
+  expect(out.tools).toEqual([{ tool: "bash", status: "completed", title: "ls", error: null, denied: false }]);
   // Text events stop at the cap: about cap / 1 KB of them, not 30,000.
   const texts = events.filter((e) => e.type === "text").length;
   expect(texts).toBeGreaterThan(90);

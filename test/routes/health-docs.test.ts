@@ -15,6 +15,8 @@ describe("GET /health", () => {
       timestamp: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
       version: "0.0.0-test",
       opencode_version: "9.9.9",
+      auth: "none",
+      sandbox: "off",
       runs_in_flight: 0,
       runs_queued: 0,
       uptime_seconds: expect.any(Number),

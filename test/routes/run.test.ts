@@ -18,7 +18,7 @@ describe("POST /run success", () => {
       return {
         output: "hello",
         usage: { ...emptyUsage(), input_tokens: 10, output_tokens: 2, cost: 0.5 },
-        tools: [{ tool: "bash", status: "completed", title: "ls" }],
+        tools: [{ tool: "bash", status: "completed", title: "ls", error: null, denied: false }],
         sessionId: "ses_1",
       };
     });
@@ -31,12 +31,13 @@ describe("POST /run success", () => {
       output: "hello",
       error: null,
       execution_time: DURATION,
+      queue_time: DURATION,
       request_id: requestId,
       run_id: UUID,
       session_id: "ses_1",
       model: "fake/default",
       usage: { input_tokens: 10, output_tokens: 2, reasoning_tokens: 0, cache_read_tokens: 0, cache_write_tokens: 0, cost: 0.5 },
-      tools: [{ tool: "bash", status: "completed", title: "ls" }],
+      tools: [{ tool: "bash", status: "completed", title: "ls", error: null, denied: false }],
       output_truncated: false,
       exit_code: 0,
     });
@@ -86,7 +87,7 @@ describe("POST /run client errors", () => {
     ["prompt of wrong type", json({ prompt: 5 }), 400, { code: "invalid_request", field: "prompt" }],
     ["missing prompt", json({ model: "a/b" }), 400, { code: "invalid_request", field: "prompt" }],
     ["JSON that is not an object", json(["prompt"]), 400, { code: "invalid_request" }],
-    ["unknown field", json({ prompt: "p", repo: "x" }), 400, { code: "invalid_request" }],
+    ["unknown field", json({ prompt: "p", repo: "x" }), 400, { code: "invalid_request", field: "repo" }],
     ["model without provider", json({ prompt: "p", model: "gpt" }), 400, { code: "invalid_request", field: "model" }],
     ["model that looks like a flag", json({ prompt: "p", model: "--help/x" }), 400, { code: "invalid_request", field: "model" }],
     ["agent with spaces", json({ prompt: "p", agent: "my agent" }), 400, { code: "invalid_request", field: "agent" }],
@@ -161,6 +162,7 @@ describe("POST /run failures", () => {
       error: "Execution timeout: the run exceeded MAX_EXECUTION_TIME (50ms)",
       output: "partial work",
       execution_time: DURATION,
+      queue_time: DURATION,
       request_id: res.headers.get("x-request-id"),
       run_id: UUID,
       session_id: "ses_fake",
@@ -170,6 +172,26 @@ describe("POST /run failures", () => {
       output_truncated: false,
       exit_code: null,
     });
+  });
+
+  test("every tool call refused by opencode's permissions → 403 permission_denied (not a success); some refused → 200 with each flagged", async () => {
+    const refused = { tool: "bash", status: "error", title: null, error: "The user rejected permission to use this specific tool call.", denied: true };
+    const done = { tool: "read", status: "completed", title: "a.txt", error: null, denied: false };
+    const t = testApp({ runner: new FakeRunner(() => ({ output: "", tools: [refused, { ...refused, tool: "write" }] })) });
+    const res = await t.request("/run", text("x"));
+    expect(res.status).toBe(403);
+    expect(await readJson(res)).toMatchObject({
+      success: false,
+      code: "permission_denied",
+      error: "opencode's permissions refused every tool call the agent made (2; first: bash): The user rejected permission to use this specific tool call.",
+      tools: [refused, { ...refused, tool: "write" }],
+    });
+    t.runner.setBehaviour(() => ({ output: "read it", tools: [refused, done] }));
+    const partly = await t.request("/run", text("x"));
+    expect(partly.status).toBe(200);
+    expect(await readJson(partly)).toMatchObject({ success: true, tools: [refused, done] });
+    t.runner.setBehaviour(() => ({ output: "nothing to do", tools: [] }));
+    expect((await t.request("/run", text("x"))).status).toBe(200);
   });
 
   test("agent failure → 500 saying what went wrong", async () => {

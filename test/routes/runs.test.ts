@@ -52,7 +52,8 @@ describe("lifecycle", () => {
       finished_at: null,
       queue_position: null,
       prompt_chars: 11,
-      model: null,
+      // The model the run uses: the server's default when the request named none.
+      model: "fake/default",
       agent: null,
       repository: null,
       branch: null,
@@ -72,12 +73,15 @@ describe("lifecycle", () => {
     expect(list.next_cursor).toBeNull();
   });
 
-  test("unknown and malformed ids", async () => {
+  test("an id that is not a run is a run that does not exist: 404 on every route, whatever its shape", async () => {
     const t = testApp();
-    expect((await t.request("/runs/00000000-0000-4000-8000-000000000000")).status).toBe(404);
-    const bad = await t.request("/runs/not-a-uuid");
-    expect(bad.status).toBe(400);
-    expect((await readJson(bad)).field).toBe("id");
+    for (const id of ["00000000-0000-4000-8000-000000000000", "not-a-uuid", "x".repeat(300), "a%20b"]) {
+      for (const [method, path] of [["GET", `/runs/${id}`], ["DELETE", `/runs/${id}`], ["POST", `/runs/${id}/cancel`], ["GET", `/runs/${id}/events`]] as const) {
+        const res = await t.request(path, { method });
+        expect([method, path, res.status]).toEqual([method, path, 404]);
+        expect(await readJson(res)).toEqual({ success: false, code: "not_found", error: expect.stringMatching(/^No run /), request_id: expect.any(String) });
+      }
+    }
   });
 
   test("GET /runs: newest first, status filter, cursor pagination", async () => {
@@ -104,7 +108,7 @@ describe("events (Server-Sent Events)", () => {
       runner: new FakeRunner((input) => {
         input.onEvent({ type: "step", session_id: "s" });
         input.onEvent({ type: "text", text: "hello" });
-        input.onEvent({ type: "tool", tool: "bash", status: "completed", title: "ls", input: { command: "ls" }, output: "a" });
+        input.onEvent({ type: "tool", tool: "bash", status: "completed", title: "ls", error: null, denied: false, input: { command: "ls" }, output: "a" });
         return { output: "hello" };
       }),
     });

@@ -90,6 +90,7 @@ export function testApp(opts: TestAppOptions = {}): TestApp {
     maxRequestBytes: opts.maxRequestBytes ?? 1024 * 1024,
     version: "0.0.0-test",
     opencodeVersion: () => "9.9.9",
+    sandbox: "off",
     startedAt: Date.now(),
     runs,
     store,

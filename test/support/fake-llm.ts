@@ -54,13 +54,13 @@ function contentText(content: unknown): string {
   return "";
 }
 
-export function scriptOf(messages: ChatMessage[]): FakeStep[] {
+export function scriptOf(messages: ChatMessage[], unscripted: FakeStep[] = [{ text: "ok" }]): FakeStep[] {
   const user = messages.find((m) => m.role === "user");
   const text = contentText(user?.content);
   const encoded = /@fake64 ([A-Za-z0-9+/=]+)/.exec(text);
   if (encoded) return JSON.parse(Buffer.from(encoded[1] as string, "base64").toString("utf8")) as FakeStep[];
   const line = text.split("\n").find((l) => l.startsWith(SCRIPT_MARK));
-  if (!line) return [{ text: "ok" }];
+  if (!line) return unscripted;
   return JSON.parse(line.slice(SCRIPT_MARK.length)) as FakeStep[];
 }
 
@@ -111,7 +111,12 @@ function textBody(id: string, text: string): string {
 
 const SSE_HEADERS = { "content-type": "text/event-stream", "cache-control": "no-cache" };
 
-export function startFakeLlm(): FakeLlm {
+export interface FakeLlmOptions {
+  /** What a prompt without a script plays (default: answer "ok"); `{{prompt}}` in a text is the user's prompt. */
+  unscripted?: FakeStep[];
+}
+
+export function startFakeLlm(opts: FakeLlmOptions = {}): FakeLlm {
   const requests: RecordedRequest[] = [];
   const stalled = new Set<() => void>();
   let seq = 0;
@@ -136,7 +141,7 @@ export function startFakeLlm(): FakeLlm {
       if (system.startsWith("You are a title generator")) {
         return new Response(textBody(id, "Fake title"), { headers: SSE_HEADERS });
       }
-      const script = scriptOf(messages);
+      const script = scriptOf(messages, opts.unscripted);
       const turn = messages.filter((m) => m.role === "assistant").length;
       const step = script[turn] ?? { text: "done" };
       if ("status" in step) {
@@ -184,7 +189,7 @@ export function startFakeLlm(): FakeLlm {
       if ("tool" in step) return new Response(toolCallBody(id, step.tool, step.args), { headers: SSE_HEADERS });
       let text = step.text;
       const lastTool = [...messages].reverse().find((m) => m.role === "tool");
-      text = text.replaceAll("{{tool_output}}", contentText(lastTool?.content));
+      text = text.replaceAll("{{tool_output}}", contentText(lastTool?.content)).replaceAll("{{prompt}}", contentText(messages.find((m) => m.role === "user")?.content));
       return new Response(textBody(id, text), { headers: SSE_HEADERS });
     },
   });

@@ -32,7 +32,7 @@ describe("loadConfig", () => {
       model: c.opencode.defaultModel,
       dirs: c.opencode.dirs,
     }).toEqual({
-      host: "0.0.0.0",
+      host: "127.0.0.1",
       port: 8080,
       apiKeys: [],
       maxExecutionMs: 300_000,
@@ -43,13 +43,14 @@ describe("loadConfig", () => {
       workDir: os.tmpdir(),
       bin: "opencode",
       model: null,
+      // opencode's files for runs live under DATA_DIR, never in the invoking user's own opencode directories.
       dirs: {
-        xdgConfig: "/home/ocs/.config",
-        xdgData: "/home/ocs/.local/share",
-        xdgCache: "/home/ocs/.cache",
-        xdgState: "/home/ocs/.local/state",
-        config: "/home/ocs/.config/opencode",
-        data: "/home/ocs/.local/share/opencode",
+        xdgConfig: "/home/ocs/.local/share/opencode-server/opencode-home/.config",
+        xdgData: "/home/ocs/.local/share/opencode-server/opencode-home/.local/share",
+        xdgCache: "/home/ocs/.local/share/opencode-server/opencode-home/.cache",
+        xdgState: "/home/ocs/.local/share/opencode-server/opencode-home/.local/state",
+        config: "/home/ocs/.local/share/opencode-server/opencode-home/.config/opencode",
+        data: "/home/ocs/.local/share/opencode-server/opencode-home/.local/share/opencode",
       },
     });
   });
@@ -68,6 +69,7 @@ describe("loadConfig", () => {
       WORK_DIR: "/var/lib/ocs/../ocs/work",
       OPENCODE_MODEL: "anthropic/claude-sonnet-4-5",
       XDG_CONFIG_HOME: "/etc/xdg-ocs",
+      DATA_DIR: "/srv/ocs-data",
     });
     expect(c.port).toBe(9000);
     expect(c.host).toBe("127.0.0.1");
@@ -79,7 +81,19 @@ describe("loadConfig", () => {
     expect(c.logLevel).toBe("debug");
     expect(c.workDir).toBe("/var/lib/ocs/work");
     expect(c.opencode.defaultModel).toBe("anthropic/claude-sonnet-4-5");
-    expect(c.opencode.dirs.config).toBe("/etc/xdg-ocs/opencode");
+    // The user's XDG_CONFIG_HOME is not where the server keeps opencode's files.
+    expect(c.opencode.dirs.config).toBe("/srv/ocs-data/opencode-home/.config/opencode");
+  });
+
+  test("HOST: loopback without API_KEY, every interface with one, and always what HOST says", () => {
+    const pick = (env: Record<string, string>) => {
+      const c = loadConfig({ ...base, ...env });
+      return [c.host, c.hostExplicit];
+    };
+    expect(pick({})).toEqual(["127.0.0.1", false]);
+    expect(pick({ API_KEY: "key-1234567890abcdef" })).toEqual(["0.0.0.0", false]);
+    expect(pick({ HOST: "0.0.0.0" })).toEqual(["0.0.0.0", true]);
+    expect(pick({ HOST: "::1", API_KEY: "key-1234567890abcdef" })).toEqual(["::1", true]);
   });
 
   test.each([
@@ -101,6 +115,7 @@ describe("loadConfig", () => {
     ["GIT_CLONE_DEPTH", "-1"],
     ["GIT_TIMEOUT", "never"],
     ["DATA_DIR", "relative"],
+    ["OPENCODE_AUTH_FILE", "auth.json"],
     ["REPO_CACHE", "maybe"],
     ["CACHE_DIR", "relative"],
     ["CACHE_MAX_BYTES", "0"],
@@ -182,11 +197,11 @@ describe("loadConfig", () => {
     });
     expect(c.agentEnv).toEqual({
       PATH: "/usr/bin:/bin",
-      HOME: "/home/ocs",
-      XDG_CONFIG_HOME: "/home/ocs/.config",
-      XDG_DATA_HOME: "/home/ocs/.local/share",
-      XDG_CACHE_HOME: "/home/ocs/.cache",
-      XDG_STATE_HOME: "/home/ocs/.local/state",
+      HOME: "/home/ocs/.local/share/opencode-server/opencode-home",
+      XDG_CONFIG_HOME: "/home/ocs/.local/share/opencode-server/opencode-home/.config",
+      XDG_DATA_HOME: "/home/ocs/.local/share/opencode-server/opencode-home/.local/share",
+      XDG_CACHE_HOME: "/home/ocs/.local/share/opencode-server/opencode-home/.cache",
+      XDG_STATE_HOME: "/home/ocs/.local/share/opencode-server/opencode-home/.local/state",
       ANTHROPIC_API_KEY: "sk-ant-env-123456",
       AWS_REGION: "eu-west-1",
       LC_ALL: "C.UTF-8",

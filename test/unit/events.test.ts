@@ -22,11 +22,30 @@ test("output joins text parts like plain `opencode run`; usage sums step_finish 
     outputTruncated: false,
     usage: { input_tokens: 150, output_tokens: 30, reasoning_tokens: 5, cache_read_tokens: 7, cache_write_tokens: 1, cost: 0.5 },
     sessionId: sid,
-    tools: [{ tool: "bash", status: "completed", title: "ls" }],
+    tools: [{ tool: "bash", status: "completed", title: "ls", error: null, denied: false }],
   });
   expect(c.unparsedLines).toBe(1);
   expect(events.map((e) => e.type)).toEqual(["step", "text", "tool", "usage", "text", "usage"]);
-  expect(events[2]).toEqual({ type: "tool", tool: "bash", status: "completed", title: "ls", input: { command: "ls" }, output: "a\nb\n" });
+  expect(events[2]).toEqual({ type: "tool", tool: "bash", status: "completed", title: "ls", error: null, denied: false, input: { command: "ls" }, output: "a\nb\n" });
+});
+
+test("a failed tool call carries opencode's reason; permission refusals (ask auto-rejected, deny rule) are flagged", () => {
+  const c = new EventCollector(1000, () => {});
+  const tool = (state: Record<string, unknown>) => c.handleLine(line({ type: "tool_use", sessionID: sid, part: { tool: "bash", state: { input: {}, ...state } } }));
+  tool({ status: "error", error: "The user rejected permission to use this specific tool call." });
+  tool({ status: "error", error: "The user rejected permission to use this specific tool call with the following feedback: no" });
+  tool({ status: "error", error: 'The user has specified a rule which prevents you from using this specific tool call. Here are some of the relevant rules [{"permission":"bash"}]' });
+  tool({ status: "error", error: "Command exited with code 2" });
+  tool({ status: "error" });
+  tool({ status: "completed", title: "ls", error: "ignored: only failed calls have an error" });
+  expect(c.summary().tools.map((t) => [t.status, t.error, t.denied])).toEqual([
+    ["error", "The user rejected permission to use this specific tool call.", true],
+    ["error", "The user rejected permission to use this specific tool call with the following feedback: no", true],
+    ["error", 'The user has specified a rule which prevents you from using this specific tool call. Here are some of the relevant rules [{"permission":"bash"}]', true],
+    ["error", "Command exited with code 2", false],
+    ["error", "unknown error", false],
+    ["completed", null, false],
+  ]);
 });
 
 test("output is capped at maxOutputBytes without splitting a character", () => {

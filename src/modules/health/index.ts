@@ -1,5 +1,6 @@
 // GET /health: unauthenticated liveness/readiness; 503 while draining so load balancers stop sending work.
 import { Elysia } from "elysia";
+import { errorResponses } from "../../http/error-model.ts";
 import { HealthResponse } from "./model.ts";
 import { healthOf, type HealthSource } from "./service.ts";
 
@@ -12,7 +13,7 @@ export function healthModule(src: HealthSource) {
       return health;
     },
     {
-      response: { 200: HealthResponse, 503: HealthResponse },
+      response: { 200: HealthResponse, ...errorResponses(400), 503: HealthResponse },
       detail: {
         tags: ["system"],
         summary: "Health check",

@@ -1,5 +1,6 @@
 // The health answer's schema.
 import { z } from "zod";
+import { errorExample } from "../../http/error-model.ts";
 
 export const HealthResponse = z
   .object({
@@ -7,6 +8,8 @@ export const HealthResponse = z
     timestamp: z.string().describe("RFC 3339 time of the answer"),
     version: z.string().describe("opencode-server version"),
     opencode_version: z.string().describe('Version of the opencode CLI, probed right after the server starts listening; "unknown" until then'),
+    auth: z.enum(["api_key", "none"]).describe('"none": API_KEY is unset and anyone who can reach the port may start runs'),
+    sandbox: z.enum(["bwrap", "landlock", "off"]).describe("How each run's agent is contained (SANDBOX): bubblewrap, the Landlock fallback, or not at all"),
     runs_in_flight: z.number().int().min(0),
     runs_queued: z.number().int().min(0),
     uptime_seconds: z.number().min(0),
@@ -14,12 +17,24 @@ export const HealthResponse = z
   .meta({
     id: "Health",
     examples: [
-      { status: "healthy", timestamp: "2026-11-24T12:00:00.000Z", version: "0.1.0", opencode_version: "1.18.33", runs_in_flight: 0, runs_queued: 0, uptime_seconds: 42.1 },
+      { status: "healthy", timestamp: "2026-11-24T12:00:00.000Z", version: "0.1.0", opencode_version: "1.18.33", auth: "api_key", sandbox: "bwrap", runs_in_flight: 0, runs_queued: 0, uptime_seconds: 42.1 },
     ],
   });
 
 export type Health = z.infer<typeof HealthResponse>;
 
+/** The schema's own example is the healthy answer; the draining one differs in status (and load). */
+const healthy = (HealthResponse.meta()?.examples as Health[])[0] as Health;
+
 export const healthOperationDoc = {
-  responses: { 200: "The server is serving", 503: "The server is shutting down (status shutting_down)" },
+  responses: {
+    200: "The server is serving",
+    // Every route answers this one, before the app sees the request; /health has no other client error.
+    400: "invalid_request: no Host header, or one that does not parse (e.g. an HTTP/1.0 request without one)",
+    503: "The server is shutting down (status shutting_down)",
+  },
+  examples: {
+    400: [{ summary: "invalid_request", value: errorExample("invalid_request", { error: "Missing or invalid Host header" }) }],
+    503: [{ summary: "shutting_down", value: { ...healthy, status: "shutting_down", runs_in_flight: 1 } }],
+  },
 };

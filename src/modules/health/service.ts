@@ -4,6 +4,8 @@ import type { Health } from "./model.ts";
 export interface HealthSource {
   version: string;
   opencodeVersion(): string;
+  auth: "api_key" | "none";
+  sandbox: "bwrap" | "landlock" | "off";
   startedAt: number;
   inFlight(): number;
   queued(): number;
@@ -16,6 +18,8 @@ export function healthOf(src: HealthSource, now = Date.now()): Health {
     timestamp: new Date(now).toISOString(),
     version: src.version,
     opencode_version: src.opencodeVersion(),
+    auth: src.auth,
+    sandbox: src.sandbox,
     runs_in_flight: src.inFlight(),
     runs_queued: src.queued(),
     uptime_seconds: Math.round((now - src.startedAt) / 100) / 10,

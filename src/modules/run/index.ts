@@ -37,8 +37,9 @@ export function runModule(service: RunService, runs: RunManager, opts: { maxRequ
       body: RunRequest,
       response: {
         200: RunSuccess,
-        ...errorResponses(401, 403, 413, 415, 422, 429),
+        ...errorResponses(401, 413, 415, 422, 429),
         400: RunFailure.or(ErrorResponse),
+        403: RunFailure.or(ErrorResponse),
         408: RunFailure,
         409: RunFailure,
         500: RunFailure.or(ErrorResponse),

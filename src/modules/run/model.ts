@@ -1,7 +1,9 @@
 // POST /run's request and answers, as zod schemas: validation, TypeScript types and OpenAPI all come from here.
 import { z } from "zod";
-import { ErrorResponse } from "../../http/error-model.ts";
+import type { ErrorCode } from "../../errors.ts";
+import { ERROR_EXAMPLES, ErrorResponse, errorExample } from "../../http/error-model.ts";
 import type { OperationDoc } from "../../http/docs.ts";
+import type { NamedExample } from "../../http/response-examples.ts";
 import { openApiSchema } from "../../http/openapi-schema.ts";
 import { branchNameProblem } from "../../git/ref-name.ts";
 import { checkRepositoryUrl, RepositoryUrlError } from "../../git/url-policy.ts";
@@ -24,6 +26,15 @@ const repositoryUrl = z
       ctx.addIssue({ code: "custom", message: err.message });
     }
   });
+
+/** The first is what Swagger's "Try it out" sends: it names no model or repository, so it runs on any server. */
+const REQUEST_EXAMPLES = [
+  { summary: "A prompt (runs on any server, with its default model)", value: { prompt: "Write a function to calculate fibonacci numbers" } },
+  {
+    summary: "Work in a repository (illustrative: put one under this server's ALLOWED_REPO_PREFIXES)",
+    value: { prompt: "Fix the failing test in main.go", repository: "https://git.example.com/your-org/your-repo.git", branch: "fix-tests" },
+  },
+] satisfies NamedExample[];
 
 export const RunRequest = z
   .object({
@@ -60,13 +71,7 @@ export const RunRequest = z
       if (body[key] !== undefined && body[key] !== null) ctx.addIssue({ code: "custom", path: [key], message: "requires repository" });
     }
   })
-  .meta({
-    id: "RunRequest",
-    examples: [
-      { prompt: "Write a function to calculate fibonacci numbers", model: "anthropic/claude-sonnet-4-5" },
-      { prompt: "Fix bug in main.go", repository: "https://github.com/username/repo.git", branch: "bugfix-branch" },
-    ],
-  });
+  .meta({ id: "RunRequest", examples: REQUEST_EXAMPLES.map((e) => e.value) });
 
 export type RunRequestBody = z.infer<typeof RunRequest>;
 
@@ -82,12 +87,19 @@ export const Usage = z
   .meta({ id: "Usage", description: "Summed over opencode's step-finish events" });
 
 export const ToolCall = z
-  .object({ tool: z.string(), status: z.string(), title: z.string().nullable() })
+  .object({
+    tool: z.string(),
+    status: z.string().describe("completed or error"),
+    title: z.string().nullable(),
+    error: z.string().nullable().describe("For a failed call: opencode's reason"),
+    denied: z.boolean().describe("True when opencode's permissions refused the call (a refused `ask`, or a `deny` rule)"),
+  })
   .meta({ id: "ToolCall" });
 
 const runFields = {
   output: z.string().describe("The agent's text, as plain `opencode run` prints it (partial on failure)"),
-  execution_time: z.string().describe('Go-style duration, e.g. "2.5s"'),
+  execution_time: z.string().describe('How long the run took from its start (workspace, clone, agent, push) to its end, not counting the queue; Go-style duration, e.g. "2.5s"'),
+  queue_time: z.string().describe('How long the run waited in the queue before it started, e.g. "0s"'),
   request_id: z.string(),
   run_id: z.string(),
   session_id: z.string().nullable().describe("opencode session id"),
@@ -123,38 +135,76 @@ export const RunSuccess = z
         output: "Created fib.py with a fibonacci(n) function.",
         error: null,
         execution_time: "2.5s",
+        queue_time: "0s",
         request_id: "3f1c2a9e-5d4b-4c1e-9a7f-2b8d6e0c1a34",
         run_id: "0b6f3c1e-8a2d-4f5e-9c7b-1d2e3f4a5b6c",
         session_id: "ses_df3d1d38affeaZRkWWC2feC1lb",
         model: "anthropic/claude-sonnet-4-5",
         usage: exampleUsage,
-        tools: [{ tool: "write", status: "completed", title: "fib.py" }],
+        tools: [{ tool: "write", status: "completed", title: "fib.py", error: null, denied: false }],
         output_truncated: false,
         exit_code: 0,
       },
     ],
   });
 
+const EXAMPLE_REPO = "https://github.com/your-org/your-repo.git";
+const EXAMPLE_RUN_ID = "0b6f3c1e-8a2d-4f5e-9c7b-1d2e3f4a5b6c";
+
+// Spelled out rather than RunFailureBody: RunFailure's own examples are built with these.
+type FailureExample = z.infer<typeof ErrorResponse> & z.infer<z.ZodObject<typeof runFields>>;
+
+/** What differs from the common example fields, by run outcome. */
+const FAILURE_FIELDS: Partial<Record<ErrorCode, Partial<FailureExample>>> = {
+  idle_timeout: { execution_time: "2m3.5s" },
+  cancelled: { execution_time: "12.4s" },
+  shutting_down: { error: "The server shut down before the run finished (SHUTDOWN_TIMEOUT)", execution_time: "1m30s" },
+  client_closed: { execution_time: "3.1s" },
+  agent_failed: { output: "", execution_time: "1.2s", exit_code: 1 },
+  interrupted: { output: "", execution_time: "41s", session_id: null, usage: { ...exampleUsage, input_tokens: 0, output_tokens: 0, cost: 0 } },
+  clone_failed: { output: "", execution_time: "0.8s", session_id: null, usage: { ...exampleUsage, input_tokens: 0, output_tokens: 0, cost: 0 }, repository: EXAMPLE_REPO },
+  push_failed: {
+    output: "Fixed the failing test.",
+    execution_time: "48.2s",
+    exit_code: 0,
+    repository: EXAMPLE_REPO,
+    branch: `opencode/${EXAMPLE_RUN_ID}`,
+    commit: "9fceb02d0ae598e95dc970b74767f19372d61af8",
+    base_branch: "main",
+    base_commit: "e83c5163316f89bfbde7d9ab23ca2e25604af290",
+    changed: true,
+    files_changed: ["main_test.go"],
+    pushed: false,
+    undelivered_patch: `/var/lib/opencode-server/undelivered/${EXAMPLE_RUN_ID}.patch`,
+  },
+};
+
+function failureExample(code: ErrorCode): FailureExample {
+  return {
+    ...errorExample(code),
+    output: "Looking at the repository…",
+    execution_time: "5m0.012s",
+    queue_time: "0s",
+    run_id: EXAMPLE_RUN_ID,
+    session_id: "ses_df3d1d38affeaZRkWWC2feC1lb",
+    model: "anthropic/claude-sonnet-4-5",
+    usage: exampleUsage,
+    tools: [],
+    output_truncated: false,
+    exit_code: null,
+    ...FAILURE_FIELDS[code],
+  };
+}
+
+/** RunFailure's example for a run outcome (ERROR_EXAMPLES marks them); null for codes answered before a run starts. */
+export function runFailureExample(code: ErrorCode): FailureExample | null {
+  return ERROR_EXAMPLES[code].run ? failureExample(code) : null;
+}
+
 export const RunFailure = ErrorResponse.extend(runFields).meta({
   id: "RunFailure",
   description: "A run that started but did not succeed: the error plus whatever the agent produced",
-  examples: [
-    {
-      success: false,
-      code: "timeout",
-      error: "Execution timeout: the run exceeded MAX_EXECUTION_TIME (5m0s)",
-      output: "Looking at the repository…",
-      execution_time: "5m0.012s",
-      request_id: "3f1c2a9e-5d4b-4c1e-9a7f-2b8d6e0c1a34",
-      run_id: "0b6f3c1e-8a2d-4f5e-9c7b-1d2e3f4a5b6c",
-      session_id: "ses_df3d1d38affeaZRkWWC2feC1lb",
-      model: "anthropic/claude-sonnet-4-5",
-      usage: exampleUsage,
-      tools: [],
-      output_truncated: false,
-      exit_code: null,
-    },
-  ],
+  examples: [failureExample("timeout")],
 });
 
 export type RunSuccessBody = z.infer<typeof RunSuccess>;
@@ -164,11 +214,19 @@ export type RunFailureBody = z.infer<typeof RunFailure>;
 export function runOperationDoc(): OperationDoc {
   return {
     requestBody: runRequestBody(),
+    examples: {
+      // The one status where a code comes in both shapes; every other status's examples follow from ERROR_EXAMPLES.
+      503: [
+        { summary: "shutting_down (Error)", value: errorExample("shutting_down") },
+        { summary: "shutting_down (RunFailure)", value: failureExample("shutting_down") },
+        { summary: "interrupted (RunFailure)", value: failureExample("interrupted") },
+      ],
+    },
     responses: {
       200: "The agent finished; its output, usage and tool calls",
-      400: "invalid_request: empty body, blank prompt, invalid JSON or UTF-8, an invalid field (named in `field`), or an unknown base branch",
+      400: "invalid_request: empty body, blank prompt, invalid JSON or UTF-8, an invalid field (named in `field`: an unknown field, a model opencode cannot use), or an unknown base branch",
       401: "unauthorized: API_KEY is set and no valid key was sent",
-      403: "repository_not_allowed: the repository is not under ALLOWED_REPO_PREFIXES",
+      403: "repository_not_allowed: the repository is not under ALLOWED_REPO_PREFIXES (Error); or permission_denied: opencode's permissions refused every tool call the agent made (RunFailure, each tool's `error` says why)",
       408: "timeout: MAX_EXECUTION_TIME passed (counted from arrival, queue included) or idle_timeout: no agent activity for IDLE_TIMEOUT; the agent was killed; the output so far is included",
       409: "cancelled: someone cancelled the run (DELETE /runs/{id})",
       413: "payload_too_large: the body exceeds MAX_REQUEST_SIZE",
@@ -177,7 +235,9 @@ export function runOperationDoc(): OperationDoc {
       429: "rate_limited: MAX_QUEUED_RUNS runs are already waiting (Retry-After says when to retry)",
       500: "agent_failed: opencode failed and `error` says why (RunFailure); or internal: a server fault (Error)",
       502: "clone_failed: the repository could not be read (git's reason); push_failed: the work could not be pushed (it was saved: undelivered_patch)",
-      503: "shutting_down: the server is draining (Error), or stopped this run while shutting down (RunFailure)",
+      503:
+        "shutting_down: the server is draining (Error), or stopped this run while shutting down (RunFailure); " +
+        "interrupted: the server restarted during the run, answered to a retry with its Idempotency-Key (RunFailure)",
     },
   };
 }
@@ -187,7 +247,10 @@ function runRequestBody() {
     required: true,
     description: "The prompt as plain text, or a JSON RunRequest",
     content: {
-      "application/json": { schema: openApiSchema(RunRequest) },
+      "application/json": {
+        schema: openApiSchema(RunRequest),
+        examples: Object.fromEntries(REQUEST_EXAMPLES.map((e, i) => [i === 0 ? "prompt" : "repository", e])),
+      },
       "text/plain": {
         schema: { type: "string", minLength: 1, description: "The prompt" },
         example: "Write a function to calculate fibonacci numbers",

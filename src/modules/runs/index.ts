@@ -3,7 +3,7 @@ import { Elysia } from "elysia";
 import { AppError } from "../../errors.ts";
 import { parsePromptBody } from "../../http/body.ts";
 import { SECURITY } from "../../http/docs.ts";
-import { errorResponses } from "../../http/error-model.ts";
+import { errorExample, errorResponses } from "../../http/error-model.ts";
 import { holdOpen, requestMeta } from "../../http/request-context.ts";
 import { eventStream, lastEventId, SSE_HEADERS } from "../../http/sse.ts";
 import type { RunManager } from "../../runs/run-manager.ts";
@@ -75,7 +75,7 @@ export function runsModule(service: RunsService, runs: RunManager, opts: { maxRe
       },
       {
         params: RunIdParams,
-        response: { 200: RunView, ...errorResponses(400, 401, 404) },
+        response: { 200: RunView, ...errorResponses(401, 404) },
         detail: detail("Get a run", "Status, timestamps, queue position and, once finished, the same result POST /run answers with."),
       },
     )
@@ -84,7 +84,7 @@ export function runsModule(service: RunsService, runs: RunManager, opts: { maxRe
       ({ params }) => service.cancel(params.id),
       {
         params: RunIdParams,
-        response: { 200: RunView, ...errorResponses(400, 401, 404, 409) },
+        response: { 200: RunView, ...errorResponses(401, 404, 409) },
         detail: detail(
           "Cancel a run",
           "A queued run is dropped; a running one is stopped. Answers once the run has ended: its whole process tree is gone, its workspace removed, nothing pushed. 409 run_finished when it had already ended.",
@@ -93,7 +93,7 @@ export function runsModule(service: RunsService, runs: RunManager, opts: { maxRe
     )
     .post("/runs/:id/cancel", ({ params }) => service.cancel(params.id), {
       params: RunIdParams,
-      response: { 200: RunView, ...errorResponses(400, 401, 404, 409) },
+      response: { 200: RunView, ...errorResponses(401, 404, 409) },
       detail: detail("Cancel a run (POST form)", "Same as DELETE /runs/{id}, for clients that cannot send DELETE."),
     })
     .get(
@@ -125,7 +125,6 @@ const EVENT_EXAMPLE = [
 
 const AUTH = "unauthorized: no valid API key";
 const NOT_FOUND = "not_found: no such run";
-const BAD_ID = "invalid_request: the id is not a run id";
 
 /** Per-status wording the generator cannot derive, for every /runs operation. */
 export const runsOperationDocs = {
@@ -142,19 +141,40 @@ export const runsOperationDocs = {
       503: "shutting_down: the server is draining",
     },
   },
-  "GET /runs": { responses: { 200: "A page of runs, newest first", 400: "invalid_request: a bad status, limit or cursor", 401: AUTH } },
-  "GET /runs/{id}": { responses: { 200: "The run", 400: BAD_ID, 401: AUTH, 404: NOT_FOUND } },
+  "GET /runs": {
+    responses: { 200: "A page of runs, newest first", 400: "invalid_request: a bad status, limit or cursor", 401: AUTH },
+    examples: {
+      400: [
+        {
+          summary: "invalid_request",
+          value: errorExample("invalid_request", {
+            error: 'Invalid field "status.0": must be among queued, running, succeeded, failed, timed_out, cancelled, interrupted',
+            details: { field: "status.0" },
+          }),
+        },
+      ],
+    },
+  },
+  "GET /runs/{id}": { responses: { 200: "The run", 401: AUTH, 404: NOT_FOUND } },
   "DELETE /runs/{id}": {
-    responses: { 200: "The run, now cancelled: its processes are gone and its workspace removed", 400: BAD_ID, 401: AUTH, 404: NOT_FOUND, 409: "run_finished: it had already ended" },
+    responses: { 200: "The run, now cancelled: its processes are gone and its workspace removed", 401: AUTH, 404: NOT_FOUND, 409: "run_finished: it had already ended" },
   },
   "POST /runs/{id}/cancel": {
-    responses: { 200: "The run, now cancelled", 400: BAD_ID, 401: AUTH, 404: NOT_FOUND, 409: "run_finished: it had already ended" },
+    responses: { 200: "The run, now cancelled", 401: AUTH, 404: NOT_FOUND, 409: "run_finished: it had already ended" },
   },
 };
 
 /** OpenAPI for the stream: the generator knows JSON answers only. */
 export const eventsOperationDoc = {
-  responses: { 400: "invalid_request: a malformed id or Last-Event-ID", 401: AUTH, 404: NOT_FOUND },
+  responses: { 400: "invalid_request: a malformed Last-Event-ID", 401: AUTH, 404: NOT_FOUND },
+  examples: {
+    400: [
+      {
+        summary: "invalid_request (Last-Event-ID)",
+        value: errorExample("invalid_request", { error: "Last-Event-ID must be the id (a number) of an event from this stream" }),
+      },
+    ],
+  },
   addResponses: {
     200: {
       description: "The run's events as Server-Sent Events (event types: status, text, tool, usage, git, result)",

@@ -77,7 +77,8 @@ export const ListQuery = z
   })
   .strict();
 
-export const RunIdParams = z.object({ id: z.string().uuid("must be a run id") });
+/** Any string: an id that cannot exist is simply a run that does not exist (404), as GitHub and Stripe answer. */
+export const RunIdParams = z.object({ id: z.string() });
 
 export const EVENT_TYPES = ["status", "text", "tool", "usage", "git", "result"] as const;
 

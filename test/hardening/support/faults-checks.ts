@@ -10,11 +10,10 @@ import { ROOT } from "../../support/process-server.ts";
 import { tempDir } from "../../support/temp.ts";
 import { figure } from "./figures.ts";
 
-/** The scripted stand-in for opencode (see the header of the script for the faults it plays). */
-export const FAULTS_AGENT = path.join(ROOT, "test/hardening/support/faults-agent.sh");
+export { agentServerEnv, FAKE_OPENCODE as FAULTS_AGENT, faultGate } from "../../support/fake-opencode.ts";
 
 /** What the scripted agent and its children run as (a script's comm is its file name, cut to 15 characters). */
-export const FAULT_COMMANDS = [...AGENT_COMMANDS, "faults-agent.sh", "yes", "head", "setsid"];
+export const FAULT_COMMANDS = [...AGENT_COMMANDS, "fake-opencode.s", "yes", "head", "setsid"];
 
 export const FINAL_STATUSES = ["succeeded", "failed", "timed_out", "cancelled", "interrupted"];
 
@@ -41,41 +40,6 @@ export function marker(n: number): string {
 }
 
 export const sleeping = (m: string) => processesRunning(`sleep ${m}`);
-
-/** Environment for a server (in-process or spawned) that runs the scripted agent in private directories. */
-export function agentServerEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const home = tempDir("ocs-faults-home-");
-  const work = path.join(home, "work");
-  mkdirSync(work);
-  return {
-    HOME: home,
-    PATH: process.env.PATH ?? "/usr/bin:/bin",
-    HOST: "127.0.0.1",
-    PORT: "0",
-    WORK_DIR: work,
-    DATA_DIR: path.join(home, "data"),
-    LOG_LEVEL: "warn",
-    OPENCODE_BIN: FAULTS_AGENT,
-    OPENCODE_AUTH_TOKEN: "faults-provider-token",
-    ...extra,
-  };
-}
-
-/** A named pipe the agent's `after FIFO` waits on; `fire()` resolves (with the time) once the agent has read it. */
-export function faultGate(): { path: string; fire(): Promise<number> } {
-  const file = path.join(tempDir("ocs-faults-gate-"), "gate");
-  const made = Bun.spawnSync(["mkfifo", file]);
-  if (made.exitCode !== 0) throw new Error(`mkfifo failed: ${made.stderr.toString()}`);
-  return {
-    path: file,
-    // A child opens the pipe: opening blocks until the agent reads, and must not block this event loop.
-    fire: async () => {
-      const code = await Bun.spawn(["sh", "-c", 'echo go > "$0"', file], { stdin: "ignore", stdout: "ignore", stderr: "inherit" }).exited;
-      if (code !== 0) throw new Error("could not fire the fault gate");
-      return performance.now();
-    },
-  };
-}
 
 export interface RunRowView {
   id: string;

@@ -1,5 +1,5 @@
 #!/bin/sh
-# A stand-in for `opencode run --format json` that misbehaves on request: the prompt's first word names the fault.
+# A stand-in for the opencode CLI (`opencode run --format json`) that misbehaves on request: the prompt's first word names the fault.
 #   ok                      answer "ok" at once
 #   crash CODE              print some text, a panic on stderr, exit CODE
 #   signal SIG              print some text, then die by SIG (no core file)
@@ -10,7 +10,9 @@
 #   spill BYTES FILE        write BYTES of random data to FILE; on failure carry on (a tool failed), exit 0
 # `after FIFO <fault …>` first prints "armed" and waits until the test writes a line to FIFO: the test
 # then knows to the millisecond when the fault happened.
+# `models` lists what OPENCODE_MODEL and request models are checked against.
 if [ "$1" = "--version" ]; then echo "0.0.0-faults"; exit 0; fi
+if [ "$1" = "models" ]; then printf 'fake/fake-model\nfake/other-model\nopencode/big-pickle\n'; exit 0; fi
 prompt=$(cat)
 set -f
 # shellcheck disable=SC2086 # the prompt is split into words on purpose
