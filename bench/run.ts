@@ -2,6 +2,7 @@
 import path from "node:path";
 import { clone } from "./clone.ts";
 import { concurrency } from "./concurrency.ts";
+import { keyProxy } from "./key-proxy.ts";
 import { latency } from "./latency.ts";
 import { memory } from "./memory.ts";
 import { opencode } from "./opencode.ts";
@@ -9,7 +10,7 @@ import { sandbox } from "./sandbox.ts";
 import { machineInfo, removeTempDirs, ROOT, type BenchContext, type BenchResult } from "./support/common.ts";
 import { throughput } from "./throughput.ts";
 
-const BENCHES: Record<string, (ctx: BenchContext) => Promise<BenchResult>> = { latency, throughput, opencode, clone, concurrency, memory, sandbox };
+const BENCHES: Record<string, (ctx: BenchContext) => Promise<BenchResult>> = { latency, throughput, opencode, clone, concurrency, memory, sandbox, "key-proxy": keyProxy };
 
 function parseArgs(argv: string[]): { quick: boolean; only: string[] } {
   const quick = argv.includes("--quick");

@@ -15,6 +15,7 @@ import { RunService } from "./modules/run/service.ts";
 import { eventsOperationDoc, runsModule, runsOperationDocs } from "./modules/runs/index.ts";
 import { RunsService } from "./modules/runs/service.ts";
 import type { RunManager } from "./runs/run-manager.ts";
+import type { NetworkMode } from "./network/agent-network.ts";
 import type { SandboxMode } from "./sandbox/types.ts";
 import type { RunStore } from "./store/run-store.ts";
 
@@ -27,6 +28,8 @@ export interface AppDeps {
   opencodeVersion: () => string;
   /** How runs are contained. */
   sandbox: SandboxMode;
+  /** What agents can reach. */
+  network: NetworkMode;
   startedAt: number;
   runs: RunManager;
   store: RunStore;
@@ -58,6 +61,7 @@ export function createApp(deps: AppDeps) {
         opencodeVersion: deps.opencodeVersion,
         auth: deps.apiKeys.length > 0 ? "api_key" : "none",
         sandbox: deps.sandbox,
+        network: deps.network,
         startedAt: deps.startedAt,
         inFlight: () => runs.inFlight,
         queued: () => runs.queued,

@@ -7,6 +7,8 @@ import { LOG_LEVELS, type LogLevel } from "./lib/logger.ts";
 import { opencodeDirs, type OpencodeDirs } from "./opencode/dirs.ts";
 import { MODEL_MAX_LENGTH, MODEL_PATTERN } from "./opencode/names.ts";
 import { PROVIDER_ENV_VARS } from "./opencode/provider-env.ts";
+import { parsePattern, type HostPattern } from "./network/allow-list.ts";
+import type { NetworkMode } from "./network/agent-network.ts";
 import type { SandboxRequest } from "./sandbox/types.ts";
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -46,6 +48,10 @@ export interface Config {
   hiddenPaths: string[];
   /** SANDBOX_READ_PATHS: host paths beyond the system (/usr, /etc, …) every sandboxed agent may read, e.g. /opt/tools. */
   sandboxReadPaths: string[];
+  /** AGENT_NETWORK: what the agent may reach besides its providers (through the key proxy). */
+  agentNetwork: NetworkMode;
+  /** AGENT_ALLOWED_HOSTS: what the egress proxy lets through in `proxy` mode. */
+  agentAllowedHosts: HostPattern[];
   runs: {
     maxConcurrent: number;
     maxQueued: number;
@@ -140,7 +146,10 @@ export const DEFAULTS = {
   REPO_CACHE: "true",
   CACHE_MAX_BYTES: "10G",
   SANDBOX: "auto",
+  AGENT_NETWORK: "proxy",
 } as const;
+
+const NETWORK_MODES = ["open", "proxy", "none"] as const;
 
 const SANDBOX_MODES = ["auto", "bwrap", "landlock", "off"] as const;
 
@@ -183,6 +192,8 @@ export const ENV_DOCS: readonly { name: string; default: string; description: st
   { name: "CACHE_MAX_BYTES", default: DEFAULTS.CACHE_MAX_BYTES, description: "evict least recently used mirrors beyond this size" },
   { name: "SANDBOX", default: DEFAULTS.SANDBOX, description: "contain each run: auto (bubblewrap, else Landlock, else off, warned), bwrap, landlock or off" },
   { name: "SANDBOX_READ_PATHS", default: "", description: "extra host paths every sandboxed agent may read (absolute, comma-separated), e.g. /opt/tools" },
+  { name: "AGENT_NETWORK", default: DEFAULTS.AGENT_NETWORK, description: "the agent's network: proxy (only AGENT_ALLOWED_HOSTS, through a proxy), none (its model providers only), open" },
+  { name: "AGENT_ALLOWED_HOSTS", default: "", description: "hosts the agent may reach in proxy mode: host, *.domain or an IP, with :port (default 80 and 443), comma-separated" },
 ];
 
 const optionalText = z
@@ -270,6 +281,16 @@ export const EnvSchema = z.object({
     const list = (v ?? "").split(",").map((p) => p.trim()).filter(Boolean);
     for (const p of list) if (!path.isAbsolute(p)) ctx.addIssue({ code: "custom", message: `"${p}" must be an absolute path` });
     return list.map((p) => path.resolve(p));
+  }),
+  AGENT_NETWORK: withDefault((v) => ((NETWORK_MODES as readonly string[]).includes(v.toLowerCase()) ? (v.toLowerCase() as NetworkMode) : null), DEFAULTS.AGENT_NETWORK, `must be one of ${NETWORK_MODES.join(", ")}`),
+  AGENT_ALLOWED_HOSTS: optionalText.transform((v, ctx) => {
+    const out: HostPattern[] = [];
+    for (const entry of (v ?? "").split(",").map((e) => e.trim()).filter(Boolean)) {
+      const pattern = parsePattern(entry);
+      if (pattern) out.push(pattern);
+      else ctx.addIssue({ code: "custom", message: `"${entry}" is not a host, *.domain or IP with an optional :port` });
+    }
+    return out;
   }),
   METRICS_PUBLIC: withDefault((v) => bool(v), DEFAULTS.METRICS_PUBLIC, "must be true or false"),
   DOCS_PUBLIC: withDefault((v) => bool(v), DEFAULTS.DOCS_PUBLIC, "must be true or false"),
@@ -422,6 +443,8 @@ export function loadConfig(env: Env): Config {
     sandbox: e.SANDBOX,
     hiddenPaths: [...new Set([userHome, dataDir, e.WORK_DIR, ...(cacheDir ? [cacheDir] : []), "/etc/opencode-server"])],
     sandboxReadPaths: e.SANDBOX_READ_PATHS,
+    agentNetwork: e.AGENT_NETWORK,
+    agentAllowedHosts: e.AGENT_ALLOWED_HOSTS,
     runs: {
       maxConcurrent: e.MAX_CONCURRENT_RUNS,
       maxQueued: e.MAX_QUEUED_RUNS,

@@ -3,6 +3,7 @@ import { runCli } from "./cli.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { SignalCounter } from "./lib/signals.ts";
 import { SetupError } from "./opencode/setup.ts";
+import { BRIDGE_SUBCOMMAND, runBridge } from "./network/bridge.ts";
 import { LANDLOCK_EXEC_SUBCOMMAND, runLandlockExec } from "./sandbox/landlock-exec.ts";
 import { ListenError, startServer, type RunningServer } from "./server.ts";
 
@@ -18,8 +19,10 @@ function reportStartupFailure(err: unknown): void {
 }
 
 async function main(): Promise<void> {
-  // The compiled binary is also the Landlock helper (Bun cannot run code between fork and exec).
+  // The compiled binary is also the Landlock helper (Bun cannot run code between fork and exec) and,
+  // inside a sandbox without a network, the bridge to the server's proxies.
   if (process.argv[2] === LANDLOCK_EXEC_SUBCOMMAND) runLandlockExec(process.argv.slice(3));
+  if (process.argv[2] === BRIDGE_SUBCOMMAND) await runBridge(process.argv.slice(3));
   const exitCode = await runCli(process.argv.slice(2), process.env);
   if (exitCode !== null) process.exit(exitCode);
   let server: RunningServer | undefined;

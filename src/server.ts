@@ -1,18 +1,14 @@
 // Wires config to adapters, the run manager and the app; listens; and shuts everything down in order.
-import { realpathSync } from "node:fs";
 import path from "node:path";
 import { createApp, type App } from "./app.ts";
 import type { Config } from "./config.ts";
 import { createEdge } from "./http/edge.ts";
 import { formatDuration } from "./lib/duration.ts";
-import { GcPressure } from "./lib/gc-pressure.ts";
 import { createLogger, type Logger, type LogSink } from "./lib/logger.ts";
 import { Redactor } from "./lib/redact.ts";
-import { OpencodeRunner } from "./opencode/runner.ts";
 import { ModelCatalog } from "./opencode/model-catalog.ts";
-import { probeModels, probeVersion } from "./opencode/probe.ts";
-import { SetupError, setupOpencode } from "./opencode/setup.ts";
-import { createSandbox, detectSandbox, SandboxUnavailableError, type SandboxDetection, type SandboxMode } from "./sandbox/index.ts";
+import type { SandboxMode } from "./sandbox/index.ts";
+import { buildAgent, type Agent } from "./agent.ts";
 import type { AgentRunner } from "./opencode/types.ts";
 import { killRuns } from "./proc/process-tree.ts";
 import { refuseSameUserInspection } from "./proc/libc.ts";
@@ -52,27 +48,11 @@ export interface RunningServer {
 }
 
 const IDLE_TIMEOUT_S = 30;
-/** 8 MiB: a 100 MB flood costs ~12 collections of a few ms each (bench/memory.ts). */
-const GC_EVERY_BYTES = 8 * 1024 * 1024;
 const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
 
 /** Start-up failures worth one clean log line: a port in use, an address that cannot be bound. */
 export class ListenError extends Error {
   override readonly name = "ListenError";
-}
-
-/** Picks the sandbox (SANDBOX); an explicit mode that cannot work here refuses to start, a fallback says why. */
-async function chooseSandbox(config: Config, logger: Logger): Promise<SandboxDetection> {
-  let detection: SandboxDetection;
-  try {
-    detection = await detectSandbox(config.sandbox);
-  } catch (err) {
-    if (err instanceof SandboxUnavailableError) throw new SetupError("SANDBOX", `SANDBOX=${config.sandbox}: ${err.reason}`);
-    throw err;
-  }
-  if (detection.mode === "off") logger.error(`runs are NOT sandboxed: ${detection.reason}`, { sandbox: "off", requested: config.sandbox });
-  else if (detection.reason) logger.warn(`runs are sandboxed with ${detection.detail}, not bubblewrap: ${detection.reason}`, { sandbox: detection.mode });
-  return detection;
 }
 
 function isLoopback(host: string): boolean {
@@ -138,54 +118,13 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
     logger.warn("an API_KEY is shorter than 16 characters: use long random keys");
   }
 
-  let runner = overrides.runner;
   let opencodeVersion = overrides.opencodeVersion ?? "unknown";
-  let sandbox: SandboxMode = "off";
   const models = new ModelCatalog();
-  // Probed once the server listens: opencode --version takes up to a second, `opencode models` ~3 s.
-  let probe: () => Promise<void> = async () => {};
-  if (!runner) {
-    const detection = await chooseSandbox(config, logger);
-    sandbox = detection.mode;
-    const setup = setupOpencode(config, { sandboxed: sandbox !== "off" });
-    redactor.add(...setup.extraSecrets);
-    for (const w of setup.warnings) logger.warn(w);
-    // Its real path: a sandbox shows the binary's own directory, not the symlinks on the way (node_modules/.bin).
-    const bin = realpathSync(setup.bin);
-    runner = new OpencodeRunner({
-      bin,
-      baseEnv: config.agentEnv,
-      defaultModel: config.opencode.defaultModel,
-      maxOutputBytes: config.maxOutputBytes,
-      gc: new GcPressure(GC_EVERY_BYTES),
-      sandbox: createSandbox(detection),
-      files: setup.runFiles,
-      hidden: config.hiddenPaths,
-      // The binary may live anywhere (a checkout's node_modules under a hidden HOME): its own directory is shown.
-      readOnly: [path.dirname(bin), ...config.sandboxReadPaths],
-    });
-    probe = async () => {
-      const [version, list] = await Promise.all([probeVersion(config, setup.bin), probeModels(config, setup.bin)]);
-      opencodeVersion = version;
-      const model = config.opencode.defaultModel;
-      if (list) {
-        models.set(list);
-        const problem = model ? models.problem(model) : null;
-        if (problem) throw new SetupError("OPENCODE_MODEL", `OPENCODE_MODEL: ${problem}`);
-      } else {
-        logger.warn("`opencode models` failed: the model list is unknown, so OPENCODE_MODEL and request models are not checked before a run");
-      }
-      logger.info("opencode ready", {
-        bin: setup.bin,
-        opencode_version: opencodeVersion,
-        credential_sources: setup.credentialSources,
-        auth_file: setup.authFile,
-        default_model: model,
-        models: list?.length ?? null,
-        sandbox,
-      });
-    };
-  }
+  let port = 0;
+  // The real agent (sandbox, key proxy, network); tests may bring their own runner instead.
+  const agent = overrides.runner ? null : await buildAgent(config, { logger, redactor, models, serverPort: () => port });
+  const runner: AgentRunner = overrides.runner ?? (agent as Agent).runner;
+  const sandbox: SandboxMode = agent?.sandbox ?? "off";
 
   const gitBinary = config.git.bin.includes("/") ? config.git.bin : Bun.which(config.git.bin, { PATH: config.git.baseEnv.PATH ?? "" });
   if (!gitBinary) logger.warn("git not found: repository runs will fail until git is installed (or GIT_BIN is set)");
@@ -226,6 +165,7 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
     version: VERSION,
     opencodeVersion: () => opencodeVersion,
     sandbox,
+    network: agent?.network ?? "open",
     startedAt,
     runs,
     store,
@@ -235,7 +175,7 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
   });
   const edge = createEdge(app, logger, (method, route, status, seconds) => metrics.httpRequest(method, route, status, seconds));
   const server = listen(config, edge);
-  const port = server.port as number;
+  port = server.port as number;
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
   logger.info("listening", {
     url,
@@ -245,6 +185,7 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
     work_dir: config.workDir,
     auth: config.apiKeys.length > 0 ? `${config.apiKeys.length} key(s)` : "disabled",
     sandbox,
+    network: agent?.network ?? "open",
     max_concurrent_runs: config.runs.maxConcurrent,
     max_queued_runs: config.runs.maxQueued,
     store: store.file,
@@ -273,13 +214,15 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
       await Promise.race([server.stop(false), Bun.sleep(1000)]);
       await server.stop(true);
       stopReaping();
+      agent?.stop();
       clearInterval(pruneTimer);
       store.close();
       logger.info("shutdown complete");
     })());
   };
 
-  const ready = probe();
+  // Probed once the server listens: opencode --version takes up to a second, `opencode models` ~3 s.
+  const ready = agent ? agent.probe().then(({ version }) => void (opencodeVersion = version)) : Promise.resolve();
   // The caller decides what a failed probe means (main.ts exits); never an unhandled rejection.
   ready.catch(() => {});
   return { url, port, app, runs, store, logger, ready, shutdown };

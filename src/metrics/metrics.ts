@@ -19,6 +19,7 @@ export class Metrics implements RunObserver {
   private readonly tokens: Counter<"kind">;
   private readonly cost: Counter;
   private readonly gitFailures: Counter<"operation">;
+  private readonly egress: Counter<"outcome">;
   private readonly http: Counter<"method" | "route" | "status">;
   private readonly httpDuration: Histogram<"method" | "route">;
 
@@ -37,6 +38,7 @@ export class Metrics implements RunObserver {
     this.tokens = new Counter({ name: `${PREFIX}tokens_total`, help: "Tokens used by runs, from opencode's step-finish events", labelNames: ["kind"], registers });
     this.cost = new Counter({ name: `${PREFIX}cost_usd_total`, help: "Cost of runs in USD, as opencode computed it", registers });
     this.gitFailures = new Counter({ name: `${PREFIX}git_failures_total`, help: "Repository clones and pushes that failed", labelNames: ["operation"], registers });
+    this.egress = new Counter({ name: `${PREFIX}egress_total`, help: "Agents' connections through the egress proxy, allowed or refused", labelNames: ["outcome"], registers });
     this.http = new Counter({ name: `${PREFIX}http_requests_total`, help: "HTTP requests by route pattern and status", labelNames: ["method", "route", "status"], registers });
     this.httpDuration = new Histogram({
       name: `${PREFIX}http_request_duration_seconds`,
@@ -74,6 +76,7 @@ export class Metrics implements RunObserver {
     if (u.cost > 0) this.cost.inc(u.cost);
     if (result.code === "clone_failed") this.gitFailures.inc({ operation: "clone" });
     if (result.code === "push_failed" || (result.git?.deliveryError ?? null) !== null) this.gitFailures.inc({ operation: "push" });
+    for (const e of result.egress) this.egress.inc({ outcome: e.allowed ? "allowed" : "refused" }, e.count);
   }
 
   httpRequest(method: string, route: string, status: number, seconds: number): void {

@@ -1,13 +1,24 @@
 // Gives each run a fresh opencode home: config, data (session database, auth.json), cache and state of its own.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { opencodeDirs } from "./dirs.ts";
+import { BASE_MARK, KEY_MARK } from "./provider-keys.ts";
 
 /** What every run's opencode starts from: the server's files, as content (no run reads another's copy). */
 export interface RunFiles {
-  /** auth.json: the provider credentials opencode reads. */
+  /** auth.json: the provider credentials opencode reads (proxied keys as KEY_MARK). */
   auth: string;
-  /** The server's opencode config (OPENCODE_CONFIG_JSON plus the server's defaults), or null. */
+  /** The server's opencode config (OPENCODE_CONFIG_JSON plus the server's defaults; proxied base URLs as BASE_MARK), or null. */
   config: string | null;
+}
+
+/** This run's placeholder key and key-proxy address, for the marks in RunFiles and in the environment. */
+export interface RunProviderAccess {
+  placeholder: string;
+  providerBase: string;
+}
+
+export function fillMarks(text: string, access: RunProviderAccess): string {
+  return text.replaceAll(KEY_MARK, access.placeholder).replaceAll(BASE_MARK, access.providerBase);
 }
 
 // opencode runs `npm install @opencode-ai/plugin` in its config dir on every run unless it finds
@@ -34,12 +45,12 @@ export function runConfigFile(home: string): string {
  * variables that point opencode at them. Nothing carries over from an earlier run: a global
  * AGENTS.md, a changed config or an earlier session database exist only in the home they were written to.
  */
-export function prepareRunHome(home: string, files: RunFiles): Record<string, string> {
+export function prepareRunHome(home: string, files: RunFiles, access: RunProviderAccess): Record<string, string> {
   const dirs = opencodeDirs(home);
   const write = (file: string, content: string) => writeFileSync(file, content, { mode: 0o600 });
   guardPluginInstall(dirs.config, write);
   mkdirSync(dirs.data, { recursive: true, mode: 0o700 });
-  write(`${dirs.data}/auth.json`, files.auth);
+  write(`${dirs.data}/auth.json`, fillMarks(files.auth, access));
   const env: Record<string, string> = {
     HOME: home,
     XDG_CONFIG_HOME: dirs.xdgConfig,
@@ -50,7 +61,7 @@ export function prepareRunHome(home: string, files: RunFiles): Record<string, st
   if (files.config !== null) {
     const file = runConfigFile(home);
     mkdirSync(`${home}/.opencode-server`, { mode: 0o700 });
-    writeFileSync(file, files.config, { mode: 0o400 });
+    writeFileSync(file, fillMarks(files.config, access), { mode: 0o400 });
     env.OPENCODE_CONFIG = file;
   }
   return env;

@@ -6,7 +6,8 @@ import { readChunks, readLines, TailBuffer } from "../lib/line-reader.ts";
 import { killProcessTree, RUN_COOKIE_VAR } from "../proc/process-tree.ts";
 import { track, untrack } from "../proc/reaper.ts";
 import { diagnose, EventCollector } from "./events.ts";
-import { prepareRunHome, type RunFiles } from "./run-home.ts";
+import type { AgentNetworks, RunNetwork } from "../network/agent-network.ts";
+import { fillMarks, prepareRunHome, type RunFiles } from "./run-home.ts";
 import { emptyUsage, type AgentInput, type AgentOutcome, type AgentRunner } from "./types.ts";
 
 export interface OpencodeRunnerOptions {
@@ -22,6 +23,8 @@ export interface OpencodeRunnerOptions {
   hidden: readonly string[];
   /** Host paths every agent needs read-only beyond the system (the opencode binary's directory). */
   readOnly: readonly string[];
+  /** Each run's key proxy and egress (AGENT_NETWORK); null: the host's network and the keys as they are (tests). */
+  networks: AgentNetworks | null;
   defaultModel: string | null;
   maxOutputBytes: number;
   /** Shared by all runs: output volume, not heap growth, decides when to collect. */
@@ -66,7 +69,48 @@ function exitOf(proc: Bun.Subprocess, wrapped: boolean): { exitCode: number | nu
 export class OpencodeRunner implements AgentRunner {
   constructor(private readonly opts: OpencodeRunnerOptions) {}
 
+  /** The agent's command in its sandbox, wired to this run's network. */
+  private spawn(input: AgentInput, model: string | null, net: RunNetwork | null): { proc: Bun.Subprocess<Blob, "pipe", "pipe">; wrapped: boolean } {
+    const access = net ?? { placeholder: "", providerBase: "" };
+    // Provider key variables hold the placeholder mark (see provider-keys.ts): this run's placeholder replaces it.
+    const env: Record<string, string> = {};
+    for (const [name, value] of Object.entries(this.opts.baseEnv)) env[name] = fillMarks(value, access);
+    Object.assign(env, prepareRunHome(input.home, this.opts.files, access), net?.env, { TMPDIR: input.tmpDir, [RUN_COOKIE_VAR]: input.runId });
+    const argv = opencodeArgs(this.opts.bin, { ...input, model });
+    const command = this.opts.sandbox.command(net ? net.wrap(argv) : argv, {
+      root: input.root,
+      cwd: input.cwd,
+      env,
+      hidden: this.opts.hidden,
+      readOnly: [...this.opts.readOnly, ...(net?.sandbox.readOnly ?? [])],
+      binds: net?.sandbox.binds ?? [],
+      network: net?.sandbox.network ?? "host",
+      connectPorts: net?.sandbox.connectPorts ?? [],
+      tmpSizeBytes: SANDBOX_TMP_BYTES,
+    });
+    const proc = Bun.spawn(command.argv, {
+      cwd: command.cwd,
+      env: command.env,
+      // The prompt goes through stdin, which Bun closes after writing: opencode waits for EOF.
+      stdin: new Blob([input.prompt]),
+      stdout: "pipe",
+      stderr: "pipe",
+      // Own session and process group, so the agent is never part of ours.
+      detached: true,
+    });
+    return { proc, wrapped: command.killsTree };
+  }
+
   async run(input: AgentInput): Promise<AgentOutcome> {
+    const net = this.opts.networks?.open((a) => input.onEvent({ type: "egress", ...a })) ?? null;
+    try {
+      return await this.runIn(input, net);
+    } finally {
+      net?.close();
+    }
+  }
+
+  private async runIn(input: AgentInput, net: RunNetwork | null): Promise<AgentOutcome> {
     const model = input.model ?? this.opts.defaultModel;
     const collector = new EventCollector(this.opts.maxOutputBytes, input.onEvent);
     const stderr = new TailBuffer(STDERR_TAIL_CHARS);
@@ -77,32 +121,14 @@ export class OpencodeRunner implements AgentRunner {
       ...collector.summary(),
       error,
       survivors,
+      egress: net?.egress() ?? [],
     });
     if (input.signal.aborted) return { ...outcome(null, null, []), usage: emptyUsage() };
 
     let proc: Bun.Subprocess<Blob, "pipe", "pipe">;
     let wrapped = false;
     try {
-      const env = { ...this.opts.baseEnv, ...prepareRunHome(input.home, this.opts.files), TMPDIR: input.tmpDir, [RUN_COOKIE_VAR]: input.runId };
-      const command = this.opts.sandbox.command(opencodeArgs(this.opts.bin, { ...input, model }), {
-        root: input.root,
-        cwd: input.cwd,
-        env,
-        hidden: this.opts.hidden,
-        readOnly: this.opts.readOnly,
-        tmpSizeBytes: SANDBOX_TMP_BYTES,
-      });
-      wrapped = command.killsTree;
-      proc = Bun.spawn(command.argv, {
-        cwd: command.cwd,
-        env: command.env,
-        // The prompt goes through stdin, which Bun closes after writing: opencode waits for EOF.
-        stdin: new Blob([input.prompt]),
-        stdout: "pipe",
-        stderr: "pipe",
-        // Own session and process group, so the agent is never part of ours.
-        detached: true,
-      });
+      ({ proc, wrapped } = this.spawn(input, model, net));
     } catch (err) {
       return outcome(null, `cannot start opencode (${this.opts.bin}): ${err instanceof Error ? err.message : String(err)}`, []);
     }

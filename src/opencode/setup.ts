@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } 
 import path from "node:path";
 import { secretLeaves, type Config } from "../config.ts";
 import { OPENCODE_VERSION_SCANNED as PINNED_OPENCODE } from "./provider-env.ts";
+import { agentCredentials, planProviders, type ProviderPlan } from "./provider-keys.ts";
 import { guardPluginInstall, type RunFiles } from "./run-home.ts";
 
 export class SetupError extends Error {
@@ -24,8 +25,15 @@ export interface OpencodeSetup {
   configFile: string;
   /** Secret values in the auth.json the server wrote (OPENCODE_AUTH_FILE's among them), for redaction. */
   extraSecrets: string[];
-  /** What each run's private opencode home gets. */
+  /**
+   * What each run's private opencode home gets: the server's files with every proxied provider's key
+   * replaced by the placeholder mark and its base URL by the key proxy's.
+   */
   runFiles: RunFiles;
+  /** The agent's environment, with the same replacement for provider key variables. */
+  agentEnv: Record<string, string>;
+  /** Which provider keys stay behind the key proxy, and which cannot. */
+  providers: ProviderPlan;
   /** Things worth a warning in the start-up log. */
   warnings: string[];
 }
@@ -186,5 +194,17 @@ export function setupOpencode(config: Config, opts: { sandboxed: boolean } = { s
   if (configText) writePrivate(configFile, configText);
   else rmSync(configFile, { force: true });
   guardPluginInstall(dirs.config, writePrivate);
-  return { bin, credentialSources: sources, authFile, configFile, extraSecrets: secretLeaves(authEntries), warnings, runFiles: { auth, config: configText } };
+  const providers = planProviders(authEntries, configJson, config.agentEnv);
+  const agent = agentCredentials(providers, authEntries, configJson, config.agentEnv);
+  return {
+    bin,
+    credentialSources: sources,
+    authFile,
+    configFile,
+    extraSecrets: secretLeaves(authEntries),
+    warnings,
+    runFiles: { auth: JSON.stringify(agent.auth, null, 2), config: agent.config ? JSON.stringify(agent.config, null, 2) : null },
+    agentEnv: agent.env,
+    providers,
+  };
 }

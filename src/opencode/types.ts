@@ -25,7 +25,17 @@ export type AgentEvent =
   | { type: "text"; text: string }
   | { type: "tool"; tool: string; status: string; title: string | null; error: string | null; denied: boolean; input: unknown; output: string | null }
   | { type: "usage"; step: Usage; total: Usage }
-  | { type: "error"; name: string; message: string };
+  | { type: "error"; name: string; message: string }
+  | { type: "egress"; host: string; port: number; allowed: boolean; reason: string };
+
+/** A run's egress attempts through the proxy, counted per host, port and outcome. */
+export interface EgressSummary {
+  host: string;
+  port: number;
+  allowed: boolean;
+  count: number;
+  reason: string;
+}
 
 export interface AgentInput {
   runId: string;
@@ -58,6 +68,8 @@ export interface AgentOutcome {
   error: string | null;
   /** Agent processes still alive after cleanup (should be empty). */
   survivors: number[];
+  /** What the agent tried to reach through the egress proxy (AGENT_NETWORK=proxy). */
+  egress: EgressSummary[];
 }
 
 export interface AgentRunner {

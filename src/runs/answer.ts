@@ -1,7 +1,7 @@
 // The JSON a finished run answers with (what POST /run returns, what GET /runs/:id and the result event carry).
 import { statusOf, type ErrorCode } from "../errors.ts";
 import { formatDuration } from "../lib/duration.ts";
-import { emptyUsage, type ToolCall, type Usage } from "../opencode/types.ts";
+import { emptyUsage, type EgressSummary, type ToolCall, type Usage } from "../opencode/types.ts";
 import type { GitOutcome } from "./repository.ts";
 import type { RunResult } from "./result.ts";
 
@@ -30,6 +30,7 @@ export interface RunFields extends Partial<GitAnswerFields> {
   model: string | null;
   usage: Usage;
   tools: ToolCall[];
+  egress: EgressSummary[];
   output_truncated: boolean;
   exit_code: number | null;
 }
@@ -65,6 +66,7 @@ export function answerOf(result: RunResult): RunAnswer {
     model: result.model,
     usage: result.usage,
     tools: result.tools,
+    egress: result.egress,
     output_truncated: result.outputTruncated,
     exit_code: result.exitCode,
     ...(result.git ? gitFields(result.git) : {}),
@@ -98,5 +100,6 @@ export function unstartedResult(base: { runId: string; requestId: string; model:
     exitCode: null,
     git: null,
     survivors: [],
+    egress: [],
   };
 }

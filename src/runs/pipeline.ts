@@ -145,6 +145,7 @@ export async function executeRun(
     model,
     git: git ? deps.redactor.redactDeep(git) : null,
     survivors: outcome?.survivors ?? [],
+    egress: outcome?.egress ?? [],
   };
   return result;
 }

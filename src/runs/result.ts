@@ -1,6 +1,6 @@
 // The outcome of one run, independent of how it is presented (JSON answer, event, log line).
 import type { ErrorCode } from "../errors.ts";
-import type { ToolCall, Usage } from "../opencode/types.ts";
+import type { EgressSummary, ToolCall, Usage } from "../opencode/types.ts";
 import type { GitOutcome } from "./repository.ts";
 
 export interface RunResult {
@@ -27,4 +27,6 @@ export interface RunResult {
   git: GitOutcome | null;
   /** Agent processes still alive after cleanup (should always be empty). */
   survivors: number[];
+  /** What the agent tried to reach through the egress proxy. */
+  egress: EgressSummary[];
 }

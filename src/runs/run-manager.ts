@@ -85,7 +85,7 @@ interface ActiveRun {
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 /** Agent events that prove the agent is alive (and reset the idle timeout); only some are published. */
-const PUBLISHED = new Set(["status", "text", "tool", "usage", "git", "result"]);
+const PUBLISHED = new Set(["status", "text", "tool", "usage", "git", "egress", "result"]);
 
 function fingerprint(input: RunInput): string {
   return createHash("sha256").update(JSON.stringify([input.prompt, input.model, input.agent, input.repository])).digest("hex");

@@ -5,7 +5,7 @@
 // bunfig.toml (preloads!) and .env from its working directory, and the agent's directory is the
 // agent's to write — so the prefix also turns both off, and the helper changes directory itself.
 import type { LandlockPolicy } from "./landlock-policy.ts";
-import { addPathRule, chdir, closeFd, createRuleset, dropCapabilities, execve, restrictSelf } from "./landlock-syscalls.ts";
+import { addConnectPortRule, addPathRule, chdir, closeFd, createRuleset, dropCapabilities, execve, restrictSelf } from "./landlock-syscalls.ts";
 
 export const LANDLOCK_EXEC_SUBCOMMAND = "__landlock-exec";
 /** Exit codes of a helper that could not start the agent (as shells use them). */
@@ -31,7 +31,8 @@ function isPolicy(value: unknown): value is LandlockPolicy {
     const rule = r as Record<string, unknown> | null;
     return rule !== null && typeof rule === "object" && typeof rule.path === "string" && typeof rule.access === "number";
   });
-  return p.v === 1 && numbers && rules && typeof p.cwd === "string";
+  const ports = Array.isArray(p.connectPorts) && p.connectPorts.every((n: unknown) => Number.isInteger(n) && (n as number) > 0 && (n as number) < 65536);
+  return p.v === 1 && numbers && rules && ports && typeof p.cwd === "string";
 }
 
 function fail(code: number, message: string): never {
@@ -59,6 +60,7 @@ export function runLandlockExec(args: readonly string[]): never {
     chdir(policy.cwd);
     const fd = createRuleset(policy.abi, policy.handledFs, policy.handledNet, policy.scoped);
     for (const rule of policy.rules) addPathRule(fd, rule.path, rule.access);
+    for (const port of policy.connectPorts) addConnectPortRule(fd, port);
     // After the rules: opening their paths may need what is dropped here.
     dropCapabilities();
     restrictSelf(fd);

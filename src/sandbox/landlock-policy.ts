@@ -63,6 +63,8 @@ export interface LandlockPolicy {
   handledNet: number;
   scoped: number;
   rules: LandlockRule[];
+  /** TCP ports the agent may connect to when TCP is handled (ABI ≥ 4). */
+  connectPorts: number[];
   /** The agent's working directory (the helper itself starts in /, see landlock-exec.ts). */
   cwd: string;
 }
@@ -131,6 +133,7 @@ export function landlockPolicy(spec: SandboxSpec, checked: CheckedSpec, support:
     handledNet: spec.network === "none" ? NET.BIND_TCP | NET.CONNECT_TCP : 0,
     scoped: support.scoping ? SCOPE.ABSTRACT_UNIX_SOCKET | SCOPE.SIGNAL : 0,
     rules,
+    connectPorts: spec.network === "none" ? [...(spec.connectPorts ?? [])] : [],
     cwd: checked.cwd,
   };
 }

@@ -8,6 +8,8 @@ const SYS_LANDLOCK_ADD_RULE = 445;
 const SYS_LANDLOCK_RESTRICT_SELF = 446;
 const LANDLOCK_CREATE_RULESET_VERSION = 1;
 const LANDLOCK_RULE_PATH_BENEATH = 1;
+const LANDLOCK_RULE_NET_PORT = 2;
+const LANDLOCK_ACCESS_NET_CONNECT_TCP = 1 << 1;
 const PR_SET_NO_NEW_PRIVS = 38;
 const PR_CAPBSET_DROP = 24;
 const PR_CAP_AMBIENT = 47;
@@ -95,6 +97,13 @@ export function addPathRule(rulesetFd: number, file: string, access: number): vo
   } finally {
     c().close(fd);
   }
+}
+
+/** Lets the ruleset's domain connect to this TCP port (on any address: Landlock knows ports only). */
+export function addConnectPortRule(rulesetFd: number, port: number): void {
+  // struct landlock_net_port_attr: u64 allowed_access, u64 port.
+  const attr = new BigUint64Array([BigInt(LANDLOCK_ACCESS_NET_CONNECT_TCP), BigInt(port)]);
+  check(c().syscall(SYS_LANDLOCK_ADD_RULE, rulesetFd, LANDLOCK_RULE_NET_PORT, ptr(attr), 0), `landlock_add_rule port ${port}`);
 }
 
 export function closeFd(fd: number): void {

@@ -46,6 +46,11 @@ export interface SandboxSpec {
   hidden?: readonly string[];
   binds?: readonly SandboxBind[];
   network?: NetworkPolicy;
+  /**
+   * With network "none": TCP ports the agent may still connect to (the server's proxies on the host's
+   * loopback). Landlock only: under bwrap "none" is a network namespace of its own, reached through binds.
+   */
+  connectPorts?: readonly number[];
   /** The agent's complete environment. */
   env: Readonly<Record<string, string>>;
   /** Size cap of the private /tmp and /var/tmp (bwrap only; memory-backed). */

@@ -68,6 +68,7 @@ describe("a real opencode run", () => {
       model: "fake/fake-model",
       usage: { input_tokens: 200, output_tokens: 40, reasoning_tokens: 0, cache_read_tokens: 0, cache_write_tokens: 0, cost: 0 },
       tools: [{ tool: "bash", status: "completed", title: "echo hello-from-agent > hello.txt && cat hello.txt && pwd && env | sort", error: null, denied: false }],
+      egress: [],
       output_truncated: false,
       exit_code: 0,
     });

@@ -37,6 +37,7 @@ echo '{"type":"step_finish","sessionID":"ses_flood","part":{"tokens":{"input":7,
     files: { auth: "{}", config: null },
     hidden: [],
     readOnly: [],
+    networks: null,
   });
   const events: AgentEvent[] = [];
   const home = path.join(dir, "home");

@@ -17,6 +17,7 @@ describe("GET /health", () => {
       opencode_version: "9.9.9",
       auth: "none",
       sandbox: "off",
+      network: "open",
       runs_in_flight: 0,
       runs_queued: 0,
       uptime_seconds: expect.any(Number),

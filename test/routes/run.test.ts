@@ -38,6 +38,7 @@ describe("POST /run success", () => {
       model: "fake/default",
       usage: { input_tokens: 10, output_tokens: 2, reasoning_tokens: 0, cache_read_tokens: 0, cache_write_tokens: 0, cost: 0.5 },
       tools: [{ tool: "bash", status: "completed", title: "ls", error: null, denied: false }],
+      egress: [],
       output_truncated: false,
       exit_code: 0,
     });
@@ -169,6 +170,7 @@ describe("POST /run failures", () => {
       model: "fake/default",
       usage: emptyUsage(),
       tools: [],
+      egress: [],
       output_truncated: false,
       exit_code: null,
     });

@@ -91,6 +91,7 @@ export function testApp(opts: TestAppOptions = {}): TestApp {
     version: "0.0.0-test",
     opencodeVersion: () => "9.9.9",
     sandbox: "off",
+    network: "open",
     startedAt: Date.now(),
     runs,
     store,

@@ -39,6 +39,7 @@ export class FakeRunner implements AgentRunner {
       tools: [],
       error: null,
       survivors: [],
+      egress: [],
       ...partial,
     };
   }

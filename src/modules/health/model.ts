@@ -10,6 +10,7 @@ export const HealthResponse = z
     opencode_version: z.string().describe('Version of the opencode CLI, probed right after the server starts listening; "unknown" until then'),
     auth: z.enum(["api_key", "none"]).describe('"none": API_KEY is unset and anyone who can reach the port may start runs'),
     sandbox: z.enum(["bwrap", "landlock", "off"]).describe("How each run's agent is contained (SANDBOX): bubblewrap, the Landlock fallback, or not at all"),
+    network: z.enum(["proxy", "none", "open"]).describe("What agents can reach (AGENT_NETWORK, as far as the sandbox enforces it): allowed hosts through the egress proxy, their model providers only, or anything"),
     runs_in_flight: z.number().int().min(0),
     runs_queued: z.number().int().min(0),
     uptime_seconds: z.number().min(0),
@@ -17,7 +18,7 @@ export const HealthResponse = z
   .meta({
     id: "Health",
     examples: [
-      { status: "healthy", timestamp: "2026-11-24T12:00:00.000Z", version: "0.1.0", opencode_version: "1.18.33", auth: "api_key", sandbox: "bwrap", runs_in_flight: 0, runs_queued: 0, uptime_seconds: 42.1 },
+      { status: "healthy", timestamp: "2026-11-24T12:00:00.000Z", version: "0.1.0", opencode_version: "1.18.33", auth: "api_key", sandbox: "bwrap", network: "proxy", runs_in_flight: 0, runs_queued: 0, uptime_seconds: 42.1 },
     ],
   });
 

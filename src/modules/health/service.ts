@@ -6,6 +6,7 @@ export interface HealthSource {
   opencodeVersion(): string;
   auth: "api_key" | "none";
   sandbox: "bwrap" | "landlock" | "off";
+  network: "proxy" | "none" | "open";
   startedAt: number;
   inFlight(): number;
   queued(): number;
@@ -20,6 +21,7 @@ export function healthOf(src: HealthSource, now = Date.now()): Health {
     opencode_version: src.opencodeVersion(),
     auth: src.auth,
     sandbox: src.sandbox,
+    network: src.network,
     runs_in_flight: src.inFlight(),
     runs_queued: src.queued(),
     uptime_seconds: Math.round((now - src.startedAt) / 100) / 10,

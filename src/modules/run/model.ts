@@ -106,6 +106,17 @@ const runFields = {
   model: z.string().nullable(),
   usage: Usage,
   tools: z.array(ToolCall).describe("Tool calls the agent made, in order"),
+  egress: z
+    .array(
+      z.object({
+        host: z.string(),
+        port: z.number().int(),
+        allowed: z.boolean(),
+        count: z.number().int().describe("Attempts with this outcome"),
+        reason: z.string().describe("Why it was allowed or refused (the first attempt's)"),
+      }),
+    )
+    .describe("What the agent tried to reach through the egress proxy (AGENT_NETWORK=proxy), per host, port and outcome"),
   output_truncated: z.boolean().describe("True when output exceeded MAX_OUTPUT_SIZE and was cut"),
   exit_code: z.number().int().nullable().describe("opencode's exit code; null when it was killed"),
   // Repository runs only:
@@ -142,6 +153,7 @@ export const RunSuccess = z
         model: "anthropic/claude-sonnet-4-5",
         usage: exampleUsage,
         tools: [{ tool: "write", status: "completed", title: "fib.py", error: null, denied: false }],
+        egress: [{ host: "registry.npmjs.org", port: 443, allowed: true, count: 3, reason: "allowed" }],
         output_truncated: false,
         exit_code: 0,
       },
@@ -190,6 +202,7 @@ function failureExample(code: ErrorCode): FailureExample {
     model: "anthropic/claude-sonnet-4-5",
     usage: exampleUsage,
     tools: [],
+    egress: [],
     output_truncated: false,
     exit_code: null,
     ...FAILURE_FIELDS[code],

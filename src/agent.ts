@@ -1,0 +1,105 @@
+// Builds the real agent: its sandbox, the provider keys behind the key proxy, each run's network, and the start-up probes.
+import { realpathSync } from "node:fs";
+import path from "node:path";
+import type { Config } from "./config.ts";
+import { GcPressure } from "./lib/gc-pressure.ts";
+import type { Logger } from "./lib/logger.ts";
+import type { Redactor } from "./lib/redact.ts";
+import { AgentNetworks, type NetworkMode } from "./network/agent-network.ts";
+import { AllowList, parsePattern, type HostPattern } from "./network/allow-list.ts";
+import { EgressProxy } from "./network/egress-proxy.ts";
+import { ProviderProxy } from "./network/provider-proxy.ts";
+import type { ModelCatalog } from "./opencode/model-catalog.ts";
+import { probeModels, probeVersion } from "./opencode/probe.ts";
+import { OpencodeRunner } from "./opencode/runner.ts";
+import { SetupError, setupOpencode } from "./opencode/setup.ts";
+import type { AgentRunner } from "./opencode/types.ts";
+import { createSandbox, detectSandbox, SandboxUnavailableError, type SandboxDetection, type SandboxMode } from "./sandbox/index.ts";
+
+/** 8 MiB: a 100 MB flood costs ~12 collections of a few ms each (bench/memory.ts). */
+const GC_EVERY_BYTES = 8 * 1024 * 1024;
+
+export interface Agent {
+  runner: AgentRunner;
+  sandbox: SandboxMode;
+  /** The network agents really get (AGENT_NETWORK, as far as the sandbox can enforce it). */
+  network: NetworkMode;
+  /** opencode --version and `opencode models`, run once the server listens; rejects with a SetupError. */
+  probe(): Promise<{ version: string }>;
+  stop(): void;
+}
+
+/** Picks the sandbox (SANDBOX); an explicit mode that cannot work here refuses to start, a fallback says why. */
+async function chooseSandbox(config: Config, logger: Logger): Promise<SandboxDetection> {
+  let detection: SandboxDetection;
+  try {
+    detection = await detectSandbox(config.sandbox);
+  } catch (err) {
+    if (err instanceof SandboxUnavailableError) throw new SetupError("SANDBOX", `SANDBOX=${config.sandbox}: ${err.reason}`);
+    throw err;
+  }
+  if (detection.mode === "off") logger.error(`runs are NOT sandboxed: ${detection.reason}`, { sandbox: "off", requested: config.sandbox });
+  else if (detection.reason) logger.warn(`runs are sandboxed with ${detection.detail}, not bubblewrap: ${detection.reason}`, { sandbox: detection.mode });
+  return detection;
+}
+
+export async function buildAgent(config: Config, deps: { logger: Logger; redactor: Redactor; models: ModelCatalog; serverPort: () => number }): Promise<Agent> {
+  const { logger } = deps;
+  const detection = await chooseSandbox(config, logger);
+  const setup = setupOpencode(config, { sandboxed: detection.mode !== "off" });
+  deps.redactor.add(...setup.extraSecrets);
+  for (const w of setup.warnings) logger.warn(w);
+  for (const e of setup.providers.exposed) logger.warn(`provider "${e.id}": its credential stays visible to agents: ${e.reason}`);
+
+  // The model providers in use that agents reach by themselves (OAuth logins) join the egress allow-list.
+  const direct = setup.providers.directHosts.map((h) => parsePattern(h)).filter((p): p is HostPattern => p !== null);
+  const allow = new AllowList([...config.agentAllowedHosts, ...direct], deps.serverPort);
+  const networks = new AgentNetworks({
+    mode: config.agentNetwork,
+    sandbox: detection.mode,
+    providers: new ProviderProxy(setup.providers.proxied),
+    egress: new EgressProxy(allow),
+  });
+  if (networks.weakened) (detection.mode === "off" ? logger.error : logger.warn).call(logger, networks.weakened);
+
+  // Its real path: a sandbox shows the binary's own directory, not the symlinks on the way (node_modules/.bin).
+  const bin = realpathSync(setup.bin);
+  const runner = new OpencodeRunner({
+    bin,
+    baseEnv: setup.agentEnv,
+    defaultModel: config.opencode.defaultModel,
+    maxOutputBytes: config.maxOutputBytes,
+    gc: new GcPressure(GC_EVERY_BYTES),
+    sandbox: createSandbox(detection),
+    files: setup.runFiles,
+    hidden: config.hiddenPaths,
+    // The binary may live anywhere (a checkout's node_modules under a hidden HOME): its own directory is shown.
+    readOnly: [path.dirname(bin), ...config.sandboxReadPaths],
+    networks,
+  });
+
+  const probe = async () => {
+    const [version, list] = await Promise.all([probeVersion(config, setup.bin), probeModels(config, setup.bin)]);
+    const model = config.opencode.defaultModel;
+    if (list) {
+      deps.models.set(list);
+      const problem = model ? deps.models.problem(model) : null;
+      if (problem) throw new SetupError("OPENCODE_MODEL", `OPENCODE_MODEL: ${problem}`);
+    } else {
+      logger.warn("`opencode models` failed: the model list is unknown, so OPENCODE_MODEL and request models are not checked before a run");
+    }
+    logger.info("opencode ready", {
+      bin: setup.bin,
+      opencode_version: version,
+      credential_sources: setup.credentialSources,
+      auth_file: setup.authFile,
+      default_model: model,
+      models: list?.length ?? null,
+      sandbox: detection.mode,
+      network: networks.effective,
+      providers_behind_key_proxy: setup.providers.proxied.map((p) => p.id),
+    });
+    return { version };
+  };
+  return { runner, sandbox: detection.mode, network: networks.effective, probe, stop: () => networks.stop() };
+}
