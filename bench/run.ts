@@ -6,11 +6,12 @@ import { keyProxy } from "./key-proxy.ts";
 import { latency } from "./latency.ts";
 import { memory } from "./memory.ts";
 import { opencode } from "./opencode.ts";
+import { queue } from "./queue.ts";
 import { sandbox } from "./sandbox.ts";
 import { machineInfo, removeTempDirs, ROOT, type BenchContext, type BenchResult } from "./support/common.ts";
 import { throughput } from "./throughput.ts";
 
-const BENCHES: Record<string, (ctx: BenchContext) => Promise<BenchResult>> = { latency, throughput, opencode, clone, concurrency, memory, sandbox, "key-proxy": keyProxy };
+const BENCHES: Record<string, (ctx: BenchContext) => Promise<BenchResult>> = { latency, throughput, opencode, clone, concurrency, memory, sandbox, "key-proxy": keyProxy, queue };
 
 function parseArgs(argv: string[]): { quick: boolean; only: string[] } {
   const quick = argv.includes("--quick");

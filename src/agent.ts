@@ -33,7 +33,7 @@ export interface Agent {
 async function chooseSandbox(config: Config, logger: Logger): Promise<SandboxDetection> {
   let detection: SandboxDetection;
   try {
-    detection = await detectSandbox(config.sandbox);
+    detection = await detectSandbox(config.sandbox, { searchPath: config.agentEnv.PATH ?? "" });
   } catch (err) {
     if (err instanceof SandboxUnavailableError) throw new SetupError("SANDBOX", `SANDBOX=${config.sandbox}: ${err.reason}`);
     throw err;

@@ -11,13 +11,11 @@ import { healthOperationDoc } from "./modules/health/model.ts";
 import { metricsModule, metricsOperationDoc } from "./modules/metrics/index.ts";
 import { runModule } from "./modules/run/index.ts";
 import { runFailureExample, runOperationDoc } from "./modules/run/model.ts";
-import { RunService } from "./modules/run/service.ts";
 import { eventsOperationDoc, runsModule, runsOperationDocs } from "./modules/runs/index.ts";
-import { RunsService } from "./modules/runs/service.ts";
-import type { RunManager } from "./runs/run-manager.ts";
+import { RunsController } from "./modules/runs/controller.ts";
+import type { RunService } from "./runs/service.ts";
 import type { NetworkMode } from "./network/agent-network.ts";
 import type { SandboxMode } from "./sandbox/types.ts";
-import type { RunStore } from "./store/run-store.ts";
 
 export interface AppDeps {
   logger: Logger;
@@ -31,8 +29,7 @@ export interface AppDeps {
   /** What agents can reach. */
   network: NetworkMode;
   startedAt: number;
-  runs: RunManager;
-  store: RunStore;
+  runs: RunService;
   metrics: Metrics;
   metricsPublic: boolean;
   docsPublic: boolean;
@@ -41,6 +38,7 @@ export interface AppDeps {
 export function createApp(deps: AppDeps) {
   const { runs, metrics } = deps;
   const limits = { maxRequestBytes: deps.maxRequestBytes };
+  const controller = new RunsController(runs);
   return new Elysia()
     .use(errorHandler(deps.logger))
     .use(auth(deps.apiKeys, { metrics: deps.metricsPublic, docs: deps.docsPublic }))
@@ -66,10 +64,11 @@ export function createApp(deps: AppDeps) {
         inFlight: () => runs.inFlight,
         queued: () => runs.queued,
         draining: () => runs.isDraining,
+        storeProblem: () => runs.storeProblem,
       }),
     )
-    .use(runModule(new RunService(runs), runs, limits))
-    .use(runsModule(new RunsService(runs, deps.store), runs, limits))
+    .use(runModule(controller, limits))
+    .use(runsModule(controller, limits))
     .use(metricsModule(metrics, { public: deps.metricsPublic }));
 }
 

@@ -1,34 +1,30 @@
-// The closed set of error codes the server answers with, and the one table mapping each code to its HTTP status.
+// The closed set of error codes the server answers with, and the one error type that carries them (statuses live in src/http/status.ts).
 
-export const ERROR_STATUS = {
-  invalid_request: 400,
-  unauthorized: 401,
-  repository_not_allowed: 403,
-  permission_denied: 403,
-  not_found: 404,
-  timeout: 408,
-  idle_timeout: 408,
-  cancelled: 409,
-  run_finished: 409,
-  payload_too_large: 413,
-  unsupported_media_type: 415,
-  idempotency_conflict: 422,
-  rate_limited: 429,
-  client_closed: 499,
-  agent_failed: 500,
-  internal: 500,
-  clone_failed: 502,
-  push_failed: 502,
-  shutting_down: 503,
-  interrupted: 503,
-} as const;
+export const ERROR_CODES = [
+  "invalid_request",
+  "unauthorized",
+  "repository_not_allowed",
+  "permission_denied",
+  "not_found",
+  "timeout",
+  "idle_timeout",
+  "cancelled",
+  "run_finished",
+  "payload_too_large",
+  "unsupported_media_type",
+  "idempotency_conflict",
+  "rate_limited",
+  "client_closed",
+  "agent_failed",
+  "internal",
+  "clone_failed",
+  "push_failed",
+  "shutting_down",
+  "interrupted",
+  "store_unavailable",
+] as const;
 
-export type ErrorCode = keyof typeof ERROR_STATUS;
-export const ERROR_CODES = Object.keys(ERROR_STATUS) as ErrorCode[];
-
-export function statusOf(code: ErrorCode): number {
-  return ERROR_STATUS[code];
-}
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export class AppError extends Error {
   override readonly name = "AppError";
@@ -40,9 +36,5 @@ export class AppError extends Error {
     super(message, options);
     this.code = code;
     this.details = details;
-  }
-
-  get status(): number {
-    return statusOf(this.code);
   }
 }

@@ -21,8 +21,8 @@ function reportStartupFailure(err: unknown): void {
 async function main(): Promise<void> {
   // The compiled binary is also the Landlock helper (Bun cannot run code between fork and exec) and,
   // inside a sandbox without a network, the bridge to the server's proxies.
-  if (process.argv[2] === LANDLOCK_EXEC_SUBCOMMAND) runLandlockExec(process.argv.slice(3));
-  if (process.argv[2] === BRIDGE_SUBCOMMAND) await runBridge(process.argv.slice(3));
+  if (process.argv[2] === LANDLOCK_EXEC_SUBCOMMAND) runLandlockExec(process.argv.slice(3), process.env);
+  if (process.argv[2] === BRIDGE_SUBCOMMAND) await runBridge(process.argv.slice(3), process.env);
   const exitCode = await runCli(process.argv.slice(2), process.env);
   if (exitCode !== null) process.exit(exitCode);
   let server: RunningServer | undefined;

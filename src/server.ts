@@ -1,31 +1,27 @@
-// Wires config to adapters, the run manager and the app; listens; and shuts everything down in order.
-import path from "node:path";
-import { createApp, type App } from "./app.ts";
+// Starts the server: the agent, the object graph (compose.ts), the listener; and shuts everything down in order.
+import type { App } from "./app.ts";
+import { buildAgent, type Agent } from "./agent.ts";
+import { composeGraph } from "./compose.ts";
 import type { Config } from "./config.ts";
-import { createEdge } from "./http/edge.ts";
 import { formatDuration } from "./lib/duration.ts";
 import { createLogger, type Logger, type LogSink } from "./lib/logger.ts";
 import { Redactor } from "./lib/redact.ts";
 import { ModelCatalog } from "./opencode/model-catalog.ts";
-import type { SandboxMode } from "./sandbox/index.ts";
-import { buildAgent, type Agent } from "./agent.ts";
 import type { AgentRunner } from "./opencode/types.ts";
-import { killRuns } from "./proc/process-tree.ts";
 import { refuseSameUserInspection } from "./proc/libc.ts";
+import { killRuns } from "./proc/process-tree.ts";
 import { enableSubreaper, startReaping } from "./proc/reaper.ts";
 import { RunStopped } from "./runs/abort.ts";
-import { MirrorCache } from "./git/mirror-cache.ts";
-import { parsePrefixes } from "./git/url-policy.ts";
-import type { RepoDeps } from "./runs/repository.ts";
-import { Metrics } from "./metrics/metrics.ts";
-import { recoverRuns } from "./runs/recovery.ts";
-import { RunManager } from "./runs/run-manager.ts";
-import { RunStore } from "./store/run-store.ts";
+import type { RunService } from "./runs/service.ts";
+import type { RunStore } from "./runs/store.ts";
+import type { SandboxMode } from "./sandbox/index.ts";
 import { VERSION } from "./version.ts";
 
 export interface ServerOverrides {
   /** Replaces the opencode CLI (route and lifecycle tests). */
   runner?: AgentRunner;
+  /** Replaces the configured run store (fault injection). */
+  store?: RunStore;
   opencodeVersion?: string;
   /** Where log lines go (default: stdout). */
   logSink?: LogSink;
@@ -35,7 +31,7 @@ export interface RunningServer {
   readonly url: string;
   readonly port: number;
   readonly app: App;
-  readonly runs: RunManager;
+  readonly runs: RunService;
   readonly store: RunStore;
   readonly logger: Logger;
   /**
@@ -82,22 +78,6 @@ function listen(config: Config, fetch: (request: Request, server: Bun.Server<und
   }
 }
 
-export function repoDeps(config: Config, gitBinary: string | null): RepoDeps {
-  return {
-    gitBinary,
-    gitBaseEnv: config.git.baseEnv,
-    githubToken: config.git.githubToken,
-    gitToken: config.git.gitToken,
-    tokenUsername: config.git.tokenUsername,
-    cloneDepth: config.git.cloneDepth,
-    inactivityTimeoutMs: config.git.inactivityTimeoutMs,
-    author: { name: config.git.authorName, email: config.git.authorEmail },
-    undeliveredDir: path.join(config.dataDir, "undelivered"),
-    maxPatchBytes: config.maxOutputBytes,
-    cache: config.git.cache ? new MirrorCache(config.git.cache.dir, config.git.cache.maxBytes) : null,
-  };
-}
-
 export async function startServer(config: Config, overrides: ServerOverrides = {}): Promise<RunningServer> {
   const redactor = new Redactor(config.secrets);
   const logger = createLogger({ level: config.logLevel, redactor, ...(overrides.logSink ? { sink: overrides.logSink } : {}) });
@@ -126,54 +106,10 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
   const runner: AgentRunner = overrides.runner ?? (agent as Agent).runner;
   const sandbox: SandboxMode = agent?.sandbox ?? "off";
 
-  const gitBinary = config.git.bin.includes("/") ? config.git.bin : Bun.which(config.git.bin, { PATH: config.git.baseEnv.PATH ?? "" });
-  if (!gitBinary) logger.warn("git not found: repository runs will fail until git is installed (or GIT_BIN is set)");
-
-  const store = new RunStore(path.join(config.dataDir, "opencode-server.db"));
-  await recoverRuns(store, { workDir: config.workDir, logger });
-  const prune = () => {
-    const pruned = store.prune(Date.now() - config.runs.retentionMs);
-    if (pruned > 0) logger.info("pruned old runs", { runs: pruned, retention: formatDuration(config.runs.retentionMs) });
-  };
-  prune();
-  const pruneTimer = setInterval(prune, PRUNE_INTERVAL_MS);
-  pruneTimer.unref();
-
-  const metrics: Metrics = new Metrics({ inFlight: () => runs.inFlight, queued: () => runs.queued });
-  const runs: RunManager = new RunManager({
-    pipeline: {
-      runner,
-      workDir: config.workDir,
-      redactor,
-      defaultModel: config.opencode.defaultModel,
-      repo: repoDeps(config, gitBinary),
-    },
-    store,
-    logger,
-    maxExecutionMs: config.maxExecutionMs,
-    idleTimeoutMs: config.runs.idleTimeoutMs,
-    maxConcurrent: config.runs.maxConcurrent,
-    maxQueued: config.runs.maxQueued,
-    allowedRepos: parsePrefixes(config.git.allowedPrefixes),
-    models,
-    observer: metrics,
-  });
-  const app = createApp({
-    logger,
-    apiKeys: config.apiKeys,
-    maxRequestBytes: config.maxRequestBytes,
-    version: VERSION,
-    opencodeVersion: () => opencodeVersion,
-    sandbox,
-    network: agent?.network ?? "open",
-    startedAt,
-    runs,
-    store,
-    metrics,
-    metricsPublic: config.metricsPublic,
-    docsPublic: config.docsPublic,
-  });
-  const edge = createEdge(app, logger, (method, route, status, seconds) => metrics.httpRequest(method, route, status, seconds));
+  const graph = composeGraph(config, { logger, redactor, runner, models, opencodeVersion: () => opencodeVersion, sandbox, network: agent?.network ?? "open", ...(overrides.store ? { store: overrides.store } : {}) });
+  const { app, edge, runs, store } = graph;
+  if (!graph.gitBinary) logger.warn("git not found: repository runs will fail until git is installed (or GIT_BIN is set)");
+  await graph.start();
   const server = listen(config, edge);
   port = server.port as number;
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
@@ -188,9 +124,9 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
     network: agent?.network ?? "open",
     max_concurrent_runs: config.runs.maxConcurrent,
     max_queued_runs: config.runs.maxQueued,
-    store: store.file,
+    store: store.location,
     allowed_repo_prefixes: config.git.allowedPrefixes,
-    git: gitBinary,
+    git: graph.gitBinary,
   });
 
   let closing: Promise<void> | undefined;
@@ -215,8 +151,7 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
       await server.stop(true);
       stopReaping();
       agent?.stop();
-      clearInterval(pruneTimer);
-      store.close();
+      graph.stop();
       logger.info("shutdown complete");
     })());
   };

@@ -88,13 +88,22 @@ function under(url: URL, prefix: RepoPrefix): boolean {
   return url.pathname === prefix.path || url.pathname.startsWith(base);
 }
 
-/** Validates `raw` and checks it against the allow-list. http:// is only accepted where a prefix allows it explicitly. */
-export function resolveRepositoryUrl(raw: string, prefixes: readonly RepoPrefix[]): RepositoryUrl {
-  const url = checkRepositoryUrl(raw);
+/** A checked URL as git gets it (no further checks: from checkRepositoryUrl, or from the store that kept its href). */
+export function repositoryUrlOf(url: URL): RepositoryUrl {
+  const host = url.host.toLowerCase();
+  return { href: url.href, protocol: url.protocol as "https:" | "http:", host, origin: `${url.protocol}//${host}/` };
+}
+
+/** Checks an already validated URL against the allow-list. http:// is only accepted where a prefix allows it explicitly. */
+export function allowedRepository(url: URL, prefixes: readonly RepoPrefix[]): RepositoryUrl {
   if (!prefixes.some((p) => under(url, p))) {
     const allowed = prefixes.map((p) => `${p.protocol}//${p.host}${p.path}`).join(", ") || "none";
     throw new RepositoryUrlError(`repository ${url.protocol}//${url.host}${url.pathname} is not allowed on this server (ALLOWED_REPO_PREFIXES: ${allowed})`, "not_allowed");
   }
-  const host = url.host.toLowerCase();
-  return { href: url.href, protocol: url.protocol as "https:" | "http:", host, origin: `${url.protocol}//${host}/` };
+  return repositoryUrlOf(url);
+}
+
+/** Validates `raw` and checks it against the allow-list (both steps at once, for callers holding a raw string). */
+export function resolveRepositoryUrl(raw: string, prefixes: readonly RepoPrefix[]): RepositoryUrl {
+  return allowedRepository(checkRepositoryUrl(raw), prefixes);
 }

@@ -83,11 +83,12 @@ export function nestingDepth(bytes: Uint8Array): number {
  * route's schema. Validating here means an invalid body never reaches Elysia's own validation error,
  * which pretty-prints the whole body: quadratic in its nesting depth (a 60 KB `[[[…]]]` took 12 s).
  */
-export async function parsePromptBody(request: Request, maxBytes: number, schema: z.ZodType): Promise<unknown> {
+export async function parsePromptBody<T extends z.ZodType>(request: Request, maxBytes: number, schema: T): Promise<z.output<T>> {
   const value = await readPromptBody(request, maxBytes);
   const checked = schema.safeParse(value);
   if (!checked.success) throw invalidRequest(checked.error.issues[0]);
-  return value;
+  // The route declares no `body` schema: this is the one validation, and its output (a parsed URL…) is what handlers get.
+  return checked.data;
 }
 
 async function readPromptBody(request: Request, maxBytes: number): Promise<unknown> {

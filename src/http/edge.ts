@@ -1,6 +1,6 @@
 // The server's outermost layer: every request gets an id (echoed), one log line and a count, whatever the app does.
 import type { Server } from "bun";
-import { statusOf } from "../errors.ts";
+import { statusOf } from "./status.ts";
 import type { Logger } from "../lib/logger.ts";
 import { errorBody } from "./errors.ts";
 import { beginRequest, clientOf } from "./request-context.ts";

@@ -37,6 +37,7 @@ export const ERROR_EXAMPLES: Record<ErrorCode, CodeExample> = {
   clone_failed: { run: true, error: "Failed to clone repository https://github.com/your-org/your-repo.git: repository not found" },
   push_failed: { run: true, error: 'Push to "opencode/0b6f3c1e-8a2d-4f5e-9c7b-1d2e3f4a5b6c" failed: the remote rejected it' },
   shutting_down: { error: "The server is shutting down and accepts no new runs" },
+  store_unavailable: { error: "The run store cannot be written (No space left on device): no new runs until it can" },
   interrupted: { run: true, error: "The server stopped (crash, kill or restart) before the run finished" },
 };
 

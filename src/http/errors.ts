@@ -1,6 +1,7 @@
 // Turns anything thrown while handling a request into the one error JSON shape; unknown errors become a logged 500.
 import { Elysia } from "elysia";
-import { AppError, statusOf, type ErrorCode } from "../errors.ts";
+import { AppError, type ErrorCode } from "../errors.ts";
+import { statusOf } from "./status.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { ErrorBody } from "./error-model.ts";
 import { requestMeta } from "./request-context.ts";

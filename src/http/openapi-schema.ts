@@ -14,7 +14,19 @@ function relink(json: JsonSchema): JsonSchema {
   return out;
 }
 
-const options = { io: "output", unrepresentable: "any" } as const;
+/**
+ * A field parsed on the way in (a repository string becomes a URL) is described as clients send it:
+ * the JSON Schema of the transform's input.
+ */
+function describeTransforms(ctx: { zodSchema: unknown; jsonSchema: JsonSchema }): void {
+  const def = (ctx.zodSchema as { _zod?: { def?: { type?: string; in?: z.ZodType; out?: { _zod?: { def?: { type?: string } } } } } })._zod?.def;
+  if (def?.type !== "pipe" || def.out?._zod?.def?.type !== "transform" || !def.in) return;
+  const input = z.toJSONSchema(def.in, { unrepresentable: "any" }) as JsonSchema;
+  delete input.$schema;
+  Object.assign(ctx.jsonSchema, input);
+}
+
+const options = { io: "output", unrepresentable: "any", override: describeTransforms } as const;
 
 /** A schema object for use inside an operation: a $ref when the schema has an id. */
 export function openApiSchema(schema: z.ZodType): JsonSchema {

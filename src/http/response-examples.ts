@@ -1,5 +1,6 @@
 // Gives every documented JSON answer examples of its own status: error codes that map to it, in the shapes its schema allows.
-import { ERROR_CODES, ERROR_STATUS, type ErrorCode } from "../errors.ts";
+import { ERROR_CODES, type ErrorCode } from "../errors.ts";
+import { ERROR_STATUS } from "./status.ts";
 import { ERROR_EXAMPLES, errorExample } from "./error-model.ts";
 
 const COMPONENTS = "#/components/schemas/";

@@ -1,15 +1,18 @@
 // A run's events as Server-Sent Events: replay after Last-Event-ID, then follow live until the result.
-import type { RunEvent } from "../runs/events.ts";
-import type { EventListener } from "../runs/run-manager.ts";
+import type { EventListener } from "../runs/event-log.ts";
+import type { RunEvent } from "../runs/model.ts";
+import { outcomeStatus } from "./answer.ts";
 
 /** Where the events come from: called once, with the listener for live events. */
-export type EventSource = (listener: EventListener) => { events: RunEvent[]; live: boolean; unsubscribe: () => void };
+export type EventSource = (listener: EventListener) => { events: RunEvent[]; finished: boolean; unsubscribe: () => void };
 
 const encoder = new TextEncoder();
 const PING_MS = 15_000;
 
+/** One event on the wire; a result also says the HTTP status POST /run answered (or would answer) with. */
 export function formatEvent(event: RunEvent): string {
-  return `id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
+  const data = event.type === "result" ? { type: event.type, status: event.status, http_status: outcomeStatus(event.answer), answer: event.answer, run_id: event.run_id, seq: event.seq, time: event.time } : event;
+  return `id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
 /** Parses Last-Event-ID (the seq of the last event the client saw); null when absent, NaN when invalid. */
@@ -51,7 +54,7 @@ export function eventStream(source: EventSource, signal: AbortSignal): ReadableS
       const sub = source(send);
       unsubscribe = sub.unsubscribe;
       for (const event of sub.events) send(event);
-      if (!sub.live) return close();
+      if (sub.finished) return close();
       if (closed) return;
       ping = setInterval(() => !closed && c.enqueue(encoder.encode(": ping\n\n")), PING_MS);
       signal.addEventListener("abort", close, { once: true });

@@ -1,8 +1,8 @@
 // Prometheus metrics with prom-client: runs by outcome, durations, queue, tokens and cost, git failures, HTTP, process.
 import { readdirSync } from "node:fs";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { RunStatus } from "../runs/events.ts";
-import type { RunObserver } from "../runs/run-manager.ts";
+import type { RunStatus } from "../runs/model.ts";
+import type { RunObserver } from "../runs/scheduler.ts";
 import type { RunResult } from "../runs/result.ts";
 
 export interface MetricsSource {

@@ -74,7 +74,8 @@ function fail(message: string): never {
 }
 
 /** Relays, runs the command after `--`, and exits as it did. */
-export async function runBridge(args: readonly string[]): Promise<never> {
+/** `env`: the bridge's own environment (main.ts hands it over), passed on to the command unchanged. */
+export async function runBridge(args: readonly string[], env: Readonly<Record<string, string | undefined>>): Promise<never> {
   const at = args.indexOf("--");
   const command = at === -1 ? [] : args.slice(at + 1);
   if (command.length === 0) fail("usage: --tcp PORT=SOCKET … -- COMMAND [ARGS…]");
@@ -84,7 +85,7 @@ export async function runBridge(args: readonly string[]): Promise<never> {
     if (!m) fail(`bad argument ${args[i]} ${args[i + 1] ?? ""}`);
     listeners.push(relay(Number(m[1]), m[2] as string));
   }
-  const child = Bun.spawn(command, { stdin: "inherit", stdout: "inherit", stderr: "inherit", env: process.env });
+  const child = Bun.spawn(command, { stdin: "inherit", stdout: "inherit", stderr: "inherit", env: { ...env } });
   for (const sig of SIGNALS) process.on(sig, () => child.kill(sig));
   await child.exited;
   for (const l of listeners) l.stop(true);
@@ -93,4 +94,5 @@ export async function runBridge(args: readonly string[]): Promise<never> {
   process.exit(child.exitCode ?? (signal ? 128 + (os.constants.signals[signal as NodeJS.Signals] ?? 0) : 1));
 }
 
-if (import.meta.main) await runBridge(process.argv.slice(2));
+// Run as its own process (source mode): the one place it reads its environment, to hand it over.
+if (import.meta.main) await runBridge(process.argv.slice(2), process.env);

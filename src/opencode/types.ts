@@ -1,23 +1,8 @@
 // What any agent runner takes and gives back; the real one drives the opencode CLI, tests inject fakes.
 
-export interface Usage {
-  input_tokens: number;
-  output_tokens: number;
-  reasoning_tokens: number;
-  cache_read_tokens: number;
-  cache_write_tokens: number;
-  cost: number;
-}
+import type { EgressSummary, ToolCall, Usage } from "../runs/model.ts";
 
-export interface ToolCall {
-  tool: string;
-  status: string;
-  title: string | null;
-  /** What went wrong, for a call whose status is "error" (opencode's own words). */
-  error: string | null;
-  /** True when opencode's permissions refused the call (an `ask` that `opencode run` auto-rejects, or a `deny` rule). */
-  denied: boolean;
-}
+export type { EgressSummary, ToolCall, Usage };
 
 /** Progress reported while the agent works. */
 export type AgentEvent =
@@ -27,15 +12,6 @@ export type AgentEvent =
   | { type: "usage"; step: Usage; total: Usage }
   | { type: "error"; name: string; message: string }
   | { type: "egress"; host: string; port: number; allowed: boolean; reason: string };
-
-/** A run's egress attempts through the proxy, counted per host, port and outcome. */
-export interface EgressSummary {
-  host: string;
-  port: number;
-  allowed: boolean;
-  count: number;
-  reason: string;
-}
 
 export interface AgentInput {
   runId: string;

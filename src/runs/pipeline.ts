@@ -1,11 +1,16 @@
 // One run from start to finish — workspace, repository, agent, delivery, cleanup — and its result, whatever stopped it.
 import { AppError, type ErrorCode } from "../errors.ts";
 import type { Redactor } from "../lib/redact.ts";
-import { emptyUsage, type AgentOutcome, type AgentRunner, type ToolCall } from "../opencode/types.ts";
+import { emptyUsage, type AgentEvent, type AgentOutcome, type AgentRunner, type ToolCall } from "../opencode/types.ts";
 import { killProcessTree, RUN_COOKIE_VAR } from "../proc/process-tree.ts";
 import { stopReason } from "./abort.ts";
-import type { RunEventBody, RunStatus } from "./events.ts";
-import { prepareRepo, publishRepo, type GitOutcome, type PreparedRepo, type RepoDeps, type RepoRequest } from "./repository.ts";
+import type { RunEventBody } from "./model.ts";
+
+/** What a run reports while it goes: its own events and the agent's (some of which are never published). */
+export type PipelineEvent = RunEventBody | AgentEvent;
+import { prepareRepo } from "./repo-clone.ts";
+import { publishRepo } from "./repo-publish.ts";
+import type { GitOutcome, PreparedRepo, RepoDeps, RepoRequest } from "./repository.ts";
 import type { RunResult } from "./result.ts";
 import { createWorkspace } from "./workspace.ts";
 
@@ -28,23 +33,6 @@ export interface RunSpec {
 
 /** How long delivering the partial work of a stopped run may take. */
 const SALVAGE_MS = 60_000;
-
-export function statusOfResult(result: Pick<RunResult, "ok" | "code">): RunStatus {
-  if (result.ok) return "succeeded";
-  switch (result.code) {
-    case "timeout":
-    case "idle_timeout":
-      return "timed_out";
-    case "cancelled":
-    case "client_closed":
-      return "cancelled";
-    case "shutting_down":
-    case "interrupted":
-      return "interrupted";
-    default:
-      return "failed";
-  }
-}
 
 interface Failure {
   code: ErrorCode;
@@ -79,7 +67,7 @@ export async function executeRun(
   deps: PipelineDeps,
   spec: RunSpec,
   signal: AbortSignal,
-  emit: (event: RunEventBody) => void,
+  emit: (event: PipelineEvent) => void,
 ): Promise<RunResult> {
   const started = performance.now();
   const model = spec.model ?? deps.defaultModel;

@@ -1,20 +1,21 @@
-// After a crash: runs left queued or running become interrupted, their leftover processes and workspaces go.
+// After a crash: runs left running become interrupted, their leftover processes and workspaces go; queued runs wait on.
 import { readdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import type { Logger } from "../lib/logger.ts";
 import { killRuns } from "../proc/process-tree.ts";
-import type { RunStore } from "../store/run-store.ts";
-import { answerOf, unstartedResult } from "./answer.ts";
+import type { EventLog } from "./event-log.ts";
+import { outcomeOf, unstartedResult } from "./outcome.ts";
+import type { RunStore } from "./store.ts";
 import { workspacePrefix } from "./workspace.ts";
 
-export const INTERRUPTED_REASON = "The server stopped (crash, kill or restart) before the run finished";
+export const INTERRUPTED_REASON = "The server stopped (crash, kill or restart) before the run finished (it was running)";
 
 /** Returns the ids of the runs it marked interrupted. */
-export async function recoverRuns(store: RunStore, opts: { workDir: string; logger: Logger }): Promise<string[]> {
+export async function recoverRuns(store: RunStore, events: EventLog, opts: { workDir: string; logger: Logger }): Promise<string[]> {
   const now = Date.now();
-  const ids = store.recoverInterrupted(now, INTERRUPTED_REASON);
+  const ids = store.recoverRunning(now, INTERRUPTED_REASON);
   if (ids.length === 0) return ids;
-  // The agents of a killed server keep running under PID 1: find them by their run cookie.
+  // The agents of a killed server keep running under PID 1 (unless a sandbox died with it): find them by their run cookie.
   const killed = await killRuns(ids);
   let entries: string[] = [];
   try {
@@ -26,15 +27,13 @@ export async function recoverRuns(store: RunStore, opts: { workDir: string; logg
   const removed = entries.filter((e) => prefixes.some((p) => e.startsWith(p)));
   for (const entry of removed) rmSync(path.join(opts.workDir, entry), { recursive: true, force: true });
   for (const id of ids) {
-    const row = store.get(id);
-    if (!row) continue;
-    const answer = answerOf(unstartedResult({ runId: id, requestId: row.request_id, model: row.model, durationMs: 0, queueMs: 0 }, "interrupted", row.error ?? INTERRUPTED_REASON));
-    store.finish(id, { status: "interrupted", code: "interrupted", error: row.error, at: now, answer: JSON.stringify(answer.body), httpStatus: answer.status });
+    const record = store.get(id);
+    if (!record) continue;
+    const outcome = outcomeOf(unstartedResult({ runId: id, requestId: record.requestId, model: record.model, durationMs: 0, queueMs: 0 }, "interrupted", INTERRUPTED_REASON));
     // Close the run's event stream the way every stream ends, so followers are not left waiting.
-    const last = store.lastSeq(id);
-    store.appendEvent(id, last + 1, "status", JSON.stringify({ status: "interrupted" }), now);
-    // The answer is added back from the run row when events are read.
-    store.appendEvent(id, last + 2, "result", JSON.stringify({ status: "interrupted", http_status: answer.status }), now);
+    const closing = events.make(id, [{ type: "status", status: "interrupted" }, { type: "result", status: "interrupted", answer: outcome }]);
+    store.finish(id, { status: "interrupted", code: "interrupted", error: INTERRUPTED_REASON, at: now, outcome }, closing);
+    events.forget(id);
   }
   opts.logger.warn("runs interrupted by the previous server process", { runs: ids, processes_killed: killed, workspaces_removed: removed.length });
   return ids;

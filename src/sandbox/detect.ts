@@ -12,8 +12,10 @@ export type BwrapProbe = { ok: true; ms: number } | { ok: false; error: string }
 export type LandlockProbe = { ok: true; support: LandlockSupport } | { ok: false; error: string };
 
 export interface DetectDeps {
-  /** The bwrap executable; default: `bwrap` on PATH. null: treat as not installed. */
+  /** The bwrap executable; default: `bwrap` on `searchPath`. null: treat as not installed. */
   bwrapPath?: string | null;
+  /** The PATH bwrap is looked up on and the probe runs with (the config's, never read here from the environment). */
+  searchPath?: string;
   probeTimeoutMs?: number;
   systemPaths?: readonly string[];
   /** What the kernel offers; default: ask it. */
@@ -26,10 +28,10 @@ const DEFAULT_PROBE_TIMEOUT_MS = 3000;
  * Runs `true` in a sandbox built exactly as runs get theirs (same namespaces, /proc, tmpfs options):
  * in Docker's default seccomp profile, or with --proc refused, this fails where a lighter probe passes.
  */
-export async function probeBwrap(bwrap: string, opts: { timeoutMs?: number; systemPaths?: readonly string[] } = {}): Promise<BwrapProbe> {
+export async function probeBwrap(bwrap: string, opts: { timeoutMs?: number; systemPaths?: readonly string[]; searchPath?: string } = {}): Promise<BwrapProbe> {
   const root = mkdtempSync(path.join(os.tmpdir(), "ocs-sandbox-probe-"));
   try {
-    const spec: SandboxSpec = { root, env: { PATH: process.env.PATH ?? "/usr/bin:/bin" }, tmpSizeBytes: 1 << 20 };
+    const spec: SandboxSpec = { root, env: { PATH: opts.searchPath ?? "/usr/bin:/bin" }, tmpSizeBytes: 1 << 20 };
     const argv = bwrapArgv(["true"], spec, checkSpec(spec), { bwrap, layout: bwrapLayout(opts.systemPaths ?? DEFAULT_SYSTEM_PATHS) });
     const started = performance.now();
     const proc = Bun.spawn(argv, { env: spec.env, stdin: "ignore", stdout: "ignore", stderr: "pipe", timeout: opts.timeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS, killSignal: "SIGKILL" });
@@ -82,8 +84,12 @@ export async function detectSandbox(requested: SandboxRequest, deps: DetectDeps 
     return { mode: "landlock", landlock: probe.support, reason: null, detail: describeLandlock(probe.support), probeMs: null };
   }
 
-  const bwrapPath = deps.bwrapPath === undefined ? Bun.which("bwrap") : deps.bwrapPath;
-  const bwrap: BwrapProbe = bwrapPath === null ? { ok: false, error: "bwrap (bubblewrap) is not installed or not on PATH" } : await probeBwrap(bwrapPath, { timeoutMs: deps.probeTimeoutMs, systemPaths: deps.systemPaths });
+  const searchPath = deps.searchPath ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  const bwrapPath = deps.bwrapPath === undefined ? Bun.which("bwrap", { PATH: searchPath }) : deps.bwrapPath;
+  const bwrap: BwrapProbe =
+    bwrapPath === null
+      ? { ok: false, error: "bwrap (bubblewrap) is not installed or not on PATH" }
+      : await probeBwrap(bwrapPath, { timeoutMs: deps.probeTimeoutMs, systemPaths: deps.systemPaths, searchPath });
   if (bwrap.ok && bwrapPath !== null) {
     return { mode: "bwrap", bwrapPath, reason: null, detail: `bubblewrap ${bwrapPath} (probe ${bwrap.ms.toFixed(1)} ms)`, probeMs: bwrap.ms };
   }

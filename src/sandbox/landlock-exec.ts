@@ -41,7 +41,7 @@ function fail(code: number, message: string): never {
 }
 
 /** Applies the policy in args[0] and executes the command after `--`. Never returns. */
-export function runLandlockExec(args: readonly string[]): never {
+export function runLandlockExec(args: readonly string[], inherited: Readonly<Record<string, string | undefined>>): never {
   const [json, separator, ...command] = args;
   if (json === undefined || separator !== "--" || command.length === 0) fail(EXIT_SETUP_FAILED, "usage: POLICY -- COMMAND [ARGS…]");
   let policy: unknown;
@@ -52,7 +52,7 @@ export function runLandlockExec(args: readonly string[]): never {
   }
   if (!isPolicy(policy)) fail(EXIT_SETUP_FAILED, "malformed policy");
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  for (const [k, v] of Object.entries(inherited)) if (v !== undefined) env[k] = v;
   const program = command[0] as string;
   const file = program.includes("/") ? program : Bun.which(program, { PATH: env.PATH ?? "" });
   if (file === null) fail(EXIT_NOT_FOUND, `${program}: not found on PATH`);
@@ -76,4 +76,5 @@ export function runLandlockExec(args: readonly string[]): never {
   }
 }
 
-if (import.meta.main) runLandlockExec(process.argv.slice(2));
+// Run as its own process (source mode): the one place it reads its environment, to hand it over.
+if (import.meta.main) runLandlockExec(process.argv.slice(2), process.env);

@@ -381,7 +381,9 @@ describe("the git host dies mid-transfer", () => {
         expect(status).toBe(502);
         expect(body).toMatchObject({ success: false, code: "push_failed", changed: true, pushed: false, files_changed: ["payload.bin"] });
         const branch = String(body.branch);
-        expect(String(body.error)).toMatch(new RegExp(`^Push to "${branch}" failed: error: RPC failed`));
+        // git's words depend on where the cut falls, as for the clone cuts above.
+        expect(String(body.error)).toStartWith(`Push to "${branch}" failed: `);
+        expect(String(body.error)).toMatch(/RPC failed|unexpected disconnect|remote end hung up|early EOF|Broken pipe|transfer closed/);
         const patch = String(body.undelivered_patch);
         expect(path.dirname(patch)).toBe(undeliveredDir);
         expect(readFileSync(patch, "latin1")).toContain("payload.bin");
@@ -508,7 +510,7 @@ describe("the server process is stopped with runs in flight", () => {
     for (const s of servers) await s.stop("SIGKILL");
   });
 
-  test("SIGTERM: new runs get 503 shutting_down, queued runs end interrupted at once, in-flight ones after SHUTDOWN_TIMEOUT; nothing survives; exit 0", async () => {
+  test("SIGTERM: new runs get 503 shutting_down, queued runs stay queued for the next process, in-flight ones end after SHUTDOWN_TIMEOUT; nothing survives; exit 0", async () => {
     const env = agentServerEnv({ MAX_CONCURRENT_RUNS: "2", SHUTDOWN_TIMEOUT: "1s", MAX_EXECUTION_TIME: "120s", LOG_LEVEL: "info" });
     const first = await spawn(env);
     const t = target(first.url, env);
@@ -529,9 +531,7 @@ describe("the server process is stopped with runs in flight", () => {
     ]);
     expect(refused.status).toBe(503);
     expect(await readJson(refused)).toMatchObject({ success: false, code: "shutting_down", error: "The server is shutting down and accepts no new runs" });
-    for (const view of views) {
-      expect(view).toMatchObject({ status: "interrupted", code: "shutting_down", error: "The server shut down before the run started", started_at: null });
-    }
+    for (const view of views) expect(view).toMatchObject({ status: "queued", started_at: null });
     const { status, body, at } = await syncRun;
     expect(status).toBe(503);
     expect(body).toMatchObject({ success: false, code: "shutting_down", error: "The server shut down before the run finished (SHUTDOWN_TIMEOUT)", output: "ignoring SIGTERM" });
@@ -539,19 +539,24 @@ describe("the server process is stopped with runs in flight", () => {
     const exited = performance.now();
     expect(first.records().at(-1)).toMatchObject({ msg: "shutdown complete" });
 
-    // Restarted on the same DATA_DIR: every run is there, finished; nothing was left for recovery.
+    // Restarted on the same DATA_DIR: the in-flight runs are there, finished (nothing was left for recovery);
+    // the queued ones start now and succeed.
     const second = await spawn(env);
+    await waitFor(async () => (await Promise.all(queued.map((id) => runView(second.url, id)))).every((v) => v.status === "succeeded"), {
+      what: "the runs queued at shutdown to run on the restarted server",
+      timeoutMs: 60_000,
+    });
     const rows = await expectClean({ ...t, url: second.url, markers: [child, detached, hung] });
     expect(rows.get(asyncRun)).toMatchObject({ status: "interrupted", code: "shutting_down", error: "The server shut down before the run finished (SHUTDOWN_TIMEOUT)" });
     expect(rows.size).toBe(2 + QUEUED);
-    for (const row of rows.values()) expect(row.status).toBe("interrupted");
+    expect([...rows.values()].filter((r) => r.status === "interrupted")).toHaveLength(2);
     expect(second.records().some((r) => r.msg === "runs interrupted by the previous server process")).toBe(false);
     expect(await second.stop()).toBe(0);
     faultFigure("server SIGTERM, SHUTDOWN_TIMEOUT=1s", at - fault, "SIGTERM → 503 to the waiting client");
     figure("faults", "server SIGTERM: SIGTERM → exit 0", `${Math.round(exited - fault)} ms`);
   }, 90_000);
 
-  test("kill -9: sandboxed agents die with the server; unsandboxed ones outlive it (reported) until the restart on the same DATA_DIR kills them; every run ends interrupted", async () => {
+  test("kill -9: sandboxed agents die with the server; unsandboxed ones outlive it (reported) until the restart on the same DATA_DIR kills them; running runs end interrupted, queued ones run", async () => {
     const env = agentServerEnv({ MAX_CONCURRENT_RUNS: "2", MAX_EXECUTION_TIME: "120s", LOG_LEVEL: "info" });
     const first = await spawn(env);
     const sandbox = (await readJson(await fetch(`${first.url}/health`))).sandbox;
@@ -599,18 +604,23 @@ describe("the server process is stopped with runs in flight", () => {
 
     const second = await spawn(env);
     const answered = performance.now();
-    // Recovery ran before the restarted server listened: nothing of the old runs is left.
-    expect(runProcesses(t.ids)).toEqual([]);
+    // Recovery ran before the restarted server listened: nothing of the runs that were running is left
+    // (the queued ones may already have started on the new server).
+    expect(runProcesses([asyncRun, syncId])).toEqual([]);
     const recovered = second.records().find((r) => r.msg === "runs interrupted by the previous server process");
     expect(recovered).toMatchObject({ workspaces_removed: 2 });
-    expect((recovered?.runs as string[]).sort()).toEqual([asyncRun, syncId, ...queued].sort());
+    expect((recovered?.runs as string[]).sort()).toEqual([asyncRun, syncId].sort());
     expect(recovered?.processes_killed).toBe(cookies.length);
     // Adopted by this test process (a subreaper here), the killed agents are its zombies to reap.
     const reaped = reapAdoptedZombies();
     await waitFor(() => zombieChildren(FAULT_COMMANDS).length === 0, { what: "adopted agent zombies reaped", timeoutMs: 5000 });
+    await waitFor(async () => (await Promise.all(queued.map((id) => runView(second.url, id)))).every((v) => v.status === "succeeded"), {
+      what: "the runs queued at the crash to run on the restarted server",
+      timeoutMs: 60_000,
+    });
     const rows = await expectClean({ ...t, url: second.url, markers: [child, detached, hung] });
-    for (const [id, state] of [[asyncRun, "running"], [syncId, "running"], ...queued.map((q) => [q, "queued"] as const)] as const) {
-      expect(rows.get(id)).toMatchObject({ status: "interrupted", code: "interrupted", error: `The server stopped (crash, kill or restart) before the run finished (it was ${state})` });
+    for (const id of [asyncRun, syncId]) {
+      expect(rows.get(id)).toMatchObject({ status: "interrupted", code: "interrupted", error: "The server stopped (crash, kill or restart) before the run finished (it was running)" });
     }
     // The synchronous client retrying with its Idempotency-Key gets the run's answer at once.
     const retry = await fetch(`${second.url}/run`, { method: "POST", headers: { "content-type": "text/plain", "idempotency-key": key }, body: `hang ${hung}` });

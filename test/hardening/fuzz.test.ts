@@ -4,7 +4,8 @@ import { Database } from "bun:sqlite";
 import { readdirSync, statSync } from "node:fs";
 import fc from "fast-check";
 import type { Server } from "bun";
-import { ERROR_STATUS, type ErrorCode } from "../../src/errors.ts";
+import type { ErrorCode } from "../../src/errors.ts";
+import { ERROR_STATUS } from "../../src/http/status.ts";
 import { WWW_AUTHENTICATE } from "../../src/http/auth.ts";
 import { createEdge } from "../../src/http/edge.ts";
 import { createLogger } from "../../src/lib/logger.ts";
@@ -98,7 +99,7 @@ beforeAll(() => {
     fetch: edge,
   });
   base = `http://127.0.0.1:${server.port}`;
-  store = new Database(t.store.file, { readonly: true });
+  store = new Database(t.store.location, { readonly: true });
 });
 
 afterAll(async () => {
@@ -110,7 +111,7 @@ afterAll(async () => {
 function expectErrorBody(body: unknown, status: number, requestId: string): void {
   const code = CODE_OF[status];
   if (!code) throw new Error(`status ${status} is not a documented refusal`);
-  expect(ERROR_STATUS[code]).toBe(status as (typeof ERROR_STATUS)[ErrorCode]);
+  expect(ERROR_STATUS[code as ErrorCode]).toBe(status);
   const record = body as Record<string, unknown>;
   expect(Object.keys(record).every((k) => ["success", "code", "error", "request_id", "field", "retry_after"].includes(k))).toBe(true);
   const exact: Record<number, string> = { 401: AUTH_HELP, 413: `Request too large: the body exceeds MAX_REQUEST_SIZE (${MAX_BODY} bytes)` };

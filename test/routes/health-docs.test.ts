@@ -1,4 +1,5 @@
 // GET /health and the self-hosted OpenAPI/Swagger UI documentation.
+import { VERSION } from "../../src/version.ts";
 import { readJson } from "../support/http.ts";
 import { describe, expect, test } from "bun:test";
 import { testApp, text } from "../support/app.ts";
@@ -13,11 +14,12 @@ describe("GET /health", () => {
     expect(await idle.json()).toEqual({
       status: "healthy",
       timestamp: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
-      version: "0.0.0-test",
+      version: VERSION,
       opencode_version: "9.9.9",
       auth: "none",
       sandbox: "off",
       network: "open",
+      store: "ok",
       runs_in_flight: 0,
       runs_queued: 0,
       uptime_seconds: expect.any(Number),

@@ -2,7 +2,8 @@
 import { describe, expect, test } from "bun:test";
 import net from "node:net";
 import { z } from "zod";
-import { ERROR_STATUS, type ErrorCode } from "../../src/errors.ts";
+import type { ErrorCode } from "../../src/errors.ts";
+import { ERROR_STATUS } from "../../src/http/status.ts";
 import { ErrorResponse } from "../../src/http/error-model.ts";
 import { HealthResponse } from "../../src/modules/health/model.ts";
 import { RunFailure, RunRequest, RunSuccess } from "../../src/modules/run/model.ts";
@@ -89,10 +90,10 @@ describe("response examples", () => {
     expect(problems).toEqual([]);
   });
 
-  test("GET /health shows a healthy 200 and a shutting_down 503", () => {
+  test("GET /health shows a healthy 200, and shutting_down and degraded 503s", () => {
     const health = spec.paths["/health"]?.get?.responses ?? {};
     expect(spec.components.schemas.Health?.examples?.[0]).toMatchObject({ status: "healthy" });
-    expect(Object.values(health["503"]?.content?.["application/json"]?.examples ?? {}).map((e) => (e.value as { status: string }).status)).toEqual(["shutting_down"]);
+    expect(Object.values(health["503"]?.content?.["application/json"]?.examples ?? {}).map((e) => (e.value as { status: string }).status)).toEqual(["shutting_down", "degraded"]);
   });
 
   test("GET /health's documented 400 is real: a request without a Host header", async () => {

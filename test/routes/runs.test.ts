@@ -316,13 +316,16 @@ describe("metrics", () => {
 });
 
 describe("shutdown", () => {
-  test("draining ends queued runs as interrupted at once", async () => {
+  // Changed with the durable queue (issue 14): queued runs no longer end at shutdown, they wait for the next start.
+  test("draining keeps queued runs queued (for the next server process) and refuses new ones", async () => {
     const t = testApp({ maxConcurrent: 1, runner: new FakeRunner(hangAfter()) });
     const running = String((await create(t, "a")).body.id);
     const queued = String((await create(t, "b")).body.id);
     t.runs.beginDrain();
-    expect(await view(t, queued)).toMatchObject({ status: "interrupted", code: "shutting_down", error: "The server shut down before the run started" });
+    expect(await view(t, queued)).toMatchObject({ status: "queued", code: null, queue_position: 1 });
     expect((await create(t, "c")).res.status).toBe(503);
     await t.request(`/runs/${running}`, { method: "DELETE" });
+    // The slot is free, but a draining server starts nothing.
+    expect(await view(t, queued)).toMatchObject({ status: "queued" });
   });
 });

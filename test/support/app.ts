@@ -1,33 +1,38 @@
-// Builds the app in-process around a fake runner; requests go through the same edge handler the server uses.
-import { createEdge } from "../../src/http/edge.ts";
+// Builds the app in-process around a fake runner, with the server's own composition function; requests go through its edge handler.
 import path from "node:path";
-import { createApp } from "../../src/app.ts";
-import { parsePrefixes } from "../../src/git/url-policy.ts";
-import type { MirrorCache } from "../../src/git/mirror-cache.ts";
-import { Metrics } from "../../src/metrics/metrics.ts";
-import { RunStore } from "../../src/store/run-store.ts";
+import { composeGraph } from "../../src/compose.ts";
+import { loadConfig } from "../../src/config.ts";
 import { createLogger } from "../../src/lib/logger.ts";
 import { Redactor } from "../../src/lib/redact.ts";
-import { RunManager } from "../../src/runs/run-manager.ts";
+import type { Metrics } from "../../src/metrics/metrics.ts";
+import type { ModelCatalog } from "../../src/opencode/model-catalog.ts";
+import type { RunService } from "../../src/runs/service.ts";
+import type { RunStore } from "../../src/runs/store.ts";
+import type { App } from "../../src/app.ts";
+import type { MirrorCache } from "../../src/git/mirror-cache.ts";
 import { FakeRunner } from "./fake-runner.ts";
 import { tempDir } from "./temp.ts";
 
 export interface TestApp {
-  app: ReturnType<typeof createApp>;
+  app: App;
   runner: FakeRunner;
-  runs: RunManager;
+  runs: RunService;
   store: RunStore;
   metrics: Metrics;
   logs: string[];
   workDir: string;
+  dataDir: string;
   /** Sends a request to the app in-process; paths are relative to http://localhost. */
   request(path: string, init?: RequestInit): Promise<Response>;
+  /** Stops timers and closes the store (as the server does at shutdown). */
+  close(): void;
 }
 
 export interface TestAppOptions {
   apiKeys?: string[];
   maxRequestBytes?: number;
   maxExecutionMs?: number;
+  /** Extra values to redact (they reach the config as a git token the server never uses). */
   secrets?: string[];
   runner?: FakeRunner;
   allowedRepos?: string[];
@@ -41,74 +46,80 @@ export interface TestAppOptions {
   idleTimeoutMs?: number;
   metricsPublic?: boolean;
   docsPublic?: boolean;
-  /** An existing store (to reopen a database, as after a restart). */
+  /** An existing DATA_DIR (to reopen its store, as after a restart). */
+  dataDir?: string;
+  /** A store other than the SQLite one in DATA_DIR (fault injection). */
   store?: RunStore;
-  /** The repository mirror cache (off by default). */
+  /** The repository mirror cache directory (off by default). */
+  cacheDir?: string;
+  /** A mirror cache shared between several apps (as one server's runs share it). */
   cache?: MirrorCache;
+  models?: ModelCatalog;
+}
+
+/** The environment a TestAppOptions stands for: the same configuration path as the server's. */
+function envOf(opts: TestAppOptions, workDir: string, dataDir: string): Record<string, string> {
+  const env: Record<string, string> = {
+    PATH: opts.gitBaseEnv?.PATH ?? process.env.PATH ?? "/usr/bin:/bin",
+    HOME: dataDir,
+    WORK_DIR: workDir,
+    DATA_DIR: dataDir,
+    OPENCODE_MODEL: "fake/default",
+    MAX_EXECUTION_TIME: `${opts.maxExecutionMs ?? 60_000}ms`,
+    IDLE_TIMEOUT: `${opts.idleTimeoutMs ?? 0}ms`,
+    MAX_CONCURRENT_RUNS: String(opts.maxConcurrent ?? 4),
+    MAX_QUEUED_RUNS: String(opts.maxQueued ?? 100),
+    MAX_REQUEST_SIZE: String(opts.maxRequestBytes ?? 1024 * 1024),
+    ALLOWED_REPO_PREFIXES: (opts.allowedRepos ?? ["https://github.com/"]).join(","),
+    GIT_BIN: opts.gitBinary ?? "/nonexistent/git",
+    GIT_CLONE_DEPTH: "1",
+    GIT_TIMEOUT: "30s",
+    GIT_AUTHOR_NAME: "test",
+    GIT_AUTHOR_EMAIL: "test@localhost",
+    MAX_OUTPUT_SIZE: String(1024 * 1024),
+    METRICS_PUBLIC: String(opts.metricsPublic ?? false),
+    DOCS_PUBLIC: String(opts.docsPublic ?? true),
+    REPO_CACHE: String(opts.cacheDir !== undefined || opts.cache !== undefined),
+    ...(opts.cacheDir ? { CACHE_DIR: opts.cacheDir } : {}),
+    ...(opts.apiKeys?.length ? { API_KEY: opts.apiKeys.join(",") } : {}),
+    ...(opts.gitToken ? { GIT_TOKEN: opts.gitToken } : {}),
+  };
+  for (const [k, v] of Object.entries(opts.gitBaseEnv ?? {})) if (k !== "PATH") env[k] = v;
+  return env;
 }
 
 export function testApp(opts: TestAppOptions = {}): TestApp {
   const logs: string[] = [];
-  const redactor = new Redactor([...(opts.apiKeys ?? []), ...(opts.secrets ?? [])]);
+  const workDir = tempDir("ocs-work-");
+  const dataDir = opts.dataDir ?? tempDir("ocs-data-");
+  const config = loadConfig(envOf(opts, workDir, dataDir));
+  const redactor = new Redactor([...config.secrets, ...(opts.secrets ?? [])]);
   const logger = createLogger({ level: "debug", redactor, sink: (l) => logs.push(l) });
   const runner = opts.runner ?? new FakeRunner();
-  const workDir = tempDir("ocs-work-");
-  const store = opts.store ?? new RunStore(path.join(tempDir("ocs-store-"), "runs.db"));
-  const metrics: Metrics = new Metrics({ inFlight: () => runs.inFlight, queued: () => runs.queued });
-  const runs: RunManager = new RunManager({
-    pipeline: {
-      runner,
-      workDir,
-      redactor,
-      defaultModel: "fake/default",
-      repo: {
-        gitBinary: opts.gitBinary ?? null,
-        gitBaseEnv: opts.gitBaseEnv ?? { PATH: process.env.PATH ?? "/usr/bin:/bin" },
-        githubToken: null,
-        gitToken: opts.gitToken ?? null,
-        tokenUsername: "x-access-token",
-        cloneDepth: 1,
-        inactivityTimeoutMs: 30_000,
-        author: { name: "test", email: "test@localhost" },
-        undeliveredDir: path.join(tempDir("ocs-data-"), "undelivered"),
-        maxPatchBytes: 1024 * 1024,
-        cache: opts.cache ?? null,
-      },
-    },
-    store,
-    maxExecutionMs: opts.maxExecutionMs ?? 60_000,
-    idleTimeoutMs: opts.idleTimeoutMs ?? 0,
-    maxConcurrent: opts.maxConcurrent ?? 4,
-    maxQueued: opts.maxQueued ?? 100,
+  const graph = composeGraph(config, {
     logger,
-    allowedRepos: parsePrefixes(opts.allowedRepos ?? ["https://github.com/"]),
-    observer: metrics,
-  });
-  const app = createApp({
-    logger,
-    apiKeys: opts.apiKeys ?? [],
-    maxRequestBytes: opts.maxRequestBytes ?? 1024 * 1024,
-    version: "0.0.0-test",
+    redactor,
+    runner,
     opencodeVersion: () => "9.9.9",
     sandbox: "off",
     network: "open",
-    startedAt: Date.now(),
-    runs,
-    store,
-    metrics,
-    metricsPublic: opts.metricsPublic ?? false,
-    docsPublic: opts.docsPublic ?? true,
+    ...(opts.models ? { models: opts.models } : {}),
+    ...(opts.store ? { store: opts.store } : {}),
+    ...(opts.cache ? { cache: opts.cache } : {}),
   });
-  const edge = createEdge(app, logger, (method, route, status, seconds) => metrics.httpRequest(method, route, status, seconds));
+  // What the server does before it listens: recover, then start what waits in the queue.
+  void graph.start();
   return {
-    app,
+    app: graph.app,
     runner,
-    runs,
-    store,
-    metrics,
+    runs: graph.runs,
+    store: graph.store,
+    metrics: graph.metrics,
     logs,
     workDir,
-    request: (path, init) => edge(new Request(`http://localhost${path}`, init)),
+    dataDir,
+    request: (p, init) => graph.edge(new Request(`http://localhost${p}`, init)),
+    close: () => graph.stop(),
   };
 }
 
@@ -123,3 +134,6 @@ export const text = (body: string, headers: Record<string, string> = {}): Reques
   headers: { "content-type": "text/plain", ...headers },
   body,
 });
+
+/** For tests that need the DATA_DIR's store path. */
+export const storeFileOf = (t: TestApp) => path.join(t.dataDir, "opencode-server.db");

@@ -1,5 +1,5 @@
 // Reads a text/event-stream response into parsed events, for as many as the test wants.
-import type { RunEvent } from "../../src/runs/events.ts";
+import type { RunEvent } from "../../src/runs/model.ts";
 
 export interface SseEvent {
   id: string | null;

@@ -1,4 +1,4 @@
-// GET /health: unauthenticated liveness/readiness; 503 while draining so load balancers stop sending work.
+// GET /health: unauthenticated liveness/readiness; 503 while draining or degraded so load balancers stop sending work.
 import { Elysia } from "elysia";
 import { errorResponses } from "../../http/error-model.ts";
 import { HealthResponse } from "./model.ts";
@@ -17,7 +17,7 @@ export function healthModule(src: HealthSource) {
       detail: {
         tags: ["system"],
         summary: "Health check",
-        description: "No authentication. Answers 503 with status shutting_down while the server drains.",
+        description: "No authentication. Answers 503 with status shutting_down while the server drains, and with status degraded while its run store cannot be written (new runs are refused then).",
         security: [],
       },
     },

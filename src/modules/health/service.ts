@@ -1,4 +1,4 @@
-// What /health reports: versions, load and whether the server is draining.
+// What /health reports: versions, load, whether the server is draining, and whether its run store can be written.
 import type { Health } from "./model.ts";
 
 export interface HealthSource {
@@ -11,17 +11,21 @@ export interface HealthSource {
   inFlight(): number;
   queued(): number;
   draining(): boolean;
+  /** Null while the run store can be written; otherwise why not. */
+  storeProblem(): string | null;
 }
 
 export function healthOf(src: HealthSource, now = Date.now()): Health {
   return {
-    status: src.draining() ? "shutting_down" : "healthy",
+    status: src.draining() ? "shutting_down" : src.storeProblem() !== null ? "degraded" : "healthy",
     timestamp: new Date(now).toISOString(),
     version: src.version,
     opencode_version: src.opencodeVersion(),
     auth: src.auth,
     sandbox: src.sandbox,
     network: src.network,
+    store: src.storeProblem() === null ? "ok" : "unwritable",
+    ...(src.storeProblem() !== null ? { store_error: src.storeProblem() as string } : {}),
     runs_in_flight: src.inFlight(),
     runs_queued: src.queued(),
     uptime_seconds: Math.round((now - src.startedAt) / 100) / 10,

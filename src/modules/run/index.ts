@@ -4,37 +4,27 @@ import { parsePromptBody } from "../../http/body.ts";
 import { SECURITY } from "../../http/docs.ts";
 import { ErrorResponse, errorResponses } from "../../http/error-model.ts";
 import { holdOpen, requestMeta } from "../../http/request-context.ts";
-import type { RunManager } from "../../runs/run-manager.ts";
-import { eventsResponse, idempotencyKeyOf, lastEventIdOf } from "../runs/index.ts";
-import { RunFailure, RunRequest, RunSuccess } from "./model.ts";
-import { runInputOf, type RunService } from "./service.ts";
+import type { RunsController } from "../runs/controller.ts";
+import { RunFailure, RunRequest, RunSuccess, type RunRequestBody } from "./model.ts";
 
 function wantsEventStream(request: Request): boolean {
   return (request.headers.get("accept") ?? "").toLowerCase().includes("text/event-stream");
 }
 
-export function runModule(service: RunService, runs: RunManager, opts: { maxRequestBytes: number }) {
+export function runModule(controller: RunsController, opts: { maxRequestBytes: number }) {
   return new Elysia({ name: "run" }).post(
     "/run",
-    async ({ body, request, set }) => {
+    ({ body, request }) => {
       holdOpen(request);
       const requestId = requestMeta(request).id;
-      const idempotencyKey = idempotencyKeyOf(request.headers);
-      if (wantsEventStream(request)) {
-        // Refused before the run is submitted: a 400 must not leave a run behind.
-        lastEventIdOf(request);
-        // Streaming: the run goes on if the client disconnects; reconnect to /runs/{id}/events with Last-Event-ID.
-        const handle = runs.submit(runInputOf(body), { requestId, idempotencyKey, deadlineFromSubmission: true });
-        return eventsResponse(runs, handle.id, request, { location: `/runs/${handle.id}`, "x-run-id": handle.id });
-      }
-      const finished = await service.execute(body, { requestId, signal: request.signal, idempotencyKey });
+      // Validated by the parse hook below (the one validation of the body).
+      const input = body as RunRequestBody;
+      if (wantsEventStream(request)) return controller.stream(input, request, requestId);
       // Both branches answer with a Response (the stream cannot be anything else); the schemas below document them.
-      set.status = finished.httpStatus;
-      return new Response(finished.json, { status: finished.httpStatus, headers: { "content-type": "application/json;charset=utf-8" } });
+      return controller.execute(input, { requestId, signal: request.signal, headers: request.headers });
     },
     {
       parse: ({ request }) => parsePromptBody(request, opts.maxRequestBytes, RunRequest),
-      body: RunRequest,
       response: {
         200: RunSuccess,
         ...errorResponses(401, 413, 415, 422, 429),

@@ -1,7 +1,8 @@
 // POST /run's request and answers, as zod schemas: validation, TypeScript types and OpenAPI all come from here.
 import { z } from "zod";
 import type { ErrorCode } from "../../errors.ts";
-import { ERROR_EXAMPLES, ErrorResponse, errorExample } from "../../http/error-model.ts";
+import { ERROR_EXAMPLES, errorExample } from "../../http/error-model.ts";
+import { RunFailure as DomainRunFailure, RunSuccess as DomainRunSuccess } from "../../runs/model.ts";
 import type { OperationDoc } from "../../http/docs.ts";
 import type { NamedExample } from "../../http/response-examples.ts";
 import { openApiSchema } from "../../http/openapi-schema.ts";
@@ -18,12 +19,14 @@ const branchName = (what: string) =>
 const repositoryUrl = z
   .string()
   .max(2048)
-  .superRefine((raw, ctx) => {
+  // Checked once, here: what the run core gets is the parsed URL (the allow-list is the service's).
+  .transform((raw, ctx) => {
     try {
-      checkRepositoryUrl(raw);
+      return checkRepositoryUrl(raw);
     } catch (err) {
       if (!(err instanceof RepositoryUrlError)) throw err;
       ctx.addIssue({ code: "custom", message: err.message });
+      return z.NEVER;
     }
   });
 
@@ -75,70 +78,9 @@ export const RunRequest = z
 
 export type RunRequestBody = z.infer<typeof RunRequest>;
 
-export const Usage = z
-  .object({
-    input_tokens: z.number(),
-    output_tokens: z.number(),
-    reasoning_tokens: z.number(),
-    cache_read_tokens: z.number(),
-    cache_write_tokens: z.number(),
-    cost: z.number().describe("Cost in USD as opencode computed it"),
-  })
-  .meta({ id: "Usage", description: "Summed over opencode's step-finish events" });
-
-export const ToolCall = z
-  .object({
-    tool: z.string(),
-    status: z.string().describe("completed or error"),
-    title: z.string().nullable(),
-    error: z.string().nullable().describe("For a failed call: opencode's reason"),
-    denied: z.boolean().describe("True when opencode's permissions refused the call (a refused `ask`, or a `deny` rule)"),
-  })
-  .meta({ id: "ToolCall" });
-
-const runFields = {
-  output: z.string().describe("The agent's text, as plain `opencode run` prints it (partial on failure)"),
-  execution_time: z.string().describe('How long the run took from its start (workspace, clone, agent, push) to its end, not counting the queue; Go-style duration, e.g. "2.5s"'),
-  queue_time: z.string().describe('How long the run waited in the queue before it started, e.g. "0s"'),
-  request_id: z.string(),
-  run_id: z.string(),
-  session_id: z.string().nullable().describe("opencode session id"),
-  model: z.string().nullable(),
-  usage: Usage,
-  tools: z.array(ToolCall).describe("Tool calls the agent made, in order"),
-  egress: z
-    .array(
-      z.object({
-        host: z.string(),
-        port: z.number().int(),
-        allowed: z.boolean(),
-        count: z.number().int().describe("Attempts with this outcome"),
-        reason: z.string().describe("Why it was allowed or refused (the first attempt's)"),
-      }),
-    )
-    .describe("What the agent tried to reach through the egress proxy (AGENT_NETWORK=proxy), per host, port and outcome"),
-  output_truncated: z.boolean().describe("True when output exceeded MAX_OUTPUT_SIZE and was cut"),
-  exit_code: z.number().int().nullable().describe("opencode's exit code; null when it was killed"),
-  // Repository runs only:
-  repository: z.string().optional().describe("The repository (repository runs only, as are the fields below)"),
-  branch: z.string().optional().describe("The branch holding the work (a fallback branch when the push was rejected)"),
-  commit: z.string().nullable().optional().describe("The branch's commit after the run (pushed, or local when the push failed)"),
-  base_branch: z.string().nullable().optional().describe("The branch the work started from"),
-  base_commit: z.string().nullable().optional().describe("The commit the work started from"),
-  changed: z.boolean().optional().describe("Whether the agent changed anything (files or commits)"),
-  files_changed: z.array(z.string()).optional().describe("Paths changed between base_commit and commit"),
-  pushed: z.boolean().optional(),
-  push_note: z.string().nullable().optional().describe("Why the push went elsewhere, did not happen, or failed"),
-  patch: z.string().optional().describe("With push: false, the change as a diff"),
-  patch_truncated: z.boolean().optional(),
-  undelivered_patch: z.string().optional().describe("When the push failed: where the commits were saved on the server (git am)"),
-};
-
 const exampleUsage = { input_tokens: 1200, output_tokens: 240, reasoning_tokens: 0, cache_read_tokens: 0, cache_write_tokens: 0, cost: 0.0072 };
 
-export const RunSuccess = z
-  .object({ success: z.literal(true), error: z.null(), ...runFields })
-  .meta({
+export const RunSuccess = DomainRunSuccess.meta({
     id: "RunSuccess",
     examples: [
       {
@@ -163,8 +105,7 @@ export const RunSuccess = z
 const EXAMPLE_REPO = "https://github.com/your-org/your-repo.git";
 const EXAMPLE_RUN_ID = "0b6f3c1e-8a2d-4f5e-9c7b-1d2e3f4a5b6c";
 
-// Spelled out rather than RunFailureBody: RunFailure's own examples are built with these.
-type FailureExample = z.infer<typeof ErrorResponse> & z.infer<z.ZodObject<typeof runFields>>;
+type FailureExample = z.infer<typeof DomainRunFailure>;
 
 /** What differs from the common example fields, by run outcome. */
 const FAILURE_FIELDS: Partial<Record<ErrorCode, Partial<FailureExample>>> = {
@@ -214,7 +155,7 @@ export function runFailureExample(code: ErrorCode): FailureExample | null {
   return ERROR_EXAMPLES[code].run ? failureExample(code) : null;
 }
 
-export const RunFailure = ErrorResponse.extend(runFields).meta({
+export const RunFailure = DomainRunFailure.meta({
   id: "RunFailure",
   description: "A run that started but did not succeed: the error plus whatever the agent produced",
   examples: [failureExample("timeout")],

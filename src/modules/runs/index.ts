@@ -1,45 +1,21 @@
 // /runs: runs as resources — create (202), read, list, cancel, and follow their events over SSE.
 import { Elysia } from "elysia";
-import { AppError } from "../../errors.ts";
 import { parsePromptBody } from "../../http/body.ts";
 import { SECURITY } from "../../http/docs.ts";
 import { errorExample, errorResponses } from "../../http/error-model.ts";
 import { holdOpen, requestMeta } from "../../http/request-context.ts";
-import { eventStream, lastEventId, SSE_HEADERS } from "../../http/sse.ts";
-import type { RunManager } from "../../runs/run-manager.ts";
-import { RunRequest } from "../run/model.ts";
+import { RunRequest, type RunRequestBody } from "../run/model.ts";
+import type { RunsController } from "./controller.ts";
 import { ListQuery, RunCreated, RunIdParams, RunList, RunView } from "./model.ts";
-import type { RunsService } from "./service.ts";
 
-export function idempotencyKeyOf(headers: Headers): string | null {
-  return headers.get("idempotency-key");
-}
-
-/** The request's Last-Event-ID (null: none); a malformed one is a 400. */
-export function lastEventIdOf(request: Request): number | null {
-  const last = lastEventId(request.headers.get("last-event-id"));
-  if (Number.isNaN(last)) throw new AppError("invalid_request", "Last-Event-ID must be the id (a number) of an event from this stream");
-  return last;
-}
-
-/** Streams a run's events after Last-Event-ID; used by GET /runs/:id/events and by POST /run with Accept: text/event-stream. */
-export function eventsResponse(runs: RunManager, id: string, request: Request, headers: Record<string, string> = {}): Response {
-  const last = lastEventIdOf(request);
-  const stream = eventStream((listener) => {
-    const sub = runs.subscribe(id, last ?? 0, listener);
-    if (!sub) throw new AppError("not_found", `No run ${id}`);
-    return sub;
-  }, request.signal);
-  return new Response(stream, { headers: { ...SSE_HEADERS, ...headers } });
-}
-
-export function runsModule(service: RunsService, runs: RunManager, opts: { maxRequestBytes: number }) {
+export function runsModule(controller: RunsController, opts: { maxRequestBytes: number }) {
   const detail = (summary: string, description: string) => ({ tags: ["runs"], summary, description, security: SECURITY });
   return new Elysia({ name: "runs" })
     .post(
       "/runs",
       ({ body, request, set }) => {
-        const created = service.create(body, { requestId: requestMeta(request).id, idempotencyKey: idempotencyKeyOf(request.headers) });
+        // Validated by the parse hook below (the one validation of the body).
+        const created = controller.create(body as RunRequestBody, { requestId: requestMeta(request).id, headers: request.headers });
         set.status = 202;
         set.headers.location = created.body.links.self;
         if (created.replayed) set.headers["idempotent-replayed"] = "true";
@@ -47,7 +23,6 @@ export function runsModule(service: RunsService, runs: RunManager, opts: { maxRe
       },
       {
         parse: ({ request }) => parsePromptBody(request, opts.maxRequestBytes, RunRequest),
-        body: RunRequest,
         response: { 202: RunCreated, ...errorResponses(400, 401, 403, 413, 415, 422, 429, 503) },
         detail: detail(
           "Start a run (asynchronous)",
@@ -59,7 +34,7 @@ export function runsModule(service: RunsService, runs: RunManager, opts: { maxRe
     )
     .get(
       "/runs",
-      ({ query }) => service.list(query),
+      ({ query }) => controller.list(query),
       {
         query: ListQuery,
         response: { 200: RunList, ...errorResponses(400, 401) },
@@ -68,11 +43,7 @@ export function runsModule(service: RunsService, runs: RunManager, opts: { maxRe
     )
     .get(
       "/runs/:id",
-      ({ params }) => {
-        const view = service.get(params.id);
-        if (!view) throw new AppError("not_found", `No run ${params.id}`);
-        return view;
-      },
+      ({ params }) => controller.get(params.id),
       {
         params: RunIdParams,
         response: { 200: RunView, ...errorResponses(401, 404) },
@@ -81,7 +52,7 @@ export function runsModule(service: RunsService, runs: RunManager, opts: { maxRe
     )
     .delete(
       "/runs/:id",
-      ({ params }) => service.cancel(params.id),
+      ({ params }) => controller.cancel(params.id),
       {
         params: RunIdParams,
         response: { 200: RunView, ...errorResponses(401, 404, 409) },
@@ -91,7 +62,7 @@ export function runsModule(service: RunsService, runs: RunManager, opts: { maxRe
         ),
       },
     )
-    .post("/runs/:id/cancel", ({ params }) => service.cancel(params.id), {
+    .post("/runs/:id/cancel", ({ params }) => controller.cancel(params.id), {
       params: RunIdParams,
       response: { 200: RunView, ...errorResponses(401, 404, 409) },
       detail: detail("Cancel a run (POST form)", "Same as DELETE /runs/{id}, for clients that cannot send DELETE."),
@@ -100,7 +71,7 @@ export function runsModule(service: RunsService, runs: RunManager, opts: { maxRe
       "/runs/:id/events",
       ({ params, request }) => {
         holdOpen(request);
-        return eventsResponse(runs, params.id, request);
+        return controller.events(params.id, request);
       },
       {
         params: RunIdParams,

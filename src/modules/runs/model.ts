@@ -1,9 +1,9 @@
 // The /runs resource: its views, list query, and the events its stream carries, as zod schemas.
 import { z } from "zod";
+import { RUN_STATUSES, RunStatus } from "../../runs/model.ts";
 import { RunFailure, RunSuccess } from "../run/model.ts";
 
-export const RUN_STATUSES = ["queued", "running", "succeeded", "failed", "timed_out", "cancelled", "interrupted"] as const;
-export const RunStatus = z.enum(RUN_STATUSES).meta({ id: "RunStatus" });
+export { RUN_STATUSES, RunStatus };
 
 const Links = z.object({
   self: z.string().describe("GET: this run"),
@@ -80,7 +80,6 @@ export const ListQuery = z
 /** Any string: an id that cannot exist is simply a run that does not exist (404), as GitHub and Stripe answer. */
 export const RunIdParams = z.object({ id: z.string() });
 
-export const EVENT_TYPES = ["status", "text", "tool", "usage", "git", "result"] as const;
 
 export type RunViewBody = z.infer<typeof RunView>;
 export type RunSummaryBody = z.infer<typeof RunSummary>;

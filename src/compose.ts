@@ -1,0 +1,160 @@
+// The one place the object graph is built — store, event log, scheduler, service, metrics, app — for the server and the tests alike.
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { createApp, type App } from "./app.ts";
+import type { Config } from "./config.ts";
+import { MirrorCache } from "./git/mirror-cache.ts";
+import { parsePrefixes, repositoryUrlOf } from "./git/url-policy.ts";
+import { createEdge } from "./http/edge.ts";
+import { formatDuration } from "./lib/duration.ts";
+import type { Logger } from "./lib/logger.ts";
+import type { Redactor } from "./lib/redact.ts";
+import { Metrics } from "./metrics/metrics.ts";
+import type { NetworkMode } from "./network/agent-network.ts";
+import type { ModelCatalog } from "./opencode/model-catalog.ts";
+import type { AgentRunner } from "./opencode/types.ts";
+import { EventLog } from "./runs/event-log.ts";
+import { executeRun } from "./runs/pipeline.ts";
+import { recoverRuns } from "./runs/recovery.ts";
+import type { RepoDeps } from "./runs/repository.ts";
+import { Scheduler } from "./runs/scheduler.ts";
+import { RunService } from "./runs/service.ts";
+import { StoreHealth } from "./runs/store-health.ts";
+import type { RunStore } from "./runs/store.ts";
+import type { SandboxMode } from "./sandbox/types.ts";
+import { SqliteRunStore } from "./store/sqlite-store.ts";
+import { VERSION } from "./version.ts";
+
+const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
+
+export interface GraphDeps {
+  logger: Logger;
+  redactor: Redactor;
+  runner: AgentRunner;
+  models?: ModelCatalog;
+  opencodeVersion: () => string;
+  sandbox: SandboxMode;
+  network: NetworkMode;
+  /** Another store than the configured one (fault injection in tests). */
+  store?: RunStore;
+  /** A mirror cache shared with another graph (tests that run several apps on one cache). */
+  cache?: MirrorCache;
+}
+
+export interface Graph {
+  app: App;
+  /** What Bun.serve calls: the app behind request ids, logging and metrics. */
+  edge: ReturnType<typeof createEdge>;
+  runs: RunService;
+  store: RunStore;
+  metrics: Metrics;
+  gitBinary: string | null;
+  /** Ends what a crashed server left running, then starts what waits in the queue. */
+  start(): Promise<void>;
+  stop(): void;
+}
+
+/** git on PATH or at GIT_BIN; null when it is not there (repository runs then fail, saying so). */
+function findGit(config: Config): string | null {
+  if (config.git.bin.includes("/")) return existsSync(config.git.bin) ? config.git.bin : null;
+  return Bun.which(config.git.bin, { PATH: config.git.baseEnv.PATH ?? "" });
+}
+
+export function repoDeps(config: Config, gitBinary: string | null, cache?: MirrorCache): RepoDeps {
+  return {
+    gitBinary,
+    gitBaseEnv: config.git.baseEnv,
+    githubToken: config.git.githubToken,
+    gitToken: config.git.gitToken,
+    tokenUsername: config.git.tokenUsername,
+    cloneDepth: config.git.cloneDepth,
+    inactivityTimeoutMs: config.git.inactivityTimeoutMs,
+    author: { name: config.git.authorName, email: config.git.authorEmail },
+    undeliveredDir: path.join(config.dataDir, "undelivered"),
+    maxPatchBytes: config.maxOutputBytes,
+    cache: cache ?? (config.git.cache ? new MirrorCache(config.git.cache.dir, config.git.cache.maxBytes) : null),
+  };
+}
+
+export function composeGraph(config: Config, deps: GraphDeps): Graph {
+  const { logger, redactor } = deps;
+  const gitBinary = findGit(config);
+  const store = deps.store ?? new SqliteRunStore(path.join(config.dataDir, "opencode-server.db"));
+  const events = new EventLog(store, redactor);
+  const health = new StoreHealth(store, logger);
+  const repo = repoDeps(config, gitBinary, deps.cache);
+  let service: RunService | undefined;
+  const metrics = new Metrics({ inFlight: () => scheduler.inFlight, queued: () => service?.queued ?? 0 });
+  const scheduler: Scheduler = new Scheduler({
+    store,
+    events,
+    health,
+    logger,
+    observer: metrics,
+    execute: (spec, signal, emit) => executeRun({ runner: deps.runner, workDir: config.workDir, redactor, defaultModel: config.opencode.defaultModel, repo }, spec, signal, emit),
+    repoOf: (r) => (r.repository ? { url: repositoryUrlOf(new URL(r.repository.url)), branch: r.repository.branch, base: r.repository.base, push: r.repository.push } : null),
+    defaultModel: config.opencode.defaultModel,
+    maxConcurrent: config.runs.maxConcurrent,
+    maxExecutionMs: config.maxExecutionMs,
+    idleTimeoutMs: config.runs.idleTimeoutMs,
+    onFinished: (id, outcome) => service?.finished(id, outcome),
+  });
+  health.onRecovered = () => scheduler.resume();
+  service = new RunService({
+    store,
+    events,
+    scheduler,
+    health,
+    logger,
+    allowedRepos: parsePrefixes(config.git.allowedPrefixes),
+    ...(deps.models ? { models: deps.models } : {}),
+    defaultModel: config.opencode.defaultModel,
+    maxQueued: config.runs.maxQueued,
+  });
+  const app = createApp({
+    logger,
+    apiKeys: config.apiKeys,
+    maxRequestBytes: config.maxRequestBytes,
+    version: VERSION,
+    opencodeVersion: deps.opencodeVersion,
+    sandbox: deps.sandbox,
+    network: deps.network,
+    startedAt: Date.now(),
+    runs: service,
+    metrics,
+    metricsPublic: config.metricsPublic,
+    docsPublic: config.docsPublic,
+  });
+  const edge = createEdge(app, logger, (method, route, status, seconds) => metrics.httpRequest(method, route, status, seconds));
+
+  const prune = () => {
+    try {
+      const pruned = store.prune(Date.now() - config.runs.retentionMs);
+      if (pruned > 0) logger.info("pruned old runs", { runs: pruned, retention: formatDuration(config.runs.retentionMs) });
+    } catch (err) {
+      health.fault(err);
+    }
+  };
+  let pruneTimer: ReturnType<typeof setInterval> | undefined;
+  const runs = service;
+  return {
+    app,
+    edge,
+    runs,
+    store,
+    metrics,
+    gitBinary,
+    async start() {
+      await recoverRuns(store, events, { workDir: config.workDir, logger });
+      prune();
+      pruneTimer = setInterval(prune, PRUNE_INTERVAL_MS);
+      pruneTimer.unref();
+      scheduler.pump();
+    },
+    stop() {
+      clearInterval(pruneTimer);
+      health.stop();
+      store.close();
+    },
+  };
+}

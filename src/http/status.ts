@@ -1,0 +1,30 @@
+// The one table mapping each error code to its HTTP status.
+import type { ErrorCode } from "../errors.ts";
+
+export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
+  invalid_request: 400,
+  unauthorized: 401,
+  repository_not_allowed: 403,
+  permission_denied: 403,
+  not_found: 404,
+  timeout: 408,
+  idle_timeout: 408,
+  cancelled: 409,
+  run_finished: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  idempotency_conflict: 422,
+  rate_limited: 429,
+  client_closed: 499,
+  agent_failed: 500,
+  internal: 500,
+  clone_failed: 502,
+  push_failed: 502,
+  shutting_down: 503,
+  interrupted: 503,
+  store_unavailable: 503,
+};
+
+export function statusOf(code: ErrorCode): number {
+  return ERROR_STATUS[code];
+}

@@ -1,0 +1,117 @@
+// The one controller behind POST /run and /runs: requests in, the run service's answers out as HTTP (statuses, views, streams).
+import { AppError } from "../../errors.ts";
+import { outcomeResponse } from "../../http/answer.ts";
+import { eventStream, lastEventId, SSE_HEADERS } from "../../http/sse.ts";
+import { FINAL_STATUSES } from "../../runs/model.ts";
+import type { RunInput, RunService } from "../../runs/service.ts";
+import type { RunRequestBody } from "../run/model.ts";
+import type { RunStatus } from "./model.ts";
+import { decodeCursor, encodeCursor, linksOf, summaryOf, viewOf } from "./views.ts";
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+export function inputOf(body: RunRequestBody): RunInput {
+  return {
+    prompt: body.prompt,
+    model: body.model ?? null,
+    agent: body.agent ?? null,
+    repository: body.repository ? { url: body.repository, branch: body.branch ?? null, base: body.base ?? null, push: body.push ?? true } : null,
+  };
+}
+
+/** The request's Idempotency-Key (null: none); a malformed one is a 400. */
+export function idempotencyKeyOf(headers: Headers): string | null {
+  const key = headers.get("idempotency-key");
+  if (key !== null && !IDEMPOTENCY_KEY.test(key)) throw new AppError("invalid_request", "Idempotency-Key must be 1 to 255 printable ASCII characters without spaces");
+  return key;
+}
+
+/** The request's Last-Event-ID (null: none); a malformed one is a 400. */
+export function lastEventIdOf(request: Request): number | null {
+  const last = lastEventId(request.headers.get("last-event-id"));
+  if (Number.isNaN(last)) throw new AppError("invalid_request", "Last-Event-ID must be the id (a number) of an event from this stream");
+  return last;
+}
+
+export class RunsController {
+  constructor(private readonly service: RunService) {}
+
+  private notFound(id: string): AppError {
+    return new AppError("not_found", `No run ${id}`);
+  }
+
+  /**
+   * POST /run: waits in the same queue as /runs (MAX_EXECUTION_TIME counts from here). A client that goes
+   * away cancels its run — unless it sent an Idempotency-Key, which says it will retry and pick it up again.
+   */
+  async execute(body: RunRequestBody, ctx: { requestId: string; signal: AbortSignal; headers: Headers }): Promise<Response> {
+    const idempotencyKey = idempotencyKeyOf(ctx.headers);
+    const { id } = this.service.submit(inputOf(body), { requestId: ctx.requestId, idempotencyKey, deadlineFromSubmission: true });
+    const gone = () => void this.service.cancel(id, "client_closed");
+    if (!idempotencyKey) {
+      if (ctx.signal.aborted) gone();
+      else ctx.signal.addEventListener("abort", gone, { once: true });
+    }
+    try {
+      return outcomeResponse(await this.service.wait(id));
+    } finally {
+      ctx.signal.removeEventListener("abort", gone);
+    }
+  }
+
+  /** POST /run with Accept: text/event-stream: the run goes on if the client disconnects. */
+  stream(body: RunRequestBody, request: Request, requestId: string): Response {
+    // Refused before the run is submitted: a 400 must not leave a run behind.
+    lastEventIdOf(request);
+    const { id } = this.service.submit(inputOf(body), { requestId, idempotencyKey: idempotencyKeyOf(request.headers), deadlineFromSubmission: true });
+    return this.events(id, request, { location: `/runs/${id}`, "x-run-id": id });
+  }
+
+  create(body: RunRequestBody, ctx: { requestId: string; headers: Headers }) {
+    const handle = this.service.submit(inputOf(body), { requestId: ctx.requestId, idempotencyKey: idempotencyKeyOf(ctx.headers) });
+    const record = this.service.get(handle.id);
+    return {
+      replayed: handle.replayed,
+      body: { id: handle.id, status: record?.status ?? ("queued" as RunStatus), queue_position: this.service.queuePosition(handle.id), links: linksOf(handle.id) },
+    };
+  }
+
+  get(id: string) {
+    const record = this.service.get(id);
+    if (!record) throw this.notFound(id);
+    return viewOf(record, record.status === "queued" ? this.service.queuePosition(id) : null);
+  }
+
+  list(q: { status?: RunStatus[]; limit?: number; cursor?: string }) {
+    const limit = q.limit ?? 20;
+    const records = this.service.list({ statuses: q.status, limit: limit + 1, before: q.cursor ? decodeCursor(q.cursor) : undefined });
+    const page = records.slice(0, limit);
+    const last = page.at(-1);
+    return {
+      runs: page.map((r) => summaryOf(r, r.status === "queued" ? this.service.queuePosition(r.id) : null)),
+      next_cursor: records.length > limit && last ? encodeCursor(last) : null,
+    };
+  }
+
+  /** Cancels and waits until the run has ended: when this answers "cancelled", its processes are gone. */
+  async cancel(id: string) {
+    const outcome = await this.service.cancel(id);
+    if (!outcome) throw this.notFound(id);
+    const view = this.get(id);
+    if (outcome.alreadyFinished && FINAL_STATUSES.includes(outcome.record.status)) {
+      throw new AppError("run_finished", `The run already ended (${view.status}); there is nothing to cancel`, { status: view.status });
+    }
+    return view;
+  }
+
+  /** GET /runs/:id/events: the stored events after Last-Event-ID, then the live ones until the result. */
+  events(id: string, request: Request, headers: Record<string, string> = {}): Response {
+    const last = lastEventIdOf(request);
+    const stream = eventStream((listener) => {
+      const sub = this.service.subscribe(id, last ?? 0, listener);
+      if (!sub) throw this.notFound(id);
+      return sub;
+    }, request.signal);
+    return new Response(stream, { headers: { ...SSE_HEADERS, ...headers } });
+  }
+}

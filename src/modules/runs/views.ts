@@ -1,0 +1,46 @@
+// A stored run as the API shows it (snake_case JSON, links, its queue position), and list cursors.
+import { AppError } from "../../errors.ts";
+import type { RunRecord } from "../../runs/model.ts";
+import type { RunSummaryBody, RunViewBody } from "./model.ts";
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+export function linksOf(id: string) {
+  return { self: `/runs/${id}`, events: `/runs/${id}/events`, cancel: `/runs/${id}` };
+}
+
+export function summaryOf(r: RunRecord, queuePosition: number | null): RunSummaryBody {
+  return {
+    id: r.id,
+    status: r.status,
+    request_id: r.requestId,
+    created_at: iso(r.createdAt) as string,
+    started_at: iso(r.startedAt),
+    finished_at: iso(r.finishedAt),
+    queue_position: queuePosition,
+    prompt_chars: r.promptChars,
+    model: r.model,
+    agent: r.agent,
+    repository: r.repository,
+    branch: r.branch,
+    base: r.base,
+    push: r.push,
+    code: r.code,
+    error: r.error,
+    links: linksOf(r.id),
+  };
+}
+
+export function viewOf(r: RunRecord, queuePosition: number | null): RunViewBody {
+  return { ...summaryOf(r, queuePosition), result: r.outcome };
+}
+
+export function encodeCursor(r: Pick<RunRecord, "createdAt" | "id">): string {
+  return Buffer.from(`${r.createdAt}:${r.id}`).toString("base64url");
+}
+
+export function decodeCursor(cursor: string): { createdAt: number; id: string } {
+  const m = /^(\d{1,15}):([0-9a-f-]{36})$/.exec(Buffer.from(cursor, "base64url").toString());
+  if (!m) throw new AppError("invalid_request", 'Invalid field "cursor": not a cursor from a previous page', { field: "cursor" });
+  return { createdAt: Number(m[1]), id: m[2] as string };
+}

@@ -1,0 +1,70 @@
+// What a request becomes before it is queued: its fingerprint, its allowed repository, its record; or why it is refused.
+import { createHash } from "node:crypto";
+import { AppError } from "../errors.ts";
+import { allowedRepository, RepositoryUrlError, type RepoPrefix } from "../git/url-policy.ts";
+import { newRunId } from "./ids.ts";
+import type { QueuedRequest, RunRecord } from "./model.ts";
+
+/** A validated request: the repository URL is checked (syntax) but not yet allowed (policy). */
+export interface RunInput {
+  prompt: string;
+  model: string | null;
+  agent: string | null;
+  repository: { url: URL; branch: string | null; base: string | null; push: boolean } | null;
+}
+
+/** Same request, same fingerprint: how an Idempotency-Key reused for something else is caught. */
+export function fingerprint(input: RunInput): string {
+  const repo = input.repository ? { ...input.repository, url: input.repository.url.href } : null;
+  return createHash("sha256").update(JSON.stringify([input.prompt, input.model, input.agent, repo])).digest("hex");
+}
+
+/** What the queue stores for the run to start from; the repository must be under the allow-list (403). */
+export function queuedRequest(input: RunInput, allowedRepos: readonly RepoPrefix[]): QueuedRequest {
+  if (!input.repository) return { prompt: input.prompt, model: input.model, agent: input.agent, repository: null };
+  const { url, branch, base, push } = input.repository;
+  try {
+    const allowed = allowedRepository(url, allowedRepos).href;
+    return { prompt: input.prompt, model: input.model, agent: input.agent, repository: { url: allowed, branch, base, push } };
+  } catch (err) {
+    if (err instanceof RepositoryUrlError) throw new AppError("repository_not_allowed", err.message);
+    throw err;
+  }
+}
+
+/** Runs on one branch of one repository take turns: this is their lock's name. */
+export function branchLock(request: QueuedRequest): string | null {
+  const repo = request.repository;
+  return repo?.branch ? `${repo.url}#${repo.branch}` : null;
+}
+
+/** MAX_QUEUED_RUNS reached: 429 with a Retry-After from how long the runs ahead should take. */
+export function queueFull(running: number, queued: number, slots: number, avgRunMs: number): AppError {
+  const waves = Math.ceil((queued + 1) / Math.max(1, slots));
+  const retryAfter = Math.min(3600, Math.max(1, Math.round((avgRunMs * waves) / 1000)));
+  return new AppError("rate_limited", `Too many runs: ${running} running and ${queued} queued (MAX_QUEUED_RUNS); retry later`, { retry_after: retryAfter });
+}
+
+export function newRecord(request: QueuedRequest, opts: { requestId: string; idempotencyKey: string | null; fingerprint: string; model: string | null; now: number }): RunRecord {
+  const repo = request.repository;
+  return {
+    id: newRunId(),
+    requestId: opts.requestId,
+    status: "queued",
+    code: null,
+    error: null,
+    createdAt: opts.now,
+    startedAt: null,
+    finishedAt: null,
+    idempotencyKey: opts.idempotencyKey,
+    fingerprint: opts.fingerprint,
+    promptChars: request.prompt.length,
+    model: opts.model,
+    agent: request.agent,
+    repository: repo?.url ?? null,
+    branch: repo?.branch ?? null,
+    base: repo?.base ?? null,
+    push: repo ? repo.push : null,
+    outcome: null,
+  };
+}

@@ -1,0 +1,135 @@
+// A run's shapes as zod schemas — statuses, outcomes, events, records, queued requests: each defined once, its type z.infer'd.
+import { z } from "zod";
+import { ERROR_CODES } from "../errors.ts";
+
+export const RUN_STATUSES = ["queued", "running", "succeeded", "failed", "timed_out", "cancelled", "interrupted"] as const;
+export const RunStatus = z.enum(RUN_STATUSES).meta({ id: "RunStatus" });
+export type RunStatus = z.infer<typeof RunStatus>;
+export const FINAL_STATUSES: readonly RunStatus[] = ["succeeded", "failed", "timed_out", "cancelled", "interrupted"];
+
+export const ErrorCodeSchema = z.enum(ERROR_CODES);
+
+export const Usage = z
+  .object({
+    input_tokens: z.number(),
+    output_tokens: z.number(),
+    reasoning_tokens: z.number(),
+    cache_read_tokens: z.number(),
+    cache_write_tokens: z.number(),
+    cost: z.number().describe("Cost in USD as opencode computed it"),
+  })
+  .meta({ id: "Usage", description: "Summed over opencode's step-finish events" });
+export type Usage = z.infer<typeof Usage>;
+
+export const ToolCall = z
+  .object({
+    tool: z.string(),
+    status: z.string().describe("completed or error"),
+    title: z.string().nullable(),
+    error: z.string().nullable().describe("For a failed call: opencode's reason"),
+    denied: z.boolean().describe("True when opencode's permissions refused the call (a refused `ask`, or a `deny` rule)"),
+  })
+  .meta({ id: "ToolCall" });
+export type ToolCall = z.infer<typeof ToolCall>;
+
+export const EgressSummary = z.object({
+  host: z.string(),
+  port: z.number().int(),
+  allowed: z.boolean(),
+  count: z.number().int().describe("Attempts with this outcome"),
+  reason: z.string().describe("Why it was allowed or refused (the first attempt's)"),
+});
+export type EgressSummary = z.infer<typeof EgressSummary>;
+
+/** The fields every outcome has (the seed's, and ours); repository runs add the git fields. */
+const outcomeFields = {
+  output: z.string().describe("The agent's text, as plain `opencode run` prints it (partial on failure)"),
+  execution_time: z.string().describe('How long the run took from its start (workspace, clone, agent, push) to its end, not counting the queue; Go-style duration, e.g. "2.5s"'),
+  queue_time: z.string().describe('How long the run waited in the queue before it started, e.g. "0s"'),
+  request_id: z.string(),
+  run_id: z.string(),
+  session_id: z.string().nullable().describe("opencode session id"),
+  model: z.string().nullable(),
+  usage: Usage,
+  tools: z.array(ToolCall).describe("Tool calls the agent made, in order"),
+  egress: z.array(EgressSummary).describe("What the agent tried to reach through the egress proxy (AGENT_NETWORK=proxy), per host, port and outcome"),
+  output_truncated: z.boolean().describe("True when output exceeded MAX_OUTPUT_SIZE and was cut"),
+  exit_code: z.number().int().nullable().describe("opencode's exit code; null when it was killed"),
+  repository: z.string().optional().describe("The repository (repository runs only, as are the fields below)"),
+  branch: z.string().optional().describe("The branch holding the work (a fallback branch when the push was rejected)"),
+  commit: z.string().nullable().optional().describe("The branch's commit after the run (pushed, or local when the push failed)"),
+  base_branch: z.string().nullable().optional().describe("The branch the work started from"),
+  base_commit: z.string().nullable().optional().describe("The commit the work started from"),
+  changed: z.boolean().optional().describe("Whether the agent changed anything (files or commits)"),
+  files_changed: z.array(z.string()).optional().describe("Paths changed between base_commit and commit"),
+  pushed: z.boolean().optional(),
+  push_note: z.string().nullable().optional().describe("Why the push went elsewhere, did not happen, or failed"),
+  patch: z.string().optional().describe("With push: false, the change as a diff"),
+  patch_truncated: z.boolean().optional(),
+  undelivered_patch: z.string().optional().describe("When the push failed: where the commits were saved on the server (git am)"),
+};
+
+export const RunSuccess = z.object({ success: z.literal(true), error: z.null(), ...outcomeFields });
+export const RunFailure = z.object({
+  success: z.literal(false),
+  code: ErrorCodeSchema.describe("Stable machine-readable error code"),
+  error: z.string().describe("What went wrong, for people"),
+  field: z.string().optional().describe("For invalid_request: the offending field"),
+  ...outcomeFields,
+});
+/** What a finished run answers with: the JSON POST /run returns and GET /runs/{id} carries as `result`. */
+export const RunOutcome = z.union([RunSuccess, RunFailure]);
+export type RunSuccess = z.infer<typeof RunSuccess>;
+export type RunFailure = z.infer<typeof RunFailure>;
+export type RunOutcome = z.infer<typeof RunOutcome>;
+
+const GitEvent = z.union([
+  z.object({ type: z.literal("git"), action: z.literal("cloned"), branch: z.string(), base_branch: z.string().nullable(), base_commit: z.string().nullable() }),
+  z.object({ type: z.literal("git"), action: z.enum(["committed", "pushed"]), branch: z.string(), commit: z.string().nullable(), changed: z.boolean(), pushed: z.boolean() }),
+]);
+
+/** What a run reports as it goes; the event log numbers, stores and publishes them. */
+export const RunEventBody = z.union([
+  z.object({ type: z.literal("status"), status: RunStatus }),
+  z.object({ type: z.literal("text"), text: z.string() }),
+  z.object({ type: z.literal("tool"), ...ToolCall.shape, input: z.unknown(), output: z.string().nullable() }),
+  z.object({ type: z.literal("usage"), step: Usage, total: Usage }),
+  GitEvent,
+  z.object({ type: z.literal("egress"), host: z.string(), port: z.number().int(), allowed: z.boolean(), reason: z.string() }),
+  z.object({ type: z.literal("result"), status: RunStatus, answer: RunOutcome }),
+]);
+export type RunEventBody = z.infer<typeof RunEventBody>;
+export type RunEvent = RunEventBody & { run_id: string; seq: number; time: string };
+export const EVENT_TYPES = ["status", "text", "tool", "usage", "git", "egress", "result"] as const;
+
+/** A run as the store keeps it: what was asked (never the prompt), where it is, how it ended. */
+export const RunRecord = z.object({
+  id: z.string(),
+  requestId: z.string(),
+  status: RunStatus,
+  code: ErrorCodeSchema.nullable(),
+  error: z.string().nullable(),
+  createdAt: z.number(),
+  startedAt: z.number().nullable(),
+  finishedAt: z.number().nullable(),
+  idempotencyKey: z.string().nullable(),
+  fingerprint: z.string().nullable(),
+  promptChars: z.number().int(),
+  model: z.string().nullable(),
+  agent: z.string().nullable(),
+  repository: z.string().nullable(),
+  branch: z.string().nullable(),
+  base: z.string().nullable(),
+  push: z.boolean().nullable(),
+  outcome: RunOutcome.nullable(),
+});
+export type RunRecord = z.infer<typeof RunRecord>;
+
+/** What a queued run needs to start, kept only while it waits (the prompt is deleted when it starts). */
+export const QueuedRequest = z.object({
+  prompt: z.string(),
+  model: z.string().nullable(),
+  agent: z.string().nullable(),
+  repository: z.object({ url: z.string(), branch: z.string().nullable(), base: z.string().nullable(), push: z.boolean() }).nullable(),
+});
+export type QueuedRequest = z.infer<typeof QueuedRequest>;

@@ -1,0 +1,249 @@
+// Starts queued runs while slots are free (per-branch locks, timers), ends them — and no failure in between escapes a run.
+import { IdleSignal } from "../lib/idle-signal.ts";
+import type { Logger } from "../lib/logger.ts";
+import { RunStopped, type StopCode } from "./abort.ts";
+import { ActiveRun } from "./active-run.ts";
+import type { EventLog } from "./event-log.ts";
+import type { QueuedRequest, RunEvent, RunEventBody, RunOutcome, RunRecord, RunStatus } from "./model.ts";
+import { outcomeOf, statusOfResult, unstartedResult } from "./outcome.ts";
+import type { PipelineEvent, RunSpec } from "./pipeline.ts";
+import type { RepoRequest } from "./repository.ts";
+import { recordEnd, UnrecordedEnds } from "./record-end.ts";
+import type { RunResult } from "./result.ts";
+import { logRunEnd } from "./run-log.ts";
+import type { StoreHealth } from "./store-health.ts";
+import type { Claimed, RunStore } from "./store.ts";
+import { SyncDeadlines } from "./timeouts.ts";
+
+/** Hooks for metrics; the scheduler never knows what is behind them. */
+export interface RunObserver {
+  runFinished(result: RunResult, status: RunStatus, started: boolean): void;
+}
+
+export interface SchedulerDeps {
+  store: RunStore;
+  events: EventLog;
+  health: StoreHealth;
+  logger: Logger;
+  observer?: RunObserver;
+  execute(spec: RunSpec, signal: AbortSignal, emit: (e: PipelineEvent) => void): Promise<RunResult>;
+  /** Turns a claimed request's repository back into what the pipeline needs (the URL was checked when it was queued). */
+  repoOf(request: Claimed["request"]): RepoRequest | null;
+  defaultModel: string | null;
+  maxConcurrent: number;
+  maxExecutionMs: number;
+  /** 0: no idle timeout. */
+  idleTimeoutMs: number;
+  /** A run ended (here): its outcome, for whoever waits in this process. */
+  onFinished(id: string, outcome: RunOutcome): void;
+}
+
+/** Agent events that prove the agent is alive (and reset the idle timeout); only some are published. */
+const PUBLISHED = new Set<string>(["status", "text", "tool", "usage", "git", "egress", "result"]);
+
+export class Scheduler {
+  private readonly active = new Map<string, ActiveRun>();
+  private readonly deadlines: SyncDeadlines;
+  private readonly locks = new Set<string>();
+  private draining = false;
+  /** A claim failed: nothing starts until the store health probe says it works again (no cascade of failures). */
+  private claimBlocked = false;
+  private readonly idle = new IdleSignal();
+  /** Until the first pump, the queue may hold runs an earlier process left: a new run must not overtake them. */
+  private pumped = false;
+  /** Ends that could not be written yet: their outcome, for whoever asks before the store takes them. */
+  readonly unrecorded = new UnrecordedEnds();
+  /** Moving average of run durations, for Retry-After. */
+  avgRunMs = 60_000;
+
+  constructor(private readonly deps: SchedulerDeps) {
+    this.deadlines = new SyncDeadlines(deps.maxExecutionMs);
+  }
+
+  get inFlight(): number {
+    return this.active.size;
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  /** MAX_CONCURRENT_RUNS here. */
+  get slots(): number {
+    return this.deps.maxConcurrent;
+  }
+
+  canStartNow(lock: string | null): boolean {
+    return !this.draining && this.active.size < this.deps.maxConcurrent && !(lock && this.locks.has(lock));
+  }
+
+  isActive(id: string): boolean {
+    return this.active.has(id);
+  }
+
+  /** The synchronous door's clock: from submission, over the queue and the run. */
+  armDeadline(id: string, submittedAt: number): void {
+    this.deadlines.arm(
+      id,
+      submittedAt,
+      (runId, stop, running) => (running ? this.active.get(runId)?.abort(stop) : this.endQueued(runId, stop)),
+      (runId) => this.active.has(runId),
+    );
+  }
+
+  /** Starts queued runs, oldest first, while slots are free and their branch is not busy. */
+  pump(): void {
+    this.pumped = true;
+    while (this.canStartNow(null) && !this.claimBlocked) {
+      let claimed: Claimed | null;
+      let tried: string | null = null;
+      let started: readonly RunEvent[] = [];
+      // "running" is written with the claim: one commit per start.
+      const startEvents = (id: string) => {
+        tried = id;
+        return (started = this.deps.events.make(id, [{ type: "status", status: "running" }]));
+      };
+      try {
+        claimed = this.deps.store.claim(Date.now(), (lock) => this.locks.has(lock), startEvents);
+      } catch (err) {
+        // Rolled back: the number the event took is free again.
+        if (tried) this.deps.events.rewind(tried);
+        this.claimFailed(err, tried);
+        return;
+      }
+      if (!claimed) return;
+      this.start(claimed, started);
+    }
+  }
+
+  /**
+   * Whether a new run may skip the queue: a slot is free and its branch is not busy — what pump would pick
+   * anyway, since everything still queued is waiting for a lock.
+   */
+  canStartAtOnce(lock: string | null): boolean {
+    return this.pumped && this.canStartNow(lock) && !this.claimBlocked;
+  }
+
+  /** Starts a run the service stored as running (see canStartAtOnce); `events` are its stored first events. */
+  admit(record: RunRecord, request: QueuedRequest, lock: string | null, events: readonly RunEvent[]): void {
+    this.start({ record, request, lock }, events);
+  }
+
+  /** Called by the store's health probe once it works again. */
+  resume(): void {
+    this.claimBlocked = false;
+    this.pump();
+  }
+
+  /** Starting a run failed in the store: that run ends (internal); the rest of the queue waits for the store. */
+  private claimFailed(err: unknown, tried: string | null): void {
+    this.claimBlocked = true;
+    this.deps.health.fault(err);
+    let id = tried;
+    try {
+      id ??= this.deps.store.nextQueued();
+    } catch {
+      // Not even readable: the queue waits as it is.
+    }
+    this.deps.logger.error("could not start a queued run: it ends", { run_id: id, error: err });
+    if (id) this.endQueued(id, new RunStopped("internal", `The run store failed while starting the run: ${err instanceof Error ? err.message : String(err)}`));
+  }
+
+  private start(c: Claimed, startEvents: readonly RunEvent[]): void {
+    const { record, request } = c;
+    const startedAt = record.startedAt ?? Date.now();
+    const spec: RunSpec = { runId: record.id, requestId: record.requestId, prompt: request.prompt, model: request.model, agent: request.agent, repo: this.deps.repoOf(request) };
+    const run = new ActiveRun(record, spec, c.lock, startedAt, this.deps.idleTimeoutMs);
+    this.active.set(record.id, run);
+    if (run.lock) this.locks.add(run.lock);
+    if (!this.deadlines.has(record.id)) run.armWall(this.deps.maxExecutionMs);
+    run.touch();
+    this.deps.events.publish(startEvents);
+    this.deps.logger.info("run started", { request_id: record.requestId, run_id: record.id, waited_ms: startedAt - record.createdAt });
+    // A run that could not even be marked running still goes through the pipeline's own abort path.
+    this.deps
+      .execute(spec, run.signal, (e) => this.emit(run, e))
+      .catch((err: unknown) => {
+        this.deps.logger.error("run pipeline threw", { run_id: record.id, error: err });
+        return unstartedResult({ runId: record.id, requestId: record.requestId, model: record.model, durationMs: Date.now() - startedAt, queueMs: 0 }, "internal", "Internal server error");
+      })
+      .then((result) => this.finish(run.record, { ...result, queueMs: startedAt - record.createdAt }, true));
+  }
+
+  /** Records (and, for agent events, counts as activity) one of a running run's events; a store fault ends the run. */
+  private emit(run: ActiveRun, body: PipelineEvent): void {
+    if (body.type !== "status" && body.type !== "result") run.touch();
+    if (!PUBLISHED.has(body.type) || run.storeFailed) return;
+    try {
+      this.deps.events.append(run.record.id, body as RunEventBody);
+    } catch (err) {
+      run.storeFailed = true;
+      this.deps.health.fault(err);
+      this.deps.logger.error("could not record a run event: the run ends", { run_id: run.record.id, error: err });
+      run.abort(new RunStopped("internal", `The run store failed: ${err instanceof Error ? err.message : String(err)}`));
+    }
+  }
+
+  /** Ends a run that is waiting in the queue (cancelled, timed out there): it never starts. */
+  endQueued(id: string, stop: RunStopped): void {
+    let record: RunRecord | null;
+    try {
+      record = this.deps.store.get(id);
+    } catch (err) {
+      this.deps.health.fault(err);
+      return;
+    }
+    if (!record || record.status !== "queued" || this.active.has(id)) return;
+    const waited = Date.now() - record.createdAt;
+    this.finish(record, unstartedResult({ runId: id, requestId: record.requestId, model: record.model ?? this.deps.defaultModel, durationMs: 0, queueMs: waited }, stop.code, stop.message), false);
+  }
+
+  /** Stops a running run (it ends through the pipeline) or ends a queued one; false when it is neither here. */
+  cancel(id: string, code: Extract<StopCode, "cancelled" | "client_closed">): boolean {
+    const message = code === "client_closed" ? "The client closed the connection" : "The run was cancelled";
+    const run = this.active.get(id);
+    if (run) {
+      run.abort(new RunStopped(code, message));
+      return true;
+    }
+    this.endQueued(id, new RunStopped(code, `${message} before it started`));
+    return false;
+  }
+
+  private finish(record: RunRecord, result: RunResult, started: boolean): void {
+    const id = record.id;
+    const run = this.active.get(id);
+    run?.clearTimers();
+    this.deadlines.clear(id);
+    this.active.delete(id);
+    if (run?.lock) this.locks.delete(run.lock);
+    const status = statusOfResult(result);
+    const outcome = outcomeOf(result);
+    recordEnd(this.deps, this.unrecorded, id, status, outcome);
+    if (started) this.avgRunMs = this.avgRunMs * 0.8 + result.durationMs * 0.2;
+    this.deps.observer?.runFinished(result, status, started);
+    logRunEnd(this.deps.logger, record, result, status);
+    this.deps.onFinished(id, outcome);
+    this.pump();
+    if (this.active.size === 0) this.idle.wake();
+  }
+
+  /** No more starts; queued runs stay queued (the next server process starts them). Their synchronous deadlines go. */
+  drain(): string[] {
+    this.draining = true;
+    return this.deadlines.dropQueued((id) => this.active.has(id));
+  }
+
+  abortAll(reason: RunStopped): void {
+    for (const run of this.active.values()) run.abort(reason);
+  }
+
+  activeRunIds(): string[] {
+    return [...this.active.keys()];
+  }
+
+  /** Resolves true once no run is in flight here, or false after `timeoutMs`. */
+  waitIdle(timeoutMs: number): Promise<boolean> {
+    return this.idle.wait(this.active.size === 0, timeoutMs);
+  }
+}

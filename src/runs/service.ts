@@ -1,0 +1,238 @@
+// The one way to start, wait for, read, follow and cancel runs — what every door (POST /run, /runs, a stream) calls.
+import { AppError } from "../errors.ts";
+import type { RepoPrefix } from "../git/url-policy.ts";
+import { formatDuration } from "../lib/duration.ts";
+import type { Logger } from "../lib/logger.ts";
+import type { ModelCatalog } from "../opencode/model-catalog.ts";
+import type { RunStopped } from "./abort.ts";
+import { branchLock, fingerprint, newRecord, queuedRequest, queueFull, type RunInput } from "./admission.ts";
+import type { EventListener, EventLog, Subscription } from "./event-log.ts";
+import { FINAL_STATUSES, type RunOutcome, type RunRecord } from "./model.ts";
+import { outcomeOf, unstartedResult } from "./outcome.ts";
+import type { Scheduler } from "./scheduler.ts";
+import type { StoreHealth } from "./store-health.ts";
+import { StoreError, type ListQuery, type RunStore } from "./store.ts";
+
+export type { RunInput };
+
+export interface SubmitOptions {
+  requestId: string;
+  idempotencyKey: string | null;
+  /** The synchronous door: MAX_EXECUTION_TIME counts from submission, so it covers the wait in the queue. */
+  deadlineFromSubmission?: boolean;
+}
+
+export interface RunServiceDeps {
+  store: RunStore;
+  events: EventLog;
+  scheduler: Scheduler;
+  health: StoreHealth;
+  logger: Logger;
+  allowedRepos: readonly RepoPrefix[];
+  /** The models opencode can use; a request naming another is refused before anything runs. */
+  models?: ModelCatalog;
+  defaultModel: string | null;
+  maxQueued: number;
+}
+
+/** A store fault as the caller sees it: nothing was started, try again later. */
+function unavailable(err: unknown): AppError {
+  return new AppError("store_unavailable", `The run store cannot be used right now (${err instanceof Error ? err.message : String(err)}); retry later`);
+}
+
+export class RunService {
+  /** Who waits for which run here (a synchronous client, a cancel), for drain to answer while the run stays queued. */
+  private readonly waiters = new Map<string, Set<(o: RunOutcome) => void>>();
+
+  constructor(private readonly deps: RunServiceDeps) {}
+
+  get inFlight(): number {
+    return this.deps.scheduler.inFlight;
+  }
+
+  get queued(): number {
+    try {
+      return this.deps.store.queuedCount();
+    } catch {
+      return 0;
+    }
+  }
+
+  get isDraining(): boolean {
+    return this.deps.scheduler.isDraining;
+  }
+
+  /** Null while the store can be written; otherwise why not. */
+  get storeProblem(): string | null {
+    return this.deps.health.problem;
+  }
+
+  /** Queues a run (or finds the earlier one with the same Idempotency-Key); it starts when a slot is free. */
+  submit(input: RunInput, opts: SubmitOptions): { id: string; replayed: boolean } {
+    const { store, scheduler } = this.deps;
+    if (scheduler.isDraining) throw new AppError("shutting_down", "The server is shutting down and accepts no new runs");
+    const print = fingerprint(input);
+    try {
+      const earlier = opts.idempotencyKey === null ? null : store.byIdempotencyKey(opts.idempotencyKey);
+      if (earlier) {
+        if (earlier.fingerprint !== print) throw new AppError("idempotency_conflict", "This Idempotency-Key was already used for a different request");
+        return { id: earlier.id, replayed: true };
+      }
+    } catch (err) {
+      throw err instanceof StoreError ? unavailable(err) : err;
+    }
+    const modelProblem = input.model ? this.deps.models?.problem(input.model) : null;
+    if (modelProblem) throw new AppError("invalid_request", `Invalid field "model": ${modelProblem}`, { field: "model" });
+    const request = queuedRequest(input, this.deps.allowedRepos);
+    const lock = branchLock(request);
+    // Counted only when the run cannot start at once: the common case reads nothing.
+    const queued = scheduler.canStartNow(lock) ? 0 : this.queued;
+    if (queued >= this.deps.maxQueued && !scheduler.canStartNow(lock)) throw queueFull(scheduler.inFlight, queued, scheduler.slots, scheduler.avgRunMs);
+    const now = Date.now();
+    const model = input.model ?? this.deps.defaultModel;
+    const record = newRecord(request, { requestId: opts.requestId, idempotencyKey: opts.idempotencyKey, fingerprint: print, model, now });
+    // A run that can start at once never waits, so it is never a queue row: its prompt is not written at all.
+    const atOnce = scheduler.canStartAtOnce(lock);
+    const stored: RunRecord = atOnce ? { ...record, status: "running", startedAt: now } : record;
+    this.deps.events.begin(record.id);
+    const events = this.deps.events.make(record.id, atOnce ? [{ type: "status", status: "queued" }, { type: "status", status: "running" }] : [{ type: "status", status: "queued" }]);
+    try {
+      if (atOnce) store.insertRunning(stored, events);
+      else store.enqueue(record, request, lock, events);
+      this.deps.health.ok();
+    } catch (err) {
+      this.deps.events.forget(record.id);
+      this.deps.health.fault(err);
+      throw unavailable(err);
+    }
+    this.deps.logger.info("run queued", { request_id: opts.requestId, run_id: record.id, prompt_chars: record.promptChars, model, agent: input.agent, repository: record.repository, branch: record.branch });
+    if (opts.deadlineFromSubmission) scheduler.armDeadline(record.id, now);
+    if (atOnce) scheduler.admit(stored, request, lock, events);
+    else {
+      this.deps.events.publish(events);
+      scheduler.pump();
+    }
+    return { id: record.id, replayed: false };
+  }
+
+  /** Resolves with the run's outcome once it has ended (wherever it runs); at drain, a queued run's client is told so. */
+  wait(id: string): Promise<RunOutcome> {
+    return new Promise((resolve) => {
+      // Running here: the scheduler hands its outcome to finished() — nothing to read from the store.
+      if (this.deps.scheduler.isActive(id)) return this.addWaiter(id, resolve);
+      const unrecorded = this.deps.scheduler.unrecorded.get(id);
+      if (unrecorded) return resolve(unrecorded);
+      let done = false;
+      const finish = (outcome: RunOutcome) => {
+        if (done) return;
+        done = true;
+        stop?.();
+        this.waiters.get(id)?.delete(finish);
+        resolve(outcome);
+      };
+      let stop: (() => void) | undefined;
+      // Listening first, then reading: the run cannot end in between (both are synchronous), so its end is seen
+      // either way — from the store if it is over, from its result event if it ends elsewhere, or through finished().
+      try {
+        stop = this.deps.events.listen(id, (e) => void (e.type === "result" && finish(e.answer)));
+        const record = this.deps.store.get(id);
+        if (record?.outcome) return finish(record.outcome);
+      } catch (err) {
+        this.deps.logger.error("could not read a run while waiting for it", { run_id: id, error: err });
+      }
+      this.addWaiter(id, finish);
+    });
+  }
+
+  private addWaiter(id: string, wake: (o: RunOutcome) => void): void {
+    let set = this.waiters.get(id);
+    if (!set) this.waiters.set(id, (set = new Set()));
+    set.add(wake);
+  }
+
+  /** Stops a run and resolves once it has ended. Null: no such run; `alreadyFinished`: nothing to do. */
+  async cancel(id: string, code: "cancelled" | "client_closed" = "cancelled"): Promise<{ record: RunRecord; alreadyFinished: boolean } | null> {
+    const before = this.get(id);
+    if (!before) return null;
+    if (FINAL_STATUSES.includes(before.status)) return { record: before, alreadyFinished: true };
+    const ended = this.wait(id);
+    this.deps.scheduler.cancel(id, code);
+    const outcome = await ended;
+    return { record: this.get(id) ?? { ...before, outcome }, alreadyFinished: false };
+  }
+
+  /** Called by the scheduler for every run that ends here. */
+  finished(id: string, outcome: RunOutcome): void {
+    for (const wake of [...(this.waiters.get(id) ?? [])]) wake(outcome);
+    this.waiters.delete(id);
+  }
+
+  get(id: string): RunRecord | null {
+    try {
+      return this.deps.store.get(id);
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  list(q: ListQuery): RunRecord[] {
+    try {
+      return this.deps.store.list(q);
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  queuePosition(id: string): number | null {
+    try {
+      return this.deps.store.queuePosition(id);
+    } catch {
+      return null;
+    }
+  }
+
+  /** Stored events after `afterSeq` and the ones to come; null when there is no such run. */
+  subscribe(id: string, afterSeq: number, listener: EventListener): (Subscription & { finished: boolean }) | null {
+    const record = this.get(id);
+    if (!record) return null;
+    try {
+      const sub = this.deps.events.subscribe(id, afterSeq, listener);
+      return { ...sub, finished: FINAL_STATUSES.includes(record.status) && !this.deps.scheduler.isActive(id) };
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  /**
+   * No new runs; queued runs stay in the queue for the next server process, and a synchronous client
+   * waiting for one is answered 503 shutting_down now (retrying with its Idempotency-Key finds it again).
+   */
+  beginDrain(): void {
+    for (const id of this.deps.scheduler.drain()) {
+      let record: RunRecord | null = null;
+      try {
+        record = this.deps.store.get(id);
+      } catch {
+        // Unreadable store: the client is told all the same, without the wait.
+      }
+      const result = unstartedResult(
+        { runId: id, requestId: record?.requestId ?? "", model: record?.model ?? this.deps.defaultModel, durationMs: 0, queueMs: record ? Date.now() - record.createdAt : 0 },
+        "shutting_down",
+        `The server is shutting down; the run stays queued (it waited ${formatDuration(record ? Date.now() - record.createdAt : 0)}) and starts when the server is back — retry with the same Idempotency-Key to get its answer`,
+      );
+      this.finished(id, outcomeOf(result));
+    }
+  }
+
+  abortAll(reason: RunStopped): void {
+    this.deps.scheduler.abortAll(reason);
+  }
+
+  waitIdle(timeoutMs: number): Promise<boolean> {
+    return this.deps.scheduler.waitIdle(timeoutMs);
+  }
+
+  activeRunIds(): string[] {
+    return this.deps.scheduler.activeRunIds();
+  }
+}

@@ -1,0 +1,56 @@
+// The SQLite run store's schema, as numbered migrations applied in order (PRAGMA user_version counts them).
+import type { Database } from "bun:sqlite";
+
+const MIGRATIONS = [
+  `CREATE TABLE runs (
+     id TEXT PRIMARY KEY,
+     request_id TEXT NOT NULL,
+     status TEXT NOT NULL,
+     code TEXT,
+     error TEXT,
+     created_at INTEGER NOT NULL,
+     started_at INTEGER,
+     finished_at INTEGER,
+     idempotency_key TEXT UNIQUE,
+     fingerprint TEXT,
+     prompt_chars INTEGER NOT NULL,
+     model TEXT,
+     agent TEXT,
+     repository TEXT,
+     branch TEXT,
+     base TEXT,
+     push INTEGER,
+     answer TEXT,
+     http_status INTEGER
+   );
+   CREATE INDEX runs_by_time ON runs (created_at DESC, id DESC);
+   CREATE INDEX runs_by_status ON runs (status, created_at DESC);
+   CREATE TABLE events (
+     run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+     seq INTEGER NOT NULL,
+     type TEXT NOT NULL,
+     data TEXT NOT NULL,
+     time INTEGER NOT NULL,
+     PRIMARY KEY (run_id, seq)
+   ) WITHOUT ROWID;`,
+  // The durable queue: what a waiting run needs to start (its prompt among it), deleted when it starts.
+  // http_status (v1) is no longer written: statuses belong to the HTTP layer.
+  // position is the rowid: a new row gets max + 1, so the order is arrival order with no index of its own.
+  `CREATE TABLE queue (
+     position INTEGER PRIMARY KEY,
+     run_id TEXT NOT NULL UNIQUE REFERENCES runs (id) ON DELETE CASCADE,
+     lock_key TEXT,
+     request TEXT NOT NULL
+   );
+   CREATE TABLE probe (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL);`,
+];
+
+export function migrate(db: Database): void {
+  const version = (db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
+  for (let v = version; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v] as string);
+      db.exec(`PRAGMA user_version = ${v + 1}`);
+    })();
+  }
+}

@@ -1,0 +1,184 @@
+// A store that fails at any call: the failing run ends (or is refused), its slot frees, the server keeps serving and recovers.
+import { describe, expect, test } from "bun:test";
+import path from "node:path";
+import { newRecord } from "../../src/runs/admission.ts";
+import type { RunStore } from "../../src/runs/store.ts";
+import { SqliteRunStore } from "../../src/store/sqlite-store.ts";
+import { testApp, text, type TestApp } from "../support/app.ts";
+import { FakeRunner } from "../support/fake-runner.ts";
+import { readJson } from "../support/http.ts";
+import { tempDir } from "../support/temp.ts";
+import { waitFor } from "../support/wait.ts";
+
+type Method = Exclude<keyof RunStore, "location">;
+
+/** The real SQLite store, with one method made to throw (like SQLITE_FULL) from its nth call on, until healed. */
+class FaultyStore {
+  readonly store: RunStore;
+  private failing: { method: Method; from: number; calls: number } | null = null;
+  /** How often the failing method threw: a case that never reached its call proves nothing. */
+  thrown = 0;
+
+  constructor() {
+    const real = new SqliteRunStore(path.join(tempDir("ocs-faulty-"), "runs.db"));
+    this.store = new Proxy(real, {
+      get: (target, prop, receiver) => {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof value !== "function") return value;
+        return (...args: unknown[]) => {
+          const f = this.failing;
+          if (f && f.method === prop && ++f.calls >= f.from) {
+            this.thrown++;
+            throw Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" });
+          }
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+  }
+
+  fail(method: Method, from = 1): void {
+    this.failing = { method, from, calls: 0 };
+  }
+
+  heal(): void {
+    this.failing = null;
+  }
+}
+
+/**
+ * Every store call the run path makes, each as the nth call that fails. `queued`: the run under test waits
+ * behind another (MAX_CONCURRENT_RUNS=1), so it is queued and claimed; otherwise it starts at once.
+ */
+const CASES: { method: Method; from: number; queued: boolean; what: string }[] = [
+  { method: "insertRunning", from: 1, queued: false, what: "storing a run that starts at once" },
+  { method: "enqueue", from: 1, queued: true, what: "queueing the run" },
+  { method: "queuedCount", from: 1, queued: true, what: "counting the queue" },
+  { method: "claim", from: 1, queued: true, what: "starting it from the queue" },
+  { method: "byIdempotencyKey", from: 1, queued: false, what: "looking up its Idempotency-Key" },
+  { method: "appendEvents", from: 1, queued: false, what: "recording an agent event" },
+  { method: "finish", from: 1, queued: false, what: "recording its end" },
+  { method: "finish", from: 2, queued: true, what: "recording the end of a queued run" },
+  { method: "get", from: 1, queued: true, what: "reading it while waiting for it" },
+];
+
+async function healthOf(t: TestApp) {
+  return readJson(await t.request("/health"));
+}
+
+describe("fault injection at every store call", () => {
+  for (const c of CASES) {
+    test(`${c.method} failing (${c.what}): the client gets an answer, the server keeps serving, the slot is free, and it recovers`, async () => {
+      const faulty = new FaultyStore();
+      let release: () => void = () => {};
+      const blocked = new Promise<void>((r) => (release = r));
+      const runner = new FakeRunner(async (input) => {
+        if (input.prompt === "blocker") await blocked;
+        input.onEvent({ type: "text", text: "working" });
+        return { output: "done" };
+      });
+      const t = testApp({ store: faulty.store, runner, maxConcurrent: 1 });
+      const blocker = c.queued ? t.request("/run", text("blocker")) : null;
+      if (blocker) await runner.waitForCalls(1);
+      faulty.fail(c.method, c.from);
+      const answer = t.request("/run", text("go", { "idempotency-key": `fault-${c.method}-${c.from}` }));
+      if (c.queued) await waitFor(() => faulty.thrown > 0 || t.runs.queued > 0, { what: "the run to be queued (or refused)" });
+      release();
+      const res = await answer;
+      const body = await readJson(res);
+      expect(faulty.thrown).toBeGreaterThan(0);
+      // Whatever failed, an answer: refused before it started (503 store_unavailable), or ended as internal (500), or — when
+      // only a read failed on the way — the run went through.
+      expect([200, 500, 503]).toContain(res.status);
+      if (res.status !== 200) expect(["store_unavailable", "internal"]).toContain(String(body.code));
+      if (res.status === 500) expect(String(body.error)).toMatch(/store|Internal/);
+      if (blocker) expect((await blocker).status).toBe(200);
+      faulty.heal();
+      // The slot is free again (MAX_CONCURRENT_RUNS=1) and the store works: the next run goes through.
+      await waitFor(() => t.runs.inFlight === 0, { what: "the slot to be free" });
+      const next = await t.request("/run", text("again"));
+      expect(next.status).toBe(200);
+      expect(await readJson(next)).toMatchObject({ success: true, output: "done" });
+      await waitFor(async () => (await healthOf(t)).status === "healthy", { what: "health to recover", timeoutMs: 10_000 });
+      t.close();
+    });
+  }
+
+  test("lastSeq failing for a run an earlier process queued: that run ends as internal when it is claimed; the next one runs", async () => {
+    const faulty = new FaultyStore();
+    // Queued by "the previous process": its events' numbers are only in the store.
+    const request = { prompt: "left in the queue", model: null, agent: null, repository: null };
+    const record = newRecord(request, { requestId: "earlier", idempotencyKey: null, fingerprint: "f", model: null, now: Date.now() });
+    faulty.store.enqueue(record, request, null, [{ run_id: record.id, seq: 1, time: new Date().toISOString(), type: "status", status: "queued" }]);
+    faulty.fail("lastSeq");
+    const t = testApp({ store: faulty.store });
+    await waitFor(() => faulty.thrown > 0, { what: "the claim to try it" });
+    faulty.heal();
+    await waitFor(async () => (await readJson(await t.request(`/runs/${record.id}`))).status === "failed", { what: "its end to be written", timeoutMs: 10_000 });
+    const view = await readJson(await t.request(`/runs/${record.id}`));
+    expect(view).toMatchObject({ status: "failed", code: "internal", error: expect.stringContaining("The run store failed while starting the run: ") });
+    // Its events are numbered on from the store's: nothing lost, nothing twice.
+    const events = await (await t.request(`/runs/${record.id}/events`)).text();
+    expect([...events.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]))).toEqual([1, 2, 3]);
+    expect((await t.request("/run", text("next"))).status).toBe(200);
+    t.close();
+  });
+
+  test("reads that fail (events, list, queue position) answer 503 store_unavailable or leave the field out; the server keeps serving", async () => {
+    const faulty = new FaultyStore();
+    const t = testApp({ store: faulty.store });
+    const done = await readJson(await t.request("/run", text("x")));
+    const id = String(done.run_id);
+    faulty.fail("events");
+    const events = await t.request(`/runs/${id}/events`);
+    expect(events.status).toBe(503);
+    expect(await readJson(events)).toMatchObject({ success: false, code: "store_unavailable" });
+    faulty.fail("list");
+    const list = await t.request("/runs");
+    expect(list.status).toBe(503);
+    expect(await readJson(list)).toMatchObject({ success: false, code: "store_unavailable" });
+    faulty.fail("queuePosition");
+    const created = await t.request("/runs", text("y"));
+    expect(created.status).toBe(202);
+    expect(await readJson(created)).toMatchObject({ queue_position: null });
+    expect(faulty.thrown).toBe(3);
+    faulty.heal();
+    expect((await t.request("/health")).status).toBe(200);
+    t.close();
+  });
+
+  test("while the store cannot be written, new runs get 503 store_unavailable and /health says degraded; then both recover by themselves", async () => {
+    const faulty = new FaultyStore();
+    const t = testApp({ store: faulty.store });
+    faulty.fail("insertRunning");
+    const refused = await t.request("/runs", text("x"));
+    expect(refused.status).toBe(503);
+    expect(await readJson(refused)).toMatchObject({ success: false, code: "store_unavailable" });
+    const health = await t.request("/health");
+    expect(health.status).toBe(503);
+    expect(await readJson(health)).toMatchObject({ status: "degraded", store: "unwritable", store_error: expect.stringContaining("database or disk is full") });
+    faulty.heal();
+    // No request needed: the probe finds the store writable again.
+    await waitFor(async () => (await healthOf(t)).status === "healthy", { what: "the probe to see the store back", timeoutMs: 10_000 });
+    expect((await t.request("/runs", text("x"))).status).toBe(202);
+    t.close();
+  });
+
+  test("a run whose end could not be recorded is answered anyway, and recorded once the store is back", async () => {
+    const faulty = new FaultyStore();
+    const t = testApp({ store: faulty.store });
+    faulty.fail("finish");
+    const res = await t.request("/run", text("x", { "idempotency-key": "unrecorded-end" }));
+    const answer = await readJson(res);
+    expect(answer).toMatchObject({ success: true });
+    const runId = String(answer.run_id);
+    expect((await readJson(await t.request(`/runs/${runId}`))).status).toBe("running");
+    // A retry with the same Idempotency-Key before the store is back gets the answer at once, not a wait forever.
+    const retry = await t.request("/run", text("x", { "idempotency-key": "unrecorded-end" }));
+    expect(retry.status).toBe(200);
+    expect(await readJson(retry)).toMatchObject({ success: true, run_id: runId });
+    faulty.heal();
+    await waitFor(async () => (await readJson(await t.request(`/runs/${runId}`))).status === "succeeded", { what: "the end to be written", timeoutMs: 10_000 });
+    t.close();
+  });
+});
