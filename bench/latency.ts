@@ -34,9 +34,12 @@ async function floors(rounds: number): Promise<{ http: number; dirs: number }> {
 
 export async function latency(ctx: BenchContext): Promise<BenchResult> {
   const rounds = ctx.quick ? 30 : 400;
-  const variants: [string, Record<string, string>][] = [["WORK_DIR on the temp filesystem", {}]];
-  if (existsSync("/dev/shm")) variants.push(["WORK_DIR on tmpfs (/dev/shm)", { WORK_DIR: tempDir("ocs-bench-shm-", "/dev/shm") }]);
-  const details = ["| WORK_DIR | direct p50 | direct p99 | via server p50 | via server p99 | ratio (p50) | added (p50) |", "|---|---|---|---|---|---|---|"];
+  // The defaults first (the headline); then what each per-run containment layer costs, by turning it off.
+  const variants: [string, Record<string, string>][] = [["defaults (bubblewrap, AGENT_NETWORK=proxy), temp filesystem", {}]];
+  if (existsSync("/dev/shm")) variants.push(["defaults, WORK_DIR on tmpfs (/dev/shm)", { WORK_DIR: tempDir("ocs-bench-shm-", "/dev/shm") }]);
+  variants.push(["bubblewrap, AGENT_NETWORK=open (no in-sandbox bridge)", { AGENT_NETWORK: "open" }]);
+  variants.push(["SANDBOX=off, AGENT_NETWORK=open (the server alone)", { SANDBOX: "off", AGENT_NETWORK: "open" }]);
+  const details = ["| configuration | direct p50 | direct p99 | via server p50 | via server p99 | ratio (p50) | added (p50) |", "|---|---|---|---|---|---|---|"];
   let headline = { ratio: 0, added: 0 };
   for (const [label, env] of variants) {
     const server = await fakeAgentServer(env);

@@ -1,11 +1,20 @@
-// Entry point: run a subcommand, or parse config, start the server, and turn SIGTERM/SIGINT into a graceful shutdown.
-import { runCli } from "./cli.ts";
-import { ConfigError, loadConfig } from "./config.ts";
-import { SignalCounter } from "./lib/signals.ts";
-import { SetupError } from "./opencode/setup.ts";
+// Entry point: run a subcommand (the compiled binary is also the Landlock helper and the in-sandbox bridge), or parse config, start the server, and turn SIGTERM/SIGINT into a graceful shutdown.
 import { BRIDGE_SUBCOMMAND, runBridge } from "./network/bridge.ts";
 import { LANDLOCK_EXEC_SUBCOMMAND, runLandlockExec } from "./sandbox/landlock-exec.ts";
-import { ListenError, startServer, type RunningServer } from "./server.ts";
+import type { RunningServer } from "./server.ts";
+
+// The helpers run once per agent, inside its sandbox: only they are loaded before the check, so they start
+// without evaluating the server's modules (in the compiled binary that halves their start-up).
+if (process.argv[2] === LANDLOCK_EXEC_SUBCOMMAND) runLandlockExec(process.argv.slice(3), process.env);
+if (process.argv[2] === BRIDGE_SUBCOMMAND) await runBridge(process.argv.slice(3), process.env);
+
+const [{ runCli }, { ConfigError, loadConfig }, { SignalCounter }, { SetupError }, { ListenError, startServer }] = await Promise.all([
+  import("./cli.ts"),
+  import("./config.ts"),
+  import("./lib/signals.ts"),
+  import("./opencode/setup.ts"),
+  import("./server.ts"),
+]);
 
 /** One JSON line: a start-up failure never prints a stack, source excerpts or SQL. */
 function reportStartupFailure(err: unknown): void {
@@ -19,10 +28,6 @@ function reportStartupFailure(err: unknown): void {
 }
 
 async function main(): Promise<void> {
-  // The compiled binary is also the Landlock helper (Bun cannot run code between fork and exec) and,
-  // inside a sandbox without a network, the bridge to the server's proxies.
-  if (process.argv[2] === LANDLOCK_EXEC_SUBCOMMAND) runLandlockExec(process.argv.slice(3), process.env);
-  if (process.argv[2] === BRIDGE_SUBCOMMAND) await runBridge(process.argv.slice(3), process.env);
   const exitCode = await runCli(process.argv.slice(2), process.env);
   if (exitCode !== null) process.exit(exitCode);
   let server: RunningServer | undefined;

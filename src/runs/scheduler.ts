@@ -53,6 +53,8 @@ export class Scheduler {
   private pumped = false;
   /** Ends that could not be written yet: their outcome, for whoever asks before the store takes them. */
   readonly unrecorded = new UnrecordedEnds();
+  /** Counts every change this process makes to the queue (a run queued, claimed or ended there): cached counts compare it. */
+  queueChanges = 0;
   /** Moving average of run durations, for Retry-After. */
   avgRunMs = 60_000;
 
@@ -112,6 +114,7 @@ export class Scheduler {
         return;
       }
       if (!claimed) return;
+      this.queueChanges++;
       this.start(claimed, started);
     }
   }
@@ -219,6 +222,7 @@ export class Scheduler {
     if (run?.lock) this.locks.delete(run.lock);
     const status = statusOfResult(result);
     const outcome = outcomeOf(result);
+    if (!started) this.queueChanges++;
     recordEnd(this.deps, this.unrecorded, id, status, outcome);
     if (started) this.avgRunMs = this.avgRunMs * 0.8 + result.durationMs * 0.2;
     this.deps.observer?.runFinished(result, status, started);

@@ -9,6 +9,7 @@ import { branchLock, fingerprint, newRecord, queuedRequest, queueFull, type RunI
 import type { EventListener, EventLog, Subscription } from "./event-log.ts";
 import { FINAL_STATUSES, type RunOutcome, type RunRecord } from "./model.ts";
 import { outcomeOf, unstartedResult } from "./outcome.ts";
+import { QueueCount } from "./queue-count.ts";
 import type { Scheduler } from "./scheduler.ts";
 import type { StoreHealth } from "./store-health.ts";
 import { StoreError, type ListQuery, type RunStore } from "./store.ts";
@@ -44,18 +45,18 @@ export class RunService {
   /** Who waits for which run here (a synchronous client, a cancel), for drain to answer while the run stays queued. */
   private readonly waiters = new Map<string, Set<(o: RunOutcome) => void>>();
 
-  constructor(private readonly deps: RunServiceDeps) {}
+  private readonly count: QueueCount;
+
+  constructor(private readonly deps: RunServiceDeps) {
+    this.count = new QueueCount(deps.store, () => deps.scheduler.queueChanges);
+  }
 
   get inFlight(): number {
     return this.deps.scheduler.inFlight;
   }
 
   get queued(): number {
-    try {
-      return this.deps.store.queuedCount();
-    } catch {
-      return 0;
-    }
+    return this.count.recent;
   }
 
   get isDraining(): boolean {
@@ -86,7 +87,7 @@ export class RunService {
     const request = queuedRequest(input, this.deps.allowedRepos);
     const lock = branchLock(request);
     // Counted only when the run cannot start at once: the common case reads nothing.
-    const queued = scheduler.canStartNow(lock) ? 0 : this.queued;
+    const queued = scheduler.canStartNow(lock) ? 0 : this.count.fresh();
     if (queued >= this.deps.maxQueued && !scheduler.canStartNow(lock)) throw queueFull(scheduler.inFlight, queued, scheduler.slots, scheduler.avgRunMs);
     const now = Date.now();
     const model = input.model ?? this.deps.defaultModel;
@@ -98,7 +99,10 @@ export class RunService {
     const events = this.deps.events.make(record.id, atOnce ? [{ type: "status", status: "queued" }, { type: "status", status: "running" }] : [{ type: "status", status: "queued" }]);
     try {
       if (atOnce) store.insertRunning(stored, events);
-      else store.enqueue(record, request, lock, events);
+      else {
+        store.enqueue(record, request, lock, events);
+        scheduler.queueChanges++;
+      }
       this.deps.health.ok();
     } catch (err) {
       this.deps.events.forget(record.id);

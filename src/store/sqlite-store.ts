@@ -66,7 +66,7 @@ export class SqliteRunStore implements RunStore {
   constructor(readonly location: string) {
     if (location !== ":memory:") mkdirSync(path.dirname(location), { recursive: true, mode: 0o700 });
     this.db = new Database(location, { create: true, strict: true });
-    this.db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;");
+    this.db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;");
     migrate(this.db);
     this.insertEvent = this.prepare("INSERT INTO events (run_id, seq, type, data, time) VALUES (?, ?, ?, ?, ?)");
     this.selectRun = this.prepare("SELECT * FROM runs WHERE id = ?") as Statement<RunRow, [string]>;
