@@ -43,13 +43,13 @@ function serverEnv(): Record<string, string> {
 }
 
 /** The store calls of one run in each path, timed alone (µs, median): queued (enqueue, claim) or started at once. */
-function storeCalls(rounds: number): { enqueue: number; claim: number; atOnce: number; finish: number } {
+async function storeCalls(rounds: number): Promise<{ enqueue: number; claim: number; atOnce: number; finish: number }> {
   const store = new SqliteRunStore(path.join(tempDir("ocs-bench-store-"), "runs.db"));
   const t = { enqueue: [] as number[], claim: [] as number[], atOnce: [] as number[], finish: [] as number[] };
   const prompt = "hi";
-  const timed = (into: number[], fn: () => unknown) => {
+  const timed = async (into: number[], fn: () => Promise<unknown>) => {
     const at = performance.now();
-    fn();
+    await fn();
     into.push(performance.now() - at);
   };
   for (let i = 0; i < rounds; i++) {
@@ -58,20 +58,20 @@ function storeCalls(rounds: number): { enqueue: number; claim: number; atOnce: n
       const now = Date.now();
       const record: RunRecord = {
         id, requestId: id, status: queued ? "queued" : "running", code: null, error: null, createdAt: now, startedAt: queued ? null : now, finishedAt: null,
-        idempotencyKey: null, fingerprint: "f", promptChars: prompt.length, model: null, agent: null, repository: null, branch: null, base: null, push: null, outcome: null,
+        idempotencyKey: null, fingerprint: "f", promptChars: prompt.length, model: null, agent: null, repository: null, branch: null, base: null, push: null, replica: null, outcome: null,
       };
       const event = (seq: number, status: RunStatus): RunEvent => ({ run_id: id, seq, time: new Date(now).toISOString(), type: "status", status });
       if (queued) {
-        timed(t.enqueue, () => store.enqueue(record, { prompt, model: null, agent: null, repository: null }, null, [event(1, "queued")]));
-        timed(t.claim, () => store.claim(Date.now(), () => false, () => [event(2, "running")]));
+        await timed(t.enqueue, () => store.enqueue(record, { prompt, model: null, agent: null, repository: null }, null, [event(1, "queued")], 1_000_000));
+        await timed(t.claim, () => store.claim("bench", Date.now(), Date.now() + 30_000, () => false, () => [event(2, "running")]));
       } else {
-        timed(t.atOnce, () => store.insertRunning(record, [event(1, "queued"), event(2, "running")]));
+        await timed(t.atOnce, () => store.insertRunning(record, [event(1, "queued"), event(2, "running")]));
       }
       const outcome = outcomeOf(unstartedResult({ runId: id, requestId: id, model: null, durationMs: 1, queueMs: 0 }, "cancelled", "bench"));
-      timed(t.finish, () => store.finish(id, { status: "cancelled", code: "cancelled", error: "bench", at: Date.now(), outcome }, [event(3, "cancelled")]));
+      await timed(t.finish, () => store.finish(id, { status: "cancelled", code: "cancelled", error: "bench", at: Date.now(), outcome }, [event(3, "cancelled")]));
     }
   }
-  store.close();
+  await store.close();
   const us = (xs: number[]) => Math.round(median(xs) * 1000);
   return { enqueue: us(t.enqueue), claim: us(t.claim), atOnce: us(t.atOnce), finish: us(t.finish) };
 }
@@ -119,7 +119,7 @@ export async function queue(ctx: BenchContext): Promise<BenchResult> {
     }
   }
   const n = ctx.quick ? 200 : 2000;
-  const calls = storeCalls(n);
+  const calls = await storeCalls(n);
   details.push(
     "",
     `Store calls alone (median of ${n}, WAL SQLite on the temp filesystem): a queued run costs enqueue ${calls.enqueue} µs (run row + queue row with the request + first event, one commit) and claim ${calls.claim} µs (queue row deleted with its prompt, status running, its event, one commit); a run that starts at once costs ${calls.atOnce} µs (run row as running + two events, one commit; its prompt is never written); finish ${calls.finish} µs either way.`,

@@ -30,6 +30,8 @@ export interface AppDeps {
   network: NetworkMode;
   startedAt: number;
   runs: RunService;
+  /** Which run store backs the server and which replica this is, for /health. */
+  store: { kind: "sqlite" | "postgres"; replica: string };
   metrics: Metrics;
   metricsPublic: boolean;
   docsPublic: boolean;
@@ -62,7 +64,8 @@ export function createApp(deps: AppDeps) {
         network: deps.network,
         startedAt: deps.startedAt,
         inFlight: () => runs.inFlight,
-        queued: () => runs.queued,
+        queued: () => runs.queuedNow(),
+        store: deps.store,
         draining: () => runs.isDraining,
         storeProblem: () => runs.storeProblem,
       }),

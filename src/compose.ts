@@ -17,11 +17,13 @@ import { EventLog } from "./runs/event-log.ts";
 import { executeRun } from "./runs/pipeline.ts";
 import { recoverRuns } from "./runs/recovery.ts";
 import type { RepoDeps } from "./runs/repository.ts";
+import { Leases } from "./runs/leases.ts";
 import { Scheduler } from "./runs/scheduler.ts";
 import { RunService } from "./runs/service.ts";
 import { StoreHealth } from "./runs/store-health.ts";
 import type { RunStore } from "./runs/store.ts";
 import type { SandboxMode } from "./sandbox/types.ts";
+import { PgRunStore } from "./store/pg-store.ts";
 import { SqliteRunStore } from "./store/sqlite-store.ts";
 import { VERSION } from "./version.ts";
 
@@ -51,7 +53,8 @@ export interface Graph {
   gitBinary: string | null;
   /** Ends what a crashed server left running, then starts what waits in the queue. */
   start(): Promise<void>;
-  stop(): void;
+  /** Timers off, the store closed (after start() has settled). */
+  stop(): Promise<void>;
 }
 
 /** git on PATH or at GIT_BIN; null when it is not there (repository runs then fail, saying so). */
@@ -76,15 +79,26 @@ export function repoDeps(config: Config, gitBinary: string | null, cache?: Mirro
   };
 }
 
+/** The configured run store: SQLite in DATA_DIR, or Postgres (waiting for it up to DATABASE_CONNECT_TIMEOUT, then rejecting). */
+export async function openStore(config: Config, logger: Logger): Promise<RunStore> {
+  const url = config.store.databaseUrl;
+  if (!url) return new SqliteRunStore(path.join(config.dataDir, "opencode-server.db"));
+  const store = await PgRunStore.open(url, { connectTimeoutMs: config.store.connectTimeoutMs, logger });
+  logger.info("run store: Postgres, shared by every replica on it", { store: store.location, replica: config.replicaId, lease_timeout: formatDuration(config.store.leaseMs) });
+  return store;
+}
+
 export function composeGraph(config: Config, deps: GraphDeps): Graph {
   const { logger, redactor } = deps;
   const gitBinary = findGit(config);
   const store = deps.store ?? new SqliteRunStore(path.join(config.dataDir, "opencode-server.db"));
   const events = new EventLog(store, redactor);
   const health = new StoreHealth(store, logger);
+  health.flush = () => events.retry();
+  health.backlogged = () => events.backlog > 0;
   const repo = repoDeps(config, gitBinary, deps.cache);
   let service: RunService | undefined;
-  const metrics = new Metrics({ inFlight: () => scheduler.inFlight, queued: () => service?.queued ?? 0 });
+  const metrics = new Metrics({ inFlight: () => scheduler.inFlight, queued: () => service?.queuedNow() ?? Promise.resolve(0) });
   const scheduler: Scheduler = new Scheduler({
     store,
     events,
@@ -98,7 +112,10 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
     maxExecutionMs: config.maxExecutionMs,
     idleTimeoutMs: config.runs.idleTimeoutMs,
     onFinished: (id, outcome) => service?.finished(id, outcome),
+    replica: config.replicaId,
+    leaseMs: config.store.leaseMs,
   });
+  const leases = store.shared ? new Leases({ store, events, scheduler, health, logger, replica: config.replicaId, leaseMs: config.store.leaseMs }) : null;
   health.onRecovered = () => scheduler.resume();
   service = new RunService({
     store,
@@ -110,6 +127,7 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
     ...(deps.models ? { models: deps.models } : {}),
     defaultModel: config.opencode.defaultModel,
     maxQueued: config.runs.maxQueued,
+    replica: config.replicaId,
   });
   const app = createApp({
     logger,
@@ -121,20 +139,22 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
     network: deps.network,
     startedAt: Date.now(),
     runs: service,
+    store: { kind: store.kind, replica: config.replicaId },
     metrics,
     metricsPublic: config.metricsPublic,
     docsPublic: config.docsPublic,
   });
   const edge = createEdge(app, logger, (method, route, status, seconds) => metrics.httpRequest(method, route, status, seconds));
 
-  const prune = () => {
+  const prune = async () => {
     try {
-      const pruned = store.prune(Date.now() - config.runs.retentionMs);
+      const pruned = await store.prune(Date.now() - config.runs.retentionMs);
       if (pruned > 0) logger.info("pruned old runs", { runs: pruned, retention: formatDuration(config.runs.retentionMs) });
     } catch (err) {
       health.fault(err);
     }
   };
+  let started: Promise<void> = Promise.resolve();
   let pruneTimer: ReturnType<typeof setInterval> | undefined;
   const runs = service;
   return {
@@ -144,17 +164,30 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
     store,
     metrics,
     gitBinary,
-    async start() {
-      await recoverRuns(store, events, { workDir: config.workDir, logger });
-      prune();
-      pruneTimer = setInterval(prune, PRUNE_INTERVAL_MS);
-      pruneTimer.unref();
-      scheduler.pump();
+    start() {
+      started = (async () => {
+        try {
+          await recoverRuns(store, events, { workDir: config.workDir, logger, replica: config.replicaId });
+        } catch (err) {
+          // The queue still runs; the runs left running are ended by the next start (or their lease).
+          health.fault(err);
+          logger.error("could not recover the runs a previous process left running", { error: err });
+        }
+        await prune();
+        pruneTimer = setInterval(() => void prune(), PRUNE_INTERVAL_MS);
+        pruneTimer.unref();
+        leases?.start();
+        scheduler.pump();
+      })();
+      return started;
     },
-    stop() {
+    async stop() {
+      await started;
       clearInterval(pruneTimer);
+      leases?.stop();
       health.stop();
-      store.close();
+      await scheduler.settled();
+      await store.close();
     },
   };
 }

@@ -27,6 +27,8 @@ export const DEFAULTS = {
   CACHE_MAX_BYTES: "10G",
   SANDBOX: "auto",
   AGENT_NETWORK: "proxy",
+  DATABASE_CONNECT_TIMEOUT: "30s",
+  LEASE_TIMEOUT: "30s",
 } as const;
 
 
@@ -70,5 +72,9 @@ export const ENV_DOCS: readonly { name: string; default: string; description: st
   { name: "SANDBOX", default: DEFAULTS.SANDBOX, description: "contain each run: auto (bubblewrap, else Landlock, else off, warned), bwrap, landlock or off" },
   { name: "SANDBOX_READ_PATHS", default: "", description: "extra host paths every sandboxed agent may read (absolute, comma-separated), e.g. /opt/tools" },
   { name: "AGENT_NETWORK", default: DEFAULTS.AGENT_NETWORK, description: "the agent's network: proxy (only AGENT_ALLOWED_HOSTS, through a proxy), none (its model providers only), open" },
+  { name: "DATABASE_URL", default: "", description: "postgres://user:password@host:5432/db: share one run store (queue, events) between replicas; unset = SQLite in DATA_DIR" },
+  { name: "DATABASE_CONNECT_TIMEOUT", default: DEFAULTS.DATABASE_CONNECT_TIMEOUT, description: "at start-up, how long to wait for Postgres before exiting non-zero" },
+  { name: "REPLICA_ID", default: "the hostname", description: "this replica's name, shown on its runs and log lines" },
+  { name: "LEASE_TIMEOUT", default: DEFAULTS.LEASE_TIMEOUT, description: "Postgres: a replica silent this long is dead, and its running runs become interrupted" },
   { name: "AGENT_ALLOWED_HOSTS", default: "", description: "hosts the agent may reach in proxy mode: host, *.domain or an IP, with :port (default 80 and 443), comma-separated" },
 ];

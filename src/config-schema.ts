@@ -121,6 +121,18 @@ export const EnvSchema = z.object({
     }
     return out;
   }),
+  DATABASE_URL: optionalText.transform((v, ctx) => {
+    if (v === undefined) return null;
+    const problem = databaseUrlProblem(v);
+    if (problem) {
+      ctx.addIssue({ code: "custom", message: problem });
+      return z.NEVER;
+    }
+    return v;
+  }),
+  DATABASE_CONNECT_TIMEOUT: withDefault((v) => positive(parseDuration(v)), DEFAULTS.DATABASE_CONNECT_TIMEOUT, "must be a positive Go duration such as 30s"),
+  REPLICA_ID: optionalText.refine((v) => v === undefined || /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(v), "must be 1-63 letters, digits, dots, dashes or underscores").transform((v) => v ?? os.hostname()),
+  LEASE_TIMEOUT: withDefault((v) => { const ms = parseDuration(v); return ms !== null && ms >= 3000 ? ms : null; }, DEFAULTS.LEASE_TIMEOUT, "must be a Go duration of at least 3s"),
   METRICS_PUBLIC: withDefault((v) => bool(v), DEFAULTS.METRICS_PUBLIC, "must be true or false"),
   DOCS_PUBLIC: withDefault((v) => bool(v), DEFAULTS.DOCS_PUBLIC, "must be true or false"),
   AGENT_ENV_PASSTHROUGH: optionalText.transform((v, ctx) => {
@@ -142,6 +154,19 @@ function prefixProblem(entry: string): string | null {
   }
   if (url.protocol !== "https:" && url.protocol !== "http:") return `"${entry}" must start with https:// (or http:// for a host you trust)`;
   if (url.username || url.password || url.search || url.hash) return `"${entry}" must not contain credentials, a query or a fragment`;
+  return null;
+}
+
+/** What is wrong with a DATABASE_URL, without ever quoting it (it carries a password). */
+function databaseUrlProblem(v: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    return "is not a URL (expected postgres://user:password@host:5432/database)";
+  }
+  if (url.protocol !== "postgres:" && url.protocol !== "postgresql:") return "must start with postgres:// or postgresql://";
+  if (!url.hostname) return "names no host (expected postgres://user:password@host:5432/database)";
   return null;
 }
 

@@ -63,6 +63,16 @@ export interface Config {
     idleTimeoutMs: number;
     retentionMs: number;
   };
+  /** Where runs are stored: SQLite in DATA_DIR, or one Postgres many replicas share. */
+  store: {
+    /** DATABASE_URL (a secret: it carries the password); null = SQLite. */
+    databaseUrl: string | null;
+    connectTimeoutMs: number;
+    /** LEASE_TIMEOUT: a replica that has not renewed its runs' lease this long is taken for dead. */
+    leaseMs: number;
+  };
+  /** REPLICA_ID: names this server process on its runs and log lines. */
+  replicaId: string;
   metricsPublic: boolean;
   /** Swagger UI and the OpenAPI document without an API key. */
   docsPublic: boolean;
@@ -112,6 +122,14 @@ function absoluteOr(value: string | undefined, fallback: string): string {
   return value && path.isAbsolute(value) ? value : fallback;
 }
 
+/** The password inside DATABASE_URL (as written and decoded), redacted wherever it might show up on its own. */
+function databasePassword(url: string | null): string[] {
+  const raw = url ? new URL(url).password : "";
+  if (!raw) return [];
+  const decoded = decodeURIComponent(raw);
+  return decoded === raw ? [raw] : [raw, decoded];
+}
+
 /** Parses and validates the environment; throws ConfigError naming the first bad variable. */
 export function loadConfig(env: Env): Config {
   const parsed = EnvSchema.safeParse(env);
@@ -138,6 +156,7 @@ export function loadConfig(env: Env): Config {
     ...secretLeaves(e.OPENCODE_CONFIG_JSON ?? {}),
     ...providerCredentials.map((n) => env[n] as string),
     ...SERVER_SECRET_VARS.flatMap((n) => (n.endsWith("_JSON") || !env[n] ? [] : [env[n] as string])),
+    ...databasePassword(e.DATABASE_URL),
   ];
 
   return {
@@ -175,6 +194,8 @@ export function loadConfig(env: Env): Config {
       idleTimeoutMs: e.IDLE_TIMEOUT,
       retentionMs: e.RUN_RETENTION,
     },
+    store: { databaseUrl: e.DATABASE_URL, connectTimeoutMs: e.DATABASE_CONNECT_TIMEOUT, leaseMs: e.LEASE_TIMEOUT },
+    replicaId: e.REPLICA_ID,
     metricsPublic: e.METRICS_PUBLIC,
     docsPublic: e.DOCS_PUBLIC,
     git: {

@@ -1,7 +1,7 @@
 // Starts the server: the agent, the object graph (compose.ts), the listener; and shuts everything down in order.
 import type { App } from "./app.ts";
 import { buildAgent, type Agent } from "./agent.ts";
-import { composeGraph } from "./compose.ts";
+import { composeGraph, openStore } from "./compose.ts";
 import type { Config } from "./config.ts";
 import { formatDuration } from "./lib/duration.ts";
 import { createLogger, type Logger, type LogSink } from "./lib/logger.ts";
@@ -80,7 +80,9 @@ function listen(config: Config, fetch: (request: Request, server: Bun.Server<und
 
 export async function startServer(config: Config, overrides: ServerOverrides = {}): Promise<RunningServer> {
   const redactor = new Redactor(config.secrets);
-  const logger = createLogger({ level: config.logLevel, redactor, ...(overrides.logSink ? { sink: overrides.logSink } : {}) });
+  const base = createLogger({ level: config.logLevel, redactor, ...(overrides.logSink ? { sink: overrides.logSink } : {}) });
+  // Many replicas on one store: every line says which one wrote it, so an operator finds a run's machine.
+  const logger = config.store.databaseUrl ? base.child({ replica: config.replicaId }) : base;
   const startedAt = Date.now();
 
   if (!enableSubreaper()) {
@@ -106,8 +108,16 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
   const runner: AgentRunner = overrides.runner ?? (agent as Agent).runner;
   const sandbox: SandboxMode = agent?.sandbox ?? "off";
 
-  const graph = composeGraph(config, { logger, redactor, runner, models, opencodeVersion: () => opencodeVersion, sandbox, network: agent?.network ?? "open", ...(overrides.store ? { store: overrides.store } : {}) });
-  const { app, edge, runs, store } = graph;
+  let store: RunStore;
+  try {
+    store = overrides.store ?? (await openStore(config, logger));
+  } catch (err) {
+    agent?.stop();
+    stopReaping();
+    throw err;
+  }
+  const graph = composeGraph(config, { logger, redactor, runner, models, opencodeVersion: () => opencodeVersion, sandbox, network: agent?.network ?? "open", store });
+  const { app, edge, runs } = graph;
   if (!graph.gitBinary) logger.warn("git not found: repository runs will fail until git is installed (or GIT_BIN is set)");
   await graph.start();
   const server = listen(config, edge);
@@ -125,6 +135,7 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
     max_concurrent_runs: config.runs.maxConcurrent,
     max_queued_runs: config.runs.maxQueued,
     store: store.location,
+    replica: config.replicaId,
     allowed_repo_prefixes: config.git.allowedPrefixes,
     git: graph.gitBinary,
   });
@@ -136,7 +147,7 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
   const shutdown = (graceMs = config.shutdownMs): Promise<void> => {
     if (graceMs === 0) hurry();
     return (closing ??= (async () => {
-      runs.beginDrain();
+      await runs.beginDrain();
       logger.info("shutting down", { runs_in_flight: runs.inFlight, grace: formatDuration(graceMs) });
       if (!(await Promise.race([runs.waitIdle(graceMs), hurried]))) {
         logger.warn("stopping runs still in flight", { runs_in_flight: runs.inFlight });
@@ -151,7 +162,7 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
       await server.stop(true);
       stopReaping();
       agent?.stop();
-      graph.stop();
+      await graph.stop();
       logger.info("shutdown complete");
     })());
   };

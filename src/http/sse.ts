@@ -3,8 +3,24 @@ import type { EventListener } from "../runs/event-log.ts";
 import type { RunEvent } from "../runs/model.ts";
 import { outcomeStatus } from "./answer.ts";
 
-/** Where the events come from: called once, with the listener for live events. */
-export type EventSource = (listener: EventListener) => { events: RunEvent[]; finished: boolean; unsubscribe: () => void };
+/** A subscription: the stored events and whether the run is over (its live events reach a LiveEvents). */
+export interface Subscribed {
+  events: RunEvent[];
+  finished: boolean;
+  unsubscribe: () => void;
+}
+
+/** Holds live events that arrive before the stream starts, then hands them on as they come. */
+export class LiveEvents {
+  private held: RunEvent[] = [];
+  private sink: EventListener | null = null;
+  readonly listener: EventListener = (e) => (this.sink ? this.sink(e) : void this.held.push(e));
+
+  attach(sink: EventListener): void {
+    this.sink = sink;
+    for (const e of this.held.splice(0)) sink(e);
+  }
+}
 
 const encoder = new TextEncoder();
 const PING_MS = 15_000;
@@ -22,12 +38,13 @@ export function lastEventId(header: string | null): number | null {
 }
 
 /**
- * The stream: stored events first, then live ones, ending after `result`. The source registers its
- * listener and reads the store in one step, so nothing is lost or repeated. Comments keep proxies
- * from closing a quiet connection.
+ * The stream: stored events first, then live ones, ending after `result`. The listener was registered
+ * before the store was read, so nothing is lost; a number already sent is dropped, so nothing repeats.
+ * Comments keep proxies from closing a quiet connection.
  */
-export function eventStream(source: EventSource, signal: AbortSignal): ReadableStream<Uint8Array> {
+export function eventStream(sub: Subscribed, live: LiveEvents, signal: AbortSignal): ReadableStream<Uint8Array> {
   let closed = false;
+  let sent = 0;
   let unsubscribe = () => {};
   let ping: ReturnType<typeof setInterval> | undefined;
   let controller: ReadableStreamDefaultController<Uint8Array> | undefined;
@@ -44,17 +61,18 @@ export function eventStream(source: EventSource, signal: AbortSignal): ReadableS
     }
   };
   const send = (event: RunEvent) => {
-    if (closed || !controller) return;
+    if (closed || !controller || event.seq <= sent) return;
+    sent = event.seq;
     controller.enqueue(encoder.encode(formatEvent(event)));
     if (event.type === "result") close();
   };
   return new ReadableStream<Uint8Array>({
     start(c) {
       controller = c;
-      const sub = source(send);
       unsubscribe = sub.unsubscribe;
       for (const event of sub.events) send(event);
       if (sub.finished) return close();
+      live.attach(send);
       if (closed) return;
       ping = setInterval(() => !closed && c.enqueue(encoder.encode(": ping\n\n")), PING_MS);
       signal.addEventListener("abort", close, { once: true });

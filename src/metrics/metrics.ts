@@ -7,7 +7,8 @@ import type { RunResult } from "../runs/result.ts";
 
 export interface MetricsSource {
   inFlight(): number;
-  queued(): number;
+  /** Over all replicas on a shared store. */
+  queued(): Promise<number>;
 }
 
 const PREFIX = "opencode_server_";
@@ -33,7 +34,7 @@ export class Metrics implements RunObserver {
       buckets: [1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600],
       registers,
     });
-    new Gauge({ name: `${PREFIX}queue_depth`, help: "Runs waiting for a slot", registers, collect() { this.set(source.queued()); } });
+    new Gauge({ name: `${PREFIX}queue_depth`, help: "Runs waiting for a slot", registers, async collect() { this.set(await source.queued()); } });
     new Gauge({ name: `${PREFIX}runs_in_flight`, help: "Runs whose agent is running", registers, collect() { this.set(source.inFlight()); } });
     this.tokens = new Counter({ name: `${PREFIX}tokens_total`, help: "Tokens used by runs, from opencode's step-finish events", labelNames: ["kind"], registers });
     this.cost = new Counter({ name: `${PREFIX}cost_usd_total`, help: "Cost of runs in USD, as opencode computed it", registers });

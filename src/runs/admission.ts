@@ -65,6 +65,7 @@ export function newRecord(request: QueuedRequest, opts: { requestId: string; ide
     branch: repo?.branch ?? null,
     base: repo?.base ?? null,
     push: repo ? repo.push : null,
+    replica: null,
     outcome: null,
   };
 }

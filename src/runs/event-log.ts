@@ -1,7 +1,7 @@
-// The one place run events are numbered, redacted, stored and published; everything else reads or subscribes.
+// The one place run events are numbered, redacted, stored (in order, batched, buffered through store faults) and published.
 import type { Redactor } from "../lib/redact.ts";
 import type { RunEvent, RunEventBody } from "./model.ts";
-import type { RunStore } from "./store.ts";
+import type { EventMaker, RunStore } from "./store.ts";
 
 export type EventListener = (event: RunEvent) => void;
 
@@ -11,10 +11,31 @@ export interface Subscription {
   unsubscribe(): void;
 }
 
+/** Events waiting for a store that cannot be written (their JSON size); past this, appending fails and the run ends (see README). */
+export const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
+
+/** A listener and the last number it got: events read again (announcements, catch-up) reach it once. */
+interface Listening {
+  fn: EventListener;
+  last: number;
+}
+
+/** A run's events not yet stored, written by one flush at a time so they reach the store in their order. */
+interface Writer {
+  pending: RunEvent[];
+  flushing: Promise<void> | null;
+}
+
 export class EventLog {
-  /** Each run's last number, once known (the store knows it for runs started by an earlier process). */
+  /** Each run's last number handed out here (runs this process writes events for). */
   private readonly seqs = new Map<string, number>();
-  private readonly listeners = new Map<string, Set<EventListener>>();
+  private readonly listeners = new Map<string, Set<Listening>>();
+  private readonly writers = new Map<string, Writer>();
+  /** Bytes of events handed to writers and not yet stored. */
+  private buffered = 0;
+  private readonly sizes = new WeakMap<RunEvent, number>();
+  /** The last write failed: from then on (until one succeeds) what waits is bounded. */
+  private faulted = false;
 
   constructor(
     private readonly store: RunStore,
@@ -26,56 +47,166 @@ export class EventLog {
     this.seqs.set(runId, 0);
   }
 
-  /** Numbers and redacts bodies into events, without storing them (for the store calls that write them with other changes). */
+  /** Numbers and redacts bodies into events, for the store calls that write them with other changes. */
   make(runId: string, bodies: readonly RunEventBody[]): RunEvent[] {
-    let seq = this.seqs.get(runId) ?? this.store.lastSeq(runId);
+    const seq = this.seqs.get(runId);
+    if (seq === undefined) throw new Error(`no event number known for run ${runId}`);
+    return this.numbered(runId, seq, bodies);
+  }
+
+  /** The same, numbered on from what the store holds (a run another process created or touched). */
+  maker(bodies: readonly RunEventBody[]): EventMaker {
+    return (runId, lastSeq) => this.numbered(runId, lastSeq, bodies);
+  }
+
+  private numbered(runId: string, after: number, bodies: readonly RunEventBody[]): RunEvent[] {
+    let seq = after;
     const time = new Date().toISOString();
     const events = bodies.map((body) => ({ ...this.redactor.redactDeep(body), run_id: runId, seq: ++seq, time }) as RunEvent);
     this.seqs.set(runId, seq);
     return events;
   }
 
-  /** Stores then publishes; a StoreError reaches the caller, which ends the run. */
-  append(runId: string, body: RunEventBody): RunEvent {
-    const [event] = this.make(runId, [body]) as [RunEvent];
-    this.store.appendEvents([event]);
-    this.publish([event]);
-    return event;
+  /** Bytes of events waiting to be stored (in flight, or held by a store fault), over all runs. */
+  get backlog(): number {
+    return this.buffered;
   }
 
-  /** For events the store has just written by another call (enqueue, finish). */
-  publish(events: readonly RunEvent[]): void {
-    for (const event of events) {
-      for (const listener of this.listeners.get(event.run_id) ?? []) listener(event);
+  /**
+   * Numbers an event and hands it to the run's writer, which stores then publishes it. False when the buffer
+   * is full (the store has been failing for a while): the caller ends the run.
+   */
+  append(runId: string, body: RunEventBody, onFault: (err: unknown) => void): boolean {
+    // Only events held back by a fault count against the bound: a burst a working store is still taking does not.
+    if (this.faulted && this.buffered >= MAX_BUFFERED_BYTES) return false;
+    const [event] = this.make(runId, [body]) as [RunEvent];
+    let w = this.writers.get(runId);
+    if (!w) this.writers.set(runId, (w = { pending: [], flushing: null }));
+    w.pending.push(event);
+    const size = JSON.stringify(event).length;
+    this.sizes.set(event, size);
+    this.buffered += size;
+    w.flushing ??= this.flush(runId, w, onFault);
+    return true;
+  }
+
+  /** Writes what is pending in batches; on a fault it stops and keeps them (retry() goes on once the store is back). */
+  private async flush(runId: string, w: Writer, onFault: (err: unknown) => void): Promise<void> {
+    while (w.pending.length > 0) {
+      const batch = w.pending.slice();
+      try {
+        await this.store.appendEvents(batch);
+      } catch (err) {
+        w.flushing = null;
+        this.faulted = true;
+        onFault(err);
+        return;
+      }
+      this.faulted = false;
+      w.pending.splice(0, batch.length);
+      this.release(batch);
+      this.publish(batch);
+    }
+    w.flushing = null;
+  }
+
+  /** Stores what waited while the store could not be written; rejects when it still cannot. */
+  async retry(): Promise<void> {
+    // Called once the store answered a probe: held events are written now, and new ones are not held against the bound.
+    this.faulted = false;
+    for (const [runId, w] of this.writers) {
+      if (w.pending.length === 0 || w.flushing) continue;
+      let failed: unknown = null;
+      w.flushing = this.flush(runId, w, (err) => (failed = err));
+      await w.flushing;
+      if (failed !== null) throw failed;
     }
   }
 
-  /** The numbers handed out since the store last wrote were rolled back: ask the store again next time. */
+  /** Resolves once the run's pending events are stored (or the store failed meanwhile: they stay pending). */
+  async settled(runId: string): Promise<void> {
+    await this.writers.get(runId)?.flushing;
+  }
+
+  /** Whether every event of the run reached the store. */
+  stored(runId: string): boolean {
+    return (this.writers.get(runId)?.pending.length ?? 0) === 0;
+  }
+
+  /** Events of the run not stored yet (a store fault): its end is written with them. */
+  takePending(runId: string): RunEvent[] {
+    const w = this.writers.get(runId);
+    if (!w || w.flushing) return [];
+    const taken = w.pending.splice(0);
+    this.release(taken);
+    return taken;
+  }
+
+  private release(events: readonly RunEvent[]): void {
+    for (const e of events) this.buffered -= this.sizes.get(e) ?? 0;
+  }
+
+  /** For events the store has just written: each listener here gets each of them once, in order. */
+  publish(events: readonly RunEvent[]): void {
+    for (const event of events) {
+      for (const l of this.listeners.get(event.run_id) ?? []) {
+        if (event.seq <= l.last) continue;
+        l.last = event.seq;
+        l.fn(event);
+      }
+    }
+  }
+
+  /** Another replica stored events up to `seq`: read them for whoever follows the run here. */
+  async remote(runId: string, seq: number): Promise<void> {
+    const set = this.listeners.get(runId);
+    if (!set || set.size === 0) return;
+    const from = Math.min(...[...set].map((l) => l.last));
+    if (seq <= from) return;
+    this.publish(await this.store.events(runId, from));
+  }
+
+  /** After a lost announcement connection: every run followed here is read again from the store. */
+  async catchUp(): Promise<void> {
+    for (const runId of [...this.listeners.keys()]) await this.remote(runId, Number.MAX_SAFE_INTEGER).catch(() => undefined);
+  }
+
+  /**
+   * Done with a run this process only queued: its number goes, unless a claim here has numbered it on since
+   * (then it is running here and keeps it).
+   */
+  release(runId: string, seq: number): void {
+    if (this.seqs.get(runId) === seq) this.seqs.delete(runId);
+  }
+
+  /** The numbers handed out were rolled back: ask the store again next time. */
   rewind(runId: string): void {
     this.seqs.delete(runId);
   }
 
-  /** Done with a run: its number is in the store, its listeners have had its result. */
+  /** Done writing a run: its number is in the store, its listeners have had its result. */
   forget(runId: string): void {
     this.seqs.delete(runId);
-    this.listeners.delete(runId);
+    if (this.writers.get(runId)?.pending.length === 0) this.writers.delete(runId);
   }
 
-  /** The events to come, without the stored ones; returns the way to stop listening. */
-  listen(runId: string, listener: EventListener): () => void {
+  /** The events to come (after `after`, default: any), without the stored ones; returns the way to stop listening. */
+  listen(runId: string, fn: EventListener, after = 0): () => void {
     let set = this.listeners.get(runId);
     if (!set) this.listeners.set(runId, (set = new Set()));
-    set.add(listener);
+    const entry: Listening = { fn, last: after };
+    set.add(entry);
     return () => {
-      set.delete(listener);
+      set.delete(entry);
       if (set.size === 0 && this.listeners.get(runId) === set) this.listeners.delete(runId);
     };
   }
 
-  subscribe(runId: string, afterSeq: number, listener: EventListener): Subscription {
-    const unsubscribe = this.listen(runId, listener);
+  /** Stored events after `afterSeq` and, through the listener, the ones to come (a number seen twice is the caller's to drop). */
+  async subscribe(runId: string, afterSeq: number, fn: EventListener): Promise<Subscription> {
+    const unsubscribe = this.listen(runId, fn, afterSeq);
     try {
-      return { events: this.store.events(runId, afterSeq), unsubscribe };
+      return { events: await this.store.events(runId, afterSeq), unsubscribe };
     } catch (err) {
       unsubscribe();
       throw err;

@@ -121,6 +121,8 @@ export const RunRecord = z.object({
   branch: z.string().nullable(),
   base: z.string().nullable(),
   push: z.boolean().nullable(),
+  /** The replica (REPLICA_ID) that executes or executed it; null while it waits. */
+  replica: z.string().nullable(),
   outcome: RunOutcome.nullable(),
 });
 export type RunRecord = z.infer<typeof RunRecord>;

@@ -6,6 +6,7 @@ const TTL_MS = 1000;
 
 export class QueueCount {
   private cached: { n: number; at: number; changes: number } | null = null;
+  private counting: Promise<number> | null = null;
 
   constructor(
     private readonly store: RunStore,
@@ -13,22 +14,30 @@ export class QueueCount {
     private readonly changes: () => number,
   ) {}
 
-  /** Possibly a second old; 0 when the store cannot be read. */
+  /** The last count (possibly a second old, 0 before the first); a stale one is refreshed in the background. */
   get recent(): number {
-    const now = Date.now();
-    const c = this.cached;
-    if (c && c.changes === this.changes() && now - c.at < TTL_MS) return c.n;
-    const n = this.fresh();
-    this.cached = { n, at: now, changes: this.changes() };
-    return n;
+    if (!this.valid()) void this.now();
+    return this.cached?.n ?? 0;
   }
 
-  /** Counted now, for admission (MAX_QUEUED_RUNS); 0 when the store cannot be read. */
-  fresh(): number {
-    try {
-      return this.store.queuedCount();
-    } catch {
-      return 0;
-    }
+  /** The count, reused while valid; the last known one (or 0) when the store cannot be read. */
+  now(): Promise<number> {
+    const c = this.cached;
+    if (c && this.valid()) return Promise.resolve(c.n);
+    const changes = this.changes();
+    this.counting ??= this.store
+      .queuedCount()
+      .then((n) => {
+        this.cached = { n, at: Date.now(), changes };
+        return n;
+      })
+      .catch(() => this.cached?.n ?? 0)
+      .finally(() => (this.counting = null));
+    return this.counting;
+  }
+
+  private valid(): boolean {
+    const c = this.cached;
+    return c !== null && c.changes === this.changes() && Date.now() - c.at < TTL_MS;
   }
 }

@@ -25,22 +25,23 @@ export class UnrecordedEnds {
   }
 }
 
-export function recordEnd(
+/** Writes the end of a run that ran here, with whatever of its events the store did not take yet. */
+export async function recordEnd(
   deps: { store: RunStore; events: EventLog; health: StoreHealth; logger: Logger },
   unrecorded: UnrecordedEnds,
   id: string,
   status: RunStatus,
   outcome: RunOutcome,
-): void {
-  let events: readonly RunEvent[] | null = null;
-  // Numbering may need the store too: a retry does both, so the end is written even if numbering failed.
-  const write = () => {
-    events ??= deps.events.make(id, [{ type: "status", status }, { type: "result", status, answer: outcome }]);
-    deps.store.finish(id, { status, code: outcome.success ? null : outcome.code, error: outcome.success ? null : outcome.error, at: Date.now(), outcome }, events);
+): Promise<void> {
+  await deps.events.settled(id);
+  // Events a store fault held back go first, in the same commit as the end: their order is kept.
+  const events: readonly RunEvent[] = [...deps.events.takePending(id), ...deps.events.make(id, [{ type: "status", status }, { type: "result", status, answer: outcome }])];
+  const write = async () => {
+    await deps.store.finish(id, { status, code: outcome.success ? null : outcome.code, error: outcome.success ? null : outcome.error, at: Date.now(), outcome }, events);
     unrecorded.written(id);
   };
   try {
-    write();
+    await write();
     deps.health.ok();
   } catch (err) {
     // The answer still goes out; the store gets it when it can be written again (or recovery marks the run).
@@ -48,6 +49,6 @@ export function recordEnd(
     deps.health.fault(err, write);
     deps.logger.error("could not record a run's end", { run_id: id, error: err });
   }
-  if (events) deps.events.publish(events);
+  deps.events.publish(events);
   deps.events.forget(id);
 }

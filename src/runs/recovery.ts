@@ -4,16 +4,32 @@ import path from "node:path";
 import type { Logger } from "../lib/logger.ts";
 import { killRuns } from "../proc/process-tree.ts";
 import type { EventLog } from "./event-log.ts";
+import type { RunOutcome } from "./model.ts";
 import { outcomeOf, unstartedResult } from "./outcome.ts";
-import type { RunStore } from "./store.ts";
+import type { Finish, RunStore } from "./store.ts";
 import { workspacePrefix } from "./workspace.ts";
 
 export const INTERRUPTED_REASON = "The server stopped (crash, kill or restart) before the run finished (it was running)";
+export const LEASE_REASON = "The replica running it stopped renewing its lease (it died or lost the database) before the run finished";
+
+/** What an interrupted run's end says, and the events that close its stream. */
+export function interruption(events: EventLog, reason: string) {
+  const f: Omit<Finish, "outcome"> = { status: "interrupted", code: "interrupted", error: reason, at: Date.now() };
+  const outcome = (id: string, requestId: string, model: string | null): RunOutcome =>
+    outcomeOf(unstartedResult({ runId: id, requestId, model, durationMs: 0, queueMs: 0 }, "interrupted", reason));
+  // A stored result event takes its answer from the run row when it is read back; this one is a stand-in.
+  const closing = (id: string, lastSeq: number) => {
+    const answer = outcome(id, "", null);
+    return events.maker([{ type: "status", status: "interrupted" }, { type: "result", status: "interrupted", answer }])(id, lastSeq);
+  };
+  return { f, outcome, closing };
+}
 
 /** Returns the ids of the runs it marked interrupted. */
-export async function recoverRuns(store: RunStore, events: EventLog, opts: { workDir: string; logger: Logger }): Promise<string[]> {
-  const now = Date.now();
-  const ids = store.recoverRunning(now, INTERRUPTED_REASON);
+export async function recoverRuns(store: RunStore, events: EventLog, opts: { workDir: string; logger: Logger; replica: string }): Promise<string[]> {
+  const { f, outcome, closing } = interruption(events, INTERRUPTED_REASON);
+  const ids = await store.recoverRunning(opts.replica, f, outcome, closing);
+  for (const id of ids) events.forget(id);
   if (ids.length === 0) return ids;
   // The agents of a killed server keep running under PID 1 (unless a sandbox died with it): find them by their run cookie.
   const killed = await killRuns(ids);
@@ -26,15 +42,6 @@ export async function recoverRuns(store: RunStore, events: EventLog, opts: { wor
   const prefixes = ids.map(workspacePrefix);
   const removed = entries.filter((e) => prefixes.some((p) => e.startsWith(p)));
   for (const entry of removed) rmSync(path.join(opts.workDir, entry), { recursive: true, force: true });
-  for (const id of ids) {
-    const record = store.get(id);
-    if (!record) continue;
-    const outcome = outcomeOf(unstartedResult({ runId: id, requestId: record.requestId, model: record.model, durationMs: 0, queueMs: 0 }, "interrupted", INTERRUPTED_REASON));
-    // Close the run's event stream the way every stream ends, so followers are not left waiting.
-    const closing = events.make(id, [{ type: "status", status: "interrupted" }, { type: "result", status: "interrupted", answer: outcome }]);
-    store.finish(id, { status: "interrupted", code: "interrupted", error: INTERRUPTED_REASON, at: now, outcome }, closing);
-    events.forget(id);
-  }
   opts.logger.warn("runs interrupted by the previous server process", { runs: ids, processes_killed: killed, workspaces_removed: removed.length });
   return ids;
 }

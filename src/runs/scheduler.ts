@@ -1,15 +1,18 @@
 // Starts queued runs while slots are free (per-branch locks, timers), ends them — and no failure in between escapes a run.
 import { IdleSignal } from "../lib/idle-signal.ts";
+import { SerialTask } from "../lib/serial-task.ts";
 import type { Logger } from "../lib/logger.ts";
 import { RunStopped, type StopCode } from "./abort.ts";
 import { ActiveRun } from "./active-run.ts";
 import type { EventLog } from "./event-log.ts";
 import type { QueuedRequest, RunEvent, RunEventBody, RunOutcome, RunRecord, RunStatus } from "./model.ts";
+import { endUnstarted } from "./end-unstarted.ts";
 import { outcomeOf, statusOfResult, unstartedResult } from "./outcome.ts";
 import type { PipelineEvent, RunSpec } from "./pipeline.ts";
 import type { RepoRequest } from "./repository.ts";
 import { recordEnd, UnrecordedEnds } from "./record-end.ts";
 import type { RunResult } from "./result.ts";
+import { recordRunEvent } from "./run-events.ts";
 import { logRunEnd } from "./run-log.ts";
 import type { StoreHealth } from "./store-health.ts";
 import type { Claimed, RunStore } from "./store.ts";
@@ -36,10 +39,11 @@ export interface SchedulerDeps {
   idleTimeoutMs: number;
   /** A run ended (here): its outcome, for whoever waits in this process. */
   onFinished(id: string, outcome: RunOutcome): void;
+  /** REPLICA_ID: written on the runs this process claims. */
+  replica: string;
+  /** LEASE_TIMEOUT: how long a claimed run's lease lasts without renewal (shared stores). */
+  leaseMs: number;
 }
-
-/** Agent events that prove the agent is alive (and reset the idle timeout); only some are published. */
-const PUBLISHED = new Set<string>(["status", "text", "tool", "usage", "git", "egress", "result"]);
 
 export class Scheduler {
   private readonly active = new Map<string, ActiveRun>();
@@ -48,7 +52,10 @@ export class Scheduler {
   private draining = false;
   /** A claim failed: nothing starts until the store health probe says it works again (no cascade of failures). */
   private claimBlocked = false;
+  /** The run whose start failed last: if it fails again, it ends. */
+  private suspect: string | null = null;
   private readonly idle = new IdleSignal();
+  private readonly pumps = new SerialTask(() => this.pumpLoop());
   /** Until the first pump, the queue may hold runs an earlier process left: a new run must not overtake them. */
   private pumped = false;
   /** Ends that could not be written yet: their outcome, for whoever asks before the store takes them. */
@@ -88,32 +95,43 @@ export class Scheduler {
     this.deadlines.arm(
       id,
       submittedAt,
-      (runId, stop, running) => (running ? this.active.get(runId)?.abort(stop) : this.endQueued(runId, stop)),
+      (runId, stop, running) => (running ? this.active.get(runId)?.abort(stop) : void this.endQueued(runId, stop)),
       (runId) => this.active.has(runId),
     );
   }
 
-  /** Starts queued runs, oldest first, while slots are free and their branch is not busy. */
+  /** Starts queued runs, oldest first, while slots are free and their branch is not busy (one pass at a time). */
   pump(): void {
     this.pumped = true;
+    this.pumps.run();
+  }
+
+  /** Resolves once the pass in progress (if any) is over: shutdown waits for it before closing the store. */
+  settled(): Promise<void> {
+    return this.pumps.settled();
+  }
+
+  private async pumpLoop(): Promise<void> {
     while (this.canStartNow(null) && !this.claimBlocked) {
       let claimed: Claimed | null;
       let tried: string | null = null;
       let started: readonly RunEvent[] = [];
       // "running" is written with the claim: one commit per start.
-      const startEvents = (id: string) => {
+      const startEvents = (id: string, lastSeq: number) => {
         tried = id;
-        return (started = this.deps.events.make(id, [{ type: "status", status: "running" }]));
+        return (started = this.deps.events.maker([{ type: "status", status: "running" }])(id, lastSeq));
       };
+      const now = Date.now();
       try {
-        claimed = this.deps.store.claim(Date.now(), (lock) => this.locks.has(lock), startEvents);
+        claimed = await this.deps.store.claim(this.deps.replica, now, now + this.deps.leaseMs, (lock) => this.locks.has(lock), startEvents);
       } catch (err) {
         // Rolled back: the number the event took is free again.
         if (tried) this.deps.events.rewind(tried);
-        this.claimFailed(err, tried);
+        await this.claimFailed(err, tried);
         return;
       }
       if (!claimed) return;
+      if (claimed.record.id === this.suspect) this.suspect = null;
       this.queueChanges++;
       this.start(claimed, started);
     }
@@ -138,18 +156,28 @@ export class Scheduler {
     this.pump();
   }
 
-  /** Starting a run failed in the store: that run ends (internal); the rest of the queue waits for the store. */
-  private claimFailed(err: unknown, tried: string | null): void {
+  /**
+   * Starting a run failed in the store: the queue waits for the store's health probe. A run whose start
+   * fails twice in a row (the store working in between) ends as internal, so one bad row cannot block the
+   * queue — but a lost connection (a Postgres restart) never costs a queued run.
+   */
+  private async claimFailed(err: unknown, tried: string | null): Promise<void> {
     this.claimBlocked = true;
     this.deps.health.fault(err);
     let id = tried;
     try {
-      id ??= this.deps.store.nextQueued();
+      id ??= await this.deps.store.nextQueued();
     } catch {
       // Not even readable: the queue waits as it is.
     }
-    this.deps.logger.error("could not start a queued run: it ends", { run_id: id, error: err });
-    if (id) this.endQueued(id, new RunStopped("internal", `The run store failed while starting the run: ${err instanceof Error ? err.message : String(err)}`));
+    if (!id || id !== this.suspect) {
+      this.suspect = id;
+      this.deps.logger.error("could not start a queued run: retrying once the store works", { run_id: id, error: err });
+      return;
+    }
+    this.suspect = null;
+    this.deps.logger.error("could not start a queued run, twice: it ends", { run_id: id, error: err });
+    await this.endQueued(id, new RunStopped("internal", `The run store failed while starting the run: ${err instanceof Error ? err.message : String(err)}`));
   }
 
   private start(c: Claimed, startEvents: readonly RunEvent[]): void {
@@ -165,67 +193,63 @@ export class Scheduler {
     this.deps.logger.info("run started", { request_id: record.requestId, run_id: record.id, waited_ms: startedAt - record.createdAt });
     // A run that could not even be marked running still goes through the pipeline's own abort path.
     this.deps
-      .execute(spec, run.signal, (e) => this.emit(run, e))
+      .execute(spec, run.signal, (e) => recordRunEvent(this.deps, run, e))
       .catch((err: unknown) => {
         this.deps.logger.error("run pipeline threw", { run_id: record.id, error: err });
         return unstartedResult({ runId: record.id, requestId: record.requestId, model: record.model, durationMs: Date.now() - startedAt, queueMs: 0 }, "internal", "Internal server error");
       })
-      .then((result) => this.finish(run.record, { ...result, queueMs: startedAt - record.createdAt }, true));
+      .then((result) => this.finish(run.record, { ...result, queueMs: startedAt - record.createdAt }))
+      .catch((err: unknown) => this.deps.logger.error("ending a run failed", { run_id: record.id, error: err }));
   }
 
-  /** Records (and, for agent events, counts as activity) one of a running run's events; a store fault ends the run. */
-  private emit(run: ActiveRun, body: PipelineEvent): void {
-    if (body.type !== "status" && body.type !== "result") run.touch();
-    if (!PUBLISHED.has(body.type) || run.storeFailed) return;
-    try {
-      this.deps.events.append(run.record.id, body as RunEventBody);
-    } catch (err) {
-      run.storeFailed = true;
-      this.deps.health.fault(err);
-      this.deps.logger.error("could not record a run event: the run ends", { run_id: run.record.id, error: err });
-      run.abort(new RunStopped("internal", `The run store failed: ${err instanceof Error ? err.message : String(err)}`));
-    }
+  /** Ends a run that is waiting in the queue (cancelled, timed out there): it never starts. False when it is not queued (any more). */
+  async endQueued(id: string, stop: RunStopped): Promise<boolean> {
+    if (this.active.has(id)) return false;
+    const ended = await endUnstarted(this.deps, id, stop);
+    if (!ended) return false;
+    this.queueChanges++;
+    this.deadlines.clear(id);
+    this.deps.observer?.runFinished(ended.result, ended.status, false);
+    logRunEnd(this.deps.logger, ended.record, ended.result, ended.status);
+    this.deps.onFinished(id, ended.outcome);
+    this.pump();
+    return true;
   }
 
-  /** Ends a run that is waiting in the queue (cancelled, timed out there): it never starts. */
-  endQueued(id: string, stop: RunStopped): void {
-    let record: RunRecord | null;
-    try {
-      record = this.deps.store.get(id);
-    } catch (err) {
-      this.deps.health.fault(err);
-      return;
-    }
-    if (!record || record.status !== "queued" || this.active.has(id)) return;
-    const waited = Date.now() - record.createdAt;
-    this.finish(record, unstartedResult({ runId: id, requestId: record.requestId, model: record.model ?? this.deps.defaultModel, durationMs: 0, queueMs: waited }, stop.code, stop.message), false);
-  }
-
-  /** Stops a running run (it ends through the pipeline) or ends a queued one; false when it is neither here. */
-  cancel(id: string, code: Extract<StopCode, "cancelled" | "client_closed">): boolean {
+  /** Stops a running run (it ends through the pipeline) or ends a queued one; false when it is neither here nor queued. */
+  async cancel(id: string, code: Extract<StopCode, "cancelled" | "client_closed">): Promise<boolean> {
     const message = code === "client_closed" ? "The client closed the connection" : "The run was cancelled";
     const run = this.active.get(id);
     if (run) {
       run.abort(new RunStopped(code, message));
       return true;
     }
-    this.endQueued(id, new RunStopped(code, `${message} before it started`));
-    return false;
+    return this.endQueued(id, new RunStopped(code, `${message} before it started`));
   }
 
-  private finish(record: RunRecord, result: RunResult, started: boolean): void {
+  /** Another replica asked for a run to stop: done if it runs here. */
+  stopIfHere(id: string): void {
+    this.active.get(id)?.abort(new RunStopped("cancelled", "The run was cancelled"));
+  }
+
+  /** A run that ran here ended: its end is written (or kept for a retry) before its slot and branch are free. */
+  private async finish(record: RunRecord, result: RunResult): Promise<void> {
     const id = record.id;
     const run = this.active.get(id);
     run?.clearTimers();
     this.deadlines.clear(id);
-    this.active.delete(id);
-    if (run?.lock) this.locks.delete(run.lock);
     const status = statusOfResult(result);
     const outcome = outcomeOf(result);
-    if (!started) this.queueChanges++;
-    recordEnd(this.deps, this.unrecorded, id, status, outcome);
-    if (started) this.avgRunMs = this.avgRunMs * 0.8 + result.durationMs * 0.2;
-    this.deps.observer?.runFinished(result, status, started);
+    try {
+      await recordEnd(this.deps, this.unrecorded, id, status, outcome);
+    } catch (err) {
+      // Only a bug gets here; the slot must still be freed and the waiters answered.
+      this.deps.logger.error("could not record a run's end", { run_id: id, error: err });
+    }
+    this.active.delete(id);
+    if (run?.lock) this.locks.delete(run.lock);
+    this.avgRunMs = this.avgRunMs * 0.8 + result.durationMs * 0.2;
+    this.deps.observer?.runFinished(result, status, true);
     logRunEnd(this.deps.logger, record, result, status);
     this.deps.onFinished(id, outcome);
     this.pump();
@@ -242,6 +266,7 @@ export class Scheduler {
     for (const run of this.active.values()) run.abort(reason);
   }
 
+  /** The runs in flight here (their leases are renewed). */
   activeRunIds(): string[] {
     return [...this.active.keys()];
   }

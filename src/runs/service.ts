@@ -34,6 +34,8 @@ export interface RunServiceDeps {
   models?: ModelCatalog;
   defaultModel: string | null;
   maxQueued: number;
+  /** REPLICA_ID, written on runs that start at once. */
+  replica: string;
 }
 
 /** A store fault as the caller sees it: nothing was started, try again later. */
@@ -69,16 +71,17 @@ export class RunService {
   }
 
   /** Queues a run (or finds the earlier one with the same Idempotency-Key); it starts when a slot is free. */
-  submit(input: RunInput, opts: SubmitOptions): { id: string; replayed: boolean } {
+  async submit(input: RunInput, opts: SubmitOptions): Promise<{ id: string; replayed: boolean }> {
     const { store, scheduler } = this.deps;
     if (scheduler.isDraining) throw new AppError("shutting_down", "The server is shutting down and accepts no new runs");
     const print = fingerprint(input);
+    const replay = (earlier: RunRecord) => {
+      if (earlier.fingerprint !== print) throw new AppError("idempotency_conflict", "This Idempotency-Key was already used for a different request");
+      return { id: earlier.id, replayed: true };
+    };
     try {
-      const earlier = opts.idempotencyKey === null ? null : store.byIdempotencyKey(opts.idempotencyKey);
-      if (earlier) {
-        if (earlier.fingerprint !== print) throw new AppError("idempotency_conflict", "This Idempotency-Key was already used for a different request");
-        return { id: earlier.id, replayed: true };
-      }
+      const earlier = opts.idempotencyKey === null ? null : await store.byIdempotencyKey(opts.idempotencyKey);
+      if (earlier) return replay(earlier);
     } catch (err) {
       throw err instanceof StoreError ? unavailable(err) : err;
     }
@@ -86,25 +89,29 @@ export class RunService {
     if (modelProblem) throw new AppError("invalid_request", `Invalid field "model": ${modelProblem}`, { field: "model" });
     const request = queuedRequest(input, this.deps.allowedRepos);
     const lock = branchLock(request);
-    // Counted only when the run cannot start at once: the common case reads nothing.
-    const queued = scheduler.canStartNow(lock) ? 0 : this.count.fresh();
-    if (queued >= this.deps.maxQueued && !scheduler.canStartNow(lock)) throw queueFull(scheduler.inFlight, queued, scheduler.slots, scheduler.avgRunMs);
     const now = Date.now();
     const model = input.model ?? this.deps.defaultModel;
     const record = newRecord(request, { requestId: opts.requestId, idempotencyKey: opts.idempotencyKey, fingerprint: print, model, now });
     // A run that can start at once never waits, so it is never a queue row: its prompt is not written at all.
-    const atOnce = scheduler.canStartAtOnce(lock);
-    const stored: RunRecord = atOnce ? { ...record, status: "running", startedAt: now } : record;
+    // On a shared store every run goes through the queue, which is what keeps arrival order across replicas.
+    const atOnce = !store.shared && scheduler.canStartAtOnce(lock);
+    const stored: RunRecord = atOnce ? { ...record, status: "running", startedAt: now, replica: this.deps.replica } : record;
     this.deps.events.begin(record.id);
     const events = this.deps.events.make(record.id, atOnce ? [{ type: "status", status: "queued" }, { type: "status", status: "running" }] : [{ type: "status", status: "queued" }]);
     try {
-      if (atOnce) store.insertRunning(stored, events);
+      if (atOnce) await store.insertRunning(stored, events);
       else {
-        store.enqueue(record, request, lock, events);
+        const queued = await store.enqueue(record, request, lock, events, this.deps.maxQueued);
+        if (!queued.queued) {
+          this.deps.events.forget(record.id);
+          if (queued.reason === "duplicate") return replay(queued.earlier);
+          throw queueFull(scheduler.inFlight, queued.waiting, scheduler.slots, scheduler.avgRunMs);
+        }
         scheduler.queueChanges++;
       }
       this.deps.health.ok();
     } catch (err) {
+      if (err instanceof AppError) throw err;
       this.deps.events.forget(record.id);
       this.deps.health.fault(err);
       throw unavailable(err);
@@ -114,6 +121,7 @@ export class RunService {
     if (atOnce) scheduler.admit(stored, request, lock, events);
     else {
       this.deps.events.publish(events);
+      this.deps.events.release(record.id, events.length);
       scheduler.pump();
     }
     return { id: record.id, replayed: false };
@@ -130,21 +138,18 @@ export class RunService {
       const finish = (outcome: RunOutcome) => {
         if (done) return;
         done = true;
-        stop?.();
+        stop();
         this.waiters.get(id)?.delete(finish);
         resolve(outcome);
       };
-      let stop: (() => void) | undefined;
-      // Listening first, then reading: the run cannot end in between (both are synchronous), so its end is seen
-      // either way — from the store if it is over, from its result event if it ends elsewhere, or through finished().
-      try {
-        stop = this.deps.events.listen(id, (e) => void (e.type === "result" && finish(e.answer)));
-        const record = this.deps.store.get(id);
-        if (record?.outcome) return finish(record.outcome);
-      } catch (err) {
-        this.deps.logger.error("could not read a run while waiting for it", { run_id: id, error: err });
-      }
+      // Listening first, then reading: an end in between is seen either way — from the store if it is over,
+      // from its result event if it ends elsewhere (another replica: announced), or through finished().
+      const stop = this.deps.events.listen(id, (e) => void (e.type === "result" && finish(e.answer)));
       this.addWaiter(id, finish);
+      this.deps.store.get(id).then(
+        (record) => record?.outcome && finish(record.outcome),
+        (err: unknown) => this.deps.logger.error("could not read a run while waiting for it", { run_id: id, error: err }),
+      );
     });
   }
 
@@ -154,15 +159,24 @@ export class RunService {
     set.add(wake);
   }
 
-  /** Stops a run and resolves once it has ended. Null: no such run; `alreadyFinished`: nothing to do. */
+  /**
+   * Stops a run — here, or on the replica that runs it — and resolves once it has ended there (its
+   * processes gone). Null: no such run; `alreadyFinished`: nothing to do.
+   */
   async cancel(id: string, code: "cancelled" | "client_closed" = "cancelled"): Promise<{ record: RunRecord; alreadyFinished: boolean } | null> {
-    const before = this.get(id);
+    const before = await this.get(id);
     if (!before) return null;
     if (FINAL_STATUSES.includes(before.status)) return { record: before, alreadyFinished: true };
     const ended = this.wait(id);
-    this.deps.scheduler.cancel(id, code);
+    if (!(await this.deps.scheduler.cancel(id, code)) && this.deps.store.shared) {
+      try {
+        await this.deps.store.requestCancel(id);
+      } catch (err) {
+        throw unavailable(err);
+      }
+    }
     const outcome = await ended;
-    return { record: this.get(id) ?? { ...before, outcome }, alreadyFinished: false };
+    return { record: (await this.get(id)) ?? { ...before, outcome }, alreadyFinished: false };
   }
 
   /** Called by the scheduler for every run that ends here. */
@@ -171,36 +185,41 @@ export class RunService {
     this.waiters.delete(id);
   }
 
-  get(id: string): RunRecord | null {
+  async get(id: string): Promise<RunRecord | null> {
     try {
-      return this.deps.store.get(id);
+      return await this.deps.store.get(id);
     } catch (err) {
       throw unavailable(err);
     }
   }
 
-  list(q: ListQuery): RunRecord[] {
+  async list(q: ListQuery): Promise<RunRecord[]> {
     try {
-      return this.deps.store.list(q);
+      return await this.deps.store.list(q);
     } catch (err) {
       throw unavailable(err);
     }
   }
 
-  queuePosition(id: string): number | null {
+  async queuePosition(id: string): Promise<number | null> {
     try {
-      return this.deps.store.queuePosition(id);
+      return await this.deps.store.queuePosition(id);
     } catch {
       return null;
     }
   }
 
+  /** How many runs wait (over all replicas on a shared store), for /health and /metrics: at most a second old. */
+  queuedNow(): Promise<number> {
+    return this.count.now();
+  }
+
   /** Stored events after `afterSeq` and the ones to come; null when there is no such run. */
-  subscribe(id: string, afterSeq: number, listener: EventListener): (Subscription & { finished: boolean }) | null {
-    const record = this.get(id);
+  async subscribe(id: string, afterSeq: number, listener: EventListener): Promise<(Subscription & { finished: boolean }) | null> {
+    const record = await this.get(id);
     if (!record) return null;
     try {
-      const sub = this.deps.events.subscribe(id, afterSeq, listener);
+      const sub = await this.deps.events.subscribe(id, afterSeq, listener);
       return { ...sub, finished: FINAL_STATUSES.includes(record.status) && !this.deps.scheduler.isActive(id) };
     } catch (err) {
       throw unavailable(err);
@@ -211,18 +230,18 @@ export class RunService {
    * No new runs; queued runs stay in the queue for the next server process, and a synchronous client
    * waiting for one is answered 503 shutting_down now (retrying with its Idempotency-Key finds it again).
    */
-  beginDrain(): void {
+  async beginDrain(): Promise<void> {
     for (const id of this.deps.scheduler.drain()) {
       let record: RunRecord | null = null;
       try {
-        record = this.deps.store.get(id);
+        record = await this.deps.store.get(id);
       } catch {
         // Unreadable store: the client is told all the same, without the wait.
       }
       const result = unstartedResult(
         { runId: id, requestId: record?.requestId ?? "", model: record?.model ?? this.deps.defaultModel, durationMs: 0, queueMs: record ? Date.now() - record.createdAt : 0 },
         "shutting_down",
-        `The server is shutting down; the run stays queued (it waited ${formatDuration(record ? Date.now() - record.createdAt : 0)}) and starts when the server is back — retry with the same Idempotency-Key to get its answer`,
+        `The server is shutting down; the run stays queued (it waited ${formatDuration(record ? Date.now() - record.createdAt : 0)}) and starts ${this.deps.store.shared ? "on another replica" : "when the server is back"} — retry with the same Idempotency-Key to get its answer`,
       );
       this.finished(id, outcomeOf(result));
     }

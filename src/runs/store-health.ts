@@ -9,7 +9,12 @@ const MAX_PENDING = 1000;
 
 export class StoreHealth {
   private reason: string | null = null;
-  private readonly pending: (() => void)[] = [];
+  private readonly pending: (() => Promise<void>)[] = [];
+  private checking = false;
+  /** Writes that wait for the store besides runs' ends (the event buffer): run after the probe, before the ends. */
+  flush: () => Promise<void> = async () => {};
+  /** Whether that buffer holds anything: then only the probe's flush may call the store healthy again. */
+  backlogged: () => boolean = () => false;
   private timer: ReturnType<typeof setInterval> | undefined;
   /** Called once the store works again (the scheduler starts what waited in the queue). */
   onRecovered: () => void = () => {};
@@ -25,7 +30,7 @@ export class StoreHealth {
   }
 
   /** A store call failed; `retry` (optional) is a write to make once it works again (a run's end). */
-  fault(err: unknown, retry?: () => void): void {
+  fault(err: unknown, retry?: () => Promise<void>): void {
     const reason = err instanceof Error ? err.message : String(err);
     if (this.reason === null) this.logger.error("the run store cannot be written: new runs are refused until it can", { error: reason });
     this.reason = reason;
@@ -33,26 +38,31 @@ export class StoreHealth {
       this.pending.push(retry);
       if (this.pending.length > MAX_PENDING) this.pending.shift();
     }
-    this.timer ??= setInterval(() => this.check(), PROBE_MS);
+    this.timer ??= setInterval(() => void this.check(), PROBE_MS);
     this.timer.unref();
   }
 
   /** A write succeeded: nothing to wait for (but what is pending is flushed by the probe). */
   ok(): void {
-    if (this.reason !== null && this.pending.length === 0) this.recovered();
+    if (this.reason !== null && this.pending.length === 0 && !this.backlogged()) this.recovered();
   }
 
-  /** Tries the store; on success writes what waited, oldest first, and stops probing. */
-  check(): void {
+  /** Tries the store; on success writes what waited, oldest first, and stops probing. One check at a time. */
+  async check(): Promise<void> {
+    if (this.checking) return;
+    this.checking = true;
     try {
-      this.store.probe();
+      await this.store.probe();
+      await this.flush();
       while (this.pending.length > 0) {
-        (this.pending[0] as () => void)();
+        await (this.pending[0] as () => Promise<void>)();
         this.pending.shift();
       }
     } catch (err) {
       this.reason = err instanceof Error ? err.message : String(err);
       return;
+    } finally {
+      this.checking = false;
     }
     this.recovered();
   }

@@ -1,4 +1,4 @@
-// What the run core needs from storage, in domain types: one SQLite implementation now (src/store/), Postgres next.
+// What the run core needs from storage, in domain types: SQLite for one machine, Postgres for many replicas (src/store/).
 import type { ErrorCode } from "../errors.ts";
 import type { QueuedRequest, RunEvent, RunOutcome, RunRecord, RunStatus } from "./model.ts";
 
@@ -34,39 +34,80 @@ export interface ListQuery {
   before?: { createdAt: number; id: string };
 }
 
+/** Numbers a run's next events from the highest number the store holds for it (read in the same transaction). */
+export type EventMaker = (runId: string, lastSeq: number) => readonly RunEvent[];
+
+export type Enqueued =
+  | { queued: true }
+  /** MAX_QUEUED_RUNS runs wait already (counted in the same commit, so the limit holds across replicas). */
+  | { queued: false; reason: "full"; waiting: number }
+  /** A run with this Idempotency-Key exists (stored by this or another replica): nothing was written. */
+  | { queued: false; reason: "duplicate"; earlier: RunRecord };
+
+/** What other server processes on a shared store announce; a local store never calls these. */
+export interface StoreWatch {
+  /** Events up to `seq` of run `runId` are stored (by another replica). */
+  events(runId: string, seq: number): void;
+  /** The queue changed elsewhere (a run queued, a branch lock freed): a replica with a free slot tries to claim. */
+  queue(): void;
+  /** Someone asked for run `runId` to stop (it may run here). */
+  cancel(runId: string): void;
+  /** The announcements' connection was lost and is back: what was announced meanwhile is lost, read the store. */
+  reconnected(): void;
+}
+
 export interface RunStore {
-  /** Where it lives, for the start-up log (a file; later a database URL without its password). */
+  /** Where it lives, for the start-up log and /health (a file, or a database URL without its password). */
   readonly location: string;
-  /** A new run, queued, with what it needs to start and its first events — in one commit. */
-  enqueue(record: RunRecord, request: QueuedRequest, lock: string | null, events: readonly RunEvent[]): void;
-  /** A new run that starts at once (a free slot, nothing ahead of it): stored as running, its request never written. */
-  insertRunning(record: RunRecord, events: readonly RunEvent[]): void;
+  /** "sqlite" or "postgres", for /health and the log. */
+  readonly kind: "sqlite" | "postgres";
+  /** Other server processes share it: runs start only through the queue, and changes are announced (watch). */
+  readonly shared: boolean;
+  /** A new run, queued, with what it needs to start and its first events — in one commit; unless the queue is full or the key taken. */
+  enqueue(record: RunRecord, request: QueuedRequest, lock: string | null, events: readonly RunEvent[], maxQueued: number): Promise<Enqueued>;
+  /** A new run that starts at once (a free slot, nothing ahead of it; never on a shared store): stored as running, its request never written. */
+  insertRunning(record: RunRecord, events: readonly RunEvent[]): Promise<void>;
   /**
-   * The oldest queued run whose lock is not busy, now running; its stored request is deleted as it is
-   * handed over, and the events `startEvents` makes for it are written in the same commit. Null when
-   * nothing can start.
+   * The oldest queued run whose lock is free — `busy` says which locks this process holds; a shared store
+   * also checks the runs every other replica holds — now running on `replica` with a lease until
+   * `leaseUntil`; its stored request is deleted as it is handed over, and the events `startEvents` makes
+   * for it are written in the same commit. Null when nothing can start.
    */
-  claim(at: number, busy: (lock: string) => boolean, startEvents?: (runId: string) => readonly RunEvent[]): Claimed | null;
+  claim(replica: string, at: number, leaseUntil: number, busy: (lock: string) => boolean, startEvents: EventMaker): Promise<Claimed | null>;
   /** The run a claim would try first (read only): the one to end when starting it fails. */
-  nextQueued(): string | null;
-  queuedCount(): number;
+  nextQueued(): Promise<string | null>;
+  queuedCount(): Promise<number>;
   /** 1 = next to start; null when not queued. */
-  queuePosition(id: string): number | null;
-  appendEvents(events: readonly RunEvent[]): void;
-  /** The run's end, its queued request gone if it never started, and its last events — in one commit. */
-  finish(id: string, f: Finish, events: readonly RunEvent[]): void;
-  get(id: string): RunRecord | null;
-  byIdempotencyKey(key: string): RunRecord | null;
-  list(q: ListQuery): RunRecord[];
+  queuePosition(id: string): Promise<number | null>;
+  /** Stores events (a number already stored is skipped, so a retry after a lost answer is harmless). */
+  appendEvents(events: readonly RunEvent[]): Promise<void>;
+  /** The end of a run that ran here, and its last events — in one commit. */
+  finish(id: string, f: Finish, events: readonly RunEvent[]): Promise<void>;
+  /** Ends a run that never started, its queued request deleted; false (nothing written) when it is not queued any more. */
+  finishQueued(id: string, f: Finish, events: EventMaker): Promise<boolean>;
+  get(id: string): Promise<RunRecord | null>;
+  byIdempotencyKey(key: string): Promise<RunRecord | null>;
+  list(q: ListQuery): Promise<RunRecord[]>;
   /** Events after `afterSeq`, exactly as they were appended. */
-  events(id: string, afterSeq: number): RunEvent[];
+  events(id: string, afterSeq: number): Promise<RunEvent[]>;
   /** The run's highest event number (0: none). */
-  lastSeq(id: string): number;
-  /** Runs left running by a server that died: now interrupted (queued runs stay queued). Their ids. */
-  recoverRunning(at: number, reason: string): string[];
+  lastSeq(id: string): Promise<number>;
+  /**
+   * At start-up: runs left running by this replica's previous process (a local store: every running run)
+   * are now interrupted, their end and `closing` events written. Their ids.
+   */
+  recoverRunning(replica: string, f: Omit<Finish, "outcome">, outcome: (id: string, requestId: string, model: string | null) => RunOutcome, closing: EventMaker): Promise<string[]>;
+  /** Runs whose replica stopped renewing its lease (it died): now interrupted, like recoverRunning. A local store has none. */
+  expireLeases(f: Omit<Finish, "outcome">, outcome: (id: string, requestId: string, model: string | null) => RunOutcome, closing: EventMaker): Promise<string[]>;
+  /** Extends this replica's lease on its running runs; returns those among them whose cancellation was asked for. */
+  renewLeases(replica: string, runIds: readonly string[], leaseUntil: number): Promise<string[]>;
+  /** Asks whichever replica runs `id` to stop it (stored, and announced to the others). */
+  requestCancel(id: string): Promise<void>;
+  /** Listens to other replicas' announcements; returns the way to stop. A local store has nothing to say. */
+  watch(handlers: StoreWatch): () => void;
   /** Deletes finished runs older than `before`; how many. */
-  prune(before: number): number;
-  /** A small write: throws StoreError while the store cannot be written. */
-  probe(): void;
-  close(): void;
+  prune(before: number): Promise<number>;
+  /** A small write: rejects with a StoreError while the store cannot be written. */
+  probe(): Promise<void>;
+  close(): Promise<void>;
 }

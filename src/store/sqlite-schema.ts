@@ -43,6 +43,8 @@ const MIGRATIONS = [
      request TEXT NOT NULL
    );
    CREATE TABLE probe (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL);`,
+  // The replica (REPLICA_ID) that runs or ran each run: one machine has one, but records look alike in both stores.
+  `ALTER TABLE runs ADD COLUMN replica TEXT;`,
 ];
 
 export function migrate(db: Database): void {

@@ -1,75 +1,38 @@
-// The run store in SQLite (bun:sqlite, WAL): runs, their events and the durable queue, as domain types; any failure is a StoreError.
+// The run store in SQLite (bun:sqlite, WAL) for one server process: runs, their events and the durable queue; any failure is a StoreError.
 import { Database, type Statement } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { FINAL_STATUSES, QueuedRequest, RunOutcome, type RunEvent, type RunRecord } from "../runs/model.ts";
-import { StoreError, type Claimed, type Finish, type ListQuery, type RunStore } from "../runs/store.ts";
+import { FINAL_STATUSES, QueuedRequest, type RunEvent, type RunRecord } from "../runs/model.ts";
+import { StoreError, type Claimed, type Enqueued, type EventMaker, type Finish, type ListQuery, type RunStore } from "../runs/store.ts";
+import { answerOf, eventOf, recordOf, storedEvent, type EventColumns, type RunColumns } from "./rows.ts";
 import { migrate } from "./sqlite-schema.ts";
 
-interface RunRow {
-  id: string;
-  request_id: string;
-  status: RunRecord["status"];
-  code: RunRecord["code"];
-  error: string | null;
-  created_at: number;
-  started_at: number | null;
-  finished_at: number | null;
-  idempotency_key: string | null;
-  fingerprint: string | null;
-  prompt_chars: number;
-  model: string | null;
-  agent: string | null;
-  repository: string | null;
-  branch: string | null;
-  base: string | null;
-  push: number | null;
-  answer: string | null;
-}
+type RunRow = Omit<RunColumns, "push"> & { push: number | null };
+type Recover = Parameters<RunStore["recoverRunning"]>;
 
-interface EventRow {
-  seq: number;
-  type: string;
-  data: string;
-  time: number;
-}
+const toRecord = (row: RunRow): RunRecord => recordOf({ ...row, push: row.push === null ? null : row.push === 1 });
 
-function recordOf(row: RunRow): RunRecord {
-  return {
-    id: row.id,
-    requestId: row.request_id,
-    status: row.status,
-    code: row.code,
-    error: row.error,
-    createdAt: row.created_at,
-    startedAt: row.started_at,
-    finishedAt: row.finished_at,
-    idempotencyKey: row.idempotency_key,
-    fingerprint: row.fingerprint,
-    promptChars: row.prompt_chars,
-    model: row.model,
-    agent: row.agent,
-    repository: row.repository,
-    branch: row.branch,
-    base: row.base,
-    push: row.push === null ? null : row.push === 1,
-    outcome: row.answer === null ? null : RunOutcome.parse(JSON.parse(row.answer)),
-  };
-}
-
+/**
+ * The methods are async for the interface's sake; the work inside each is synchronous, so one call's reads
+ * and writes never interleave with another's (the single process is the only writer).
+ */
 export class SqliteRunStore implements RunStore {
+  readonly kind = "sqlite";
+  readonly shared = false;
   private readonly db: Database;
   private readonly statements: Statement[] = [];
   private readonly insertEvent: Statement;
   private readonly selectRun: Statement<RunRow, [string]>;
+  private readonly selectLastSeq: Statement<{ seq: number }, [string]>;
 
   constructor(readonly location: string) {
     if (location !== ":memory:") mkdirSync(path.dirname(location), { recursive: true, mode: 0o700 });
     this.db = new Database(location, { create: true, strict: true });
     this.db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;");
     migrate(this.db);
-    this.insertEvent = this.prepare("INSERT INTO events (run_id, seq, type, data, time) VALUES (?, ?, ?, ?, ?)");
+    this.insertEvent = this.prepare("INSERT OR IGNORE INTO events (run_id, seq, type, data, time) VALUES (?, ?, ?, ?, ?)");
     this.selectRun = this.prepare("SELECT * FROM runs WHERE id = ?") as Statement<RunRow, [string]>;
+    this.selectLastSeq = this.prepare("SELECT coalesce(max(seq), 0) AS seq FROM events WHERE run_id = ?") as Statement<{ seq: number }, [string]>;
   }
 
   private prepare(sql: string): Statement {
@@ -78,8 +41,8 @@ export class SqliteRunStore implements RunStore {
     return s;
   }
 
-  /** Every call: one place turns whatever SQLite throws (SQLITE_FULL, I/O errors) into a StoreError. */
-  private guard<T>(operation: string, fn: () => T): T {
+  /** Every call: one place turns whatever SQLite throws (SQLITE_FULL, I/O errors) into a rejected StoreError. */
+  private async guard<T>(operation: string, fn: () => T): Promise<T> {
     try {
       return fn();
     } catch (err) {
@@ -87,105 +50,136 @@ export class SqliteRunStore implements RunStore {
     }
   }
 
+  private txn<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  /** Stored numbers are skipped (INSERT OR IGNORE): a retry after a lost answer writes nothing twice. */
   private writeEvents(events: readonly RunEvent[]): void {
     for (const e of events) {
-      const { run_id: runId, seq, time, type, ...data } = e;
-      // A result's answer is on the run row already (it can be MAX_OUTPUT_SIZE long): reading puts it back.
-      const stored = type === "result" ? { ...data, answer: undefined } : data;
-      this.insertEvent.run(runId, seq, type, JSON.stringify(stored), Date.parse(time));
+      const s = storedEvent(e);
+      this.insertEvent.run(s.runId, s.seq, s.type, s.data, s.time);
     }
   }
 
-  enqueue(record: RunRecord, request: QueuedRequest, lock: string | null, events: readonly RunEvent[]): void {
-    this.guard("queue a run", () =>
-      this.db.transaction(() => {
+  private lastSeqOf(id: string): number {
+    return (this.selectLastSeq.get(id) as { seq: number }).seq;
+  }
+
+  enqueue(record: RunRecord, request: QueuedRequest, lock: string | null, events: readonly RunEvent[], maxQueued: number): Promise<Enqueued> {
+    return this.guard("queue a run", () =>
+      this.txn((): Enqueued => {
+        // The key is checked before the room: a retried request gets its run back even when the queue is full.
+        const earlier = record.idempotencyKey === null ? null : this.byKey(record.idempotencyKey);
+        if (earlier) return { queued: false, reason: "duplicate", earlier };
+        const waiting = (this.db.query("SELECT count(*) AS n FROM queue").get() as { n: number }).n;
+        if (waiting >= maxQueued) return { queued: false, reason: "full", waiting };
         this.insertRun(record);
         this.db.query("INSERT INTO queue (run_id, lock_key, request) VALUES (?, ?, ?)").run(record.id, lock, JSON.stringify(request));
         this.writeEvents(events);
-      })(),
+        return { queued: true };
+      }),
     );
   }
 
-  insertRunning(record: RunRecord, events: readonly RunEvent[]): void {
-    this.guard("start a run", () =>
-      this.db.transaction(() => {
+  insertRunning(record: RunRecord, events: readonly RunEvent[]): Promise<void> {
+    return this.guard("start a run", () =>
+      this.txn(() => {
         this.insertRun(record);
         this.writeEvents(events);
-      })(),
+      }),
     );
   }
 
   private insertRun(r: RunRecord): void {
     this.db
       .query(
-        `INSERT INTO runs (id, request_id, status, created_at, started_at, idempotency_key, fingerprint, prompt_chars, model, agent, repository, branch, base, push)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO runs (id, request_id, status, created_at, started_at, idempotency_key, fingerprint, prompt_chars, model, agent, repository, branch, base, push, replica)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(r.id, r.requestId, r.status, r.createdAt, r.startedAt, r.idempotencyKey, r.fingerprint, r.promptChars, r.model, r.agent, r.repository, r.branch, r.base, r.push === null ? null : Number(r.push));
+      .run(r.id, r.requestId, r.status, r.createdAt, r.startedAt, r.idempotencyKey, r.fingerprint, r.promptChars, r.model, r.agent, r.repository, r.branch, r.base, r.push === null ? null : Number(r.push), r.replica);
   }
 
-  claim(at: number, busy: (lock: string) => boolean, startEvents?: (runId: string) => readonly RunEvent[]): Claimed | null {
-    // One process owns this database and calls are synchronous, so the run chosen here is still queued in
-    // the transaction; an empty queue costs one read and no transaction. Prompts can be megabytes: only the
-    // chosen run's request is read, as its queue row is deleted.
+  /** One process: its `busy` locks are all there is, and no lease can lapse while it lives (leaseUntil is not stored). */
+  claim(replica: string, at: number, _leaseUntil: number, busy: (lock: string) => boolean, startEvents: EventMaker): Promise<Claimed | null> {
+    // Calls are synchronous inside, so the run chosen here is still queued in the transaction; an empty queue
+    // costs one read and no transaction. Prompts can be megabytes: only the chosen run's request is read, as
+    // its queue row is deleted.
     return this.guard("start a queued run", () => {
       const waiting = this.db.query("SELECT run_id, lock_key FROM queue ORDER BY position").all() as { run_id: string; lock_key: string | null }[];
       const chosen = waiting.find((q) => q.lock_key === null || !busy(q.lock_key));
       if (!chosen) return null;
-      return this.db.transaction(() => {
+      return this.txn(() => {
         const taken = this.db.query("DELETE FROM queue WHERE run_id = ? RETURNING request").get(chosen.run_id) as { request: string } | null;
         if (!taken) return null;
-        const row = this.db.query("UPDATE runs SET status = 'running', started_at = ? WHERE id = ? RETURNING *").get(at, chosen.run_id) as RunRow;
-        if (startEvents) this.writeEvents(startEvents(chosen.run_id));
-        return { record: recordOf(row), request: QueuedRequest.parse(JSON.parse(taken.request)), lock: chosen.lock_key };
-      })();
+        const row = this.db.query("UPDATE runs SET status = 'running', started_at = ?, replica = ? WHERE id = ? RETURNING *").get(at, replica, chosen.run_id) as RunRow;
+        this.writeEvents(startEvents(chosen.run_id, this.lastSeqOf(chosen.run_id)));
+        return { record: toRecord(row), request: QueuedRequest.parse(JSON.parse(taken.request)), lock: chosen.lock_key };
+      });
     });
   }
 
-  nextQueued(): string | null {
+  nextQueued(): Promise<string | null> {
     return this.guard("read the queue", () => (this.db.query("SELECT run_id FROM queue ORDER BY position LIMIT 1").get() as { run_id: string } | null)?.run_id ?? null);
   }
 
-  queuedCount(): number {
+  queuedCount(): Promise<number> {
     return this.guard("count queued runs", () => (this.db.query("SELECT count(*) AS n FROM queue").get() as { n: number }).n);
   }
 
-  queuePosition(id: string): number | null {
+  queuePosition(id: string): Promise<number | null> {
     return this.guard("read a queue position", () => {
       const row = this.db.query("SELECT (SELECT count(*) FROM queue q WHERE q.position <= queue.position) AS n FROM queue WHERE run_id = ?").get(id) as { n: number } | null;
       return row ? row.n : null;
     });
   }
 
-  appendEvents(events: readonly RunEvent[]): void {
-    this.guard("record an event", () => this.db.transaction(() => this.writeEvents(events))());
+  appendEvents(events: readonly RunEvent[]): Promise<void> {
+    return this.guard("record an event", () => this.txn(() => this.writeEvents(events)));
   }
 
-  finish(id: string, f: Finish, events: readonly RunEvent[]): void {
-    this.guard("finish a run", () =>
-      this.db.transaction(() => {
-        this.db.query("UPDATE runs SET status = ?, code = ?, error = ?, finished_at = ?, answer = ? WHERE id = ?").run(f.status, f.code, f.error, f.at, JSON.stringify(f.outcome), id);
+  private end(id: string, f: Finish): void {
+    this.db.query("UPDATE runs SET status = ?, code = ?, error = ?, finished_at = ?, answer = ? WHERE id = ?").run(f.status, f.code, f.error, f.at, JSON.stringify(f.outcome), id);
+  }
+
+  finish(id: string, f: Finish, events: readonly RunEvent[]): Promise<void> {
+    return this.guard("finish a run", () =>
+      this.txn(() => {
+        this.end(id, f);
         this.db.query("DELETE FROM queue WHERE run_id = ?").run(id);
         this.writeEvents(events);
-      })(),
+      }),
     );
   }
 
-  get(id: string): RunRecord | null {
+  finishQueued(id: string, f: Finish, events: EventMaker): Promise<boolean> {
+    return this.guard("end a queued run", () =>
+      this.txn(() => {
+        if (!this.db.query("DELETE FROM queue WHERE run_id = ? RETURNING run_id").get(id)) return false;
+        this.end(id, f);
+        this.writeEvents(events(id, this.lastSeqOf(id)));
+        return true;
+      }),
+    );
+  }
+
+  get(id: string): Promise<RunRecord | null> {
     return this.guard("read a run", () => {
       const row = this.selectRun.get(id);
-      return row ? recordOf(row) : null;
+      return row ? toRecord(row) : null;
     });
   }
 
-  byIdempotencyKey(key: string): RunRecord | null {
-    return this.guard("read a run", () => {
-      const row = this.db.query("SELECT * FROM runs WHERE idempotency_key = ?").get(key) as RunRow | null;
-      return row ? recordOf(row) : null;
-    });
+  private byKey(key: string): RunRecord | null {
+    const row = this.db.query("SELECT * FROM runs WHERE idempotency_key = ?").get(key) as RunRow | null;
+    return row ? toRecord(row) : null;
   }
 
-  list(q: ListQuery): RunRecord[] {
+  byIdempotencyKey(key: string): Promise<RunRecord | null> {
+    return this.guard("read a run", () => this.byKey(key));
+  }
+
+  list(q: ListQuery): Promise<RunRecord[]> {
     return this.guard("list runs", () => {
       const where: string[] = [];
       const args: (string | number)[] = [];
@@ -198,51 +192,61 @@ export class SqliteRunStore implements RunStore {
         args.push(q.before.createdAt, q.before.createdAt, q.before.id);
       }
       const sql = `SELECT * FROM runs ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at DESC, id DESC LIMIT ?`;
-      return (this.db.query(sql).all(...args, q.limit) as RunRow[]).map(recordOf);
+      return (this.db.query(sql).all(...args, q.limit) as RunRow[]).map(toRecord);
     });
   }
 
-  events(id: string, afterSeq: number): RunEvent[] {
+  events(id: string, afterSeq: number): Promise<RunEvent[]> {
     return this.guard("read events", () => {
-      const rows = this.db.query("SELECT seq, type, data, time FROM events WHERE run_id = ? AND seq > ? ORDER BY seq").all(id, afterSeq) as EventRow[];
-      let answer: unknown;
-      return rows.map((e) => {
-        const data = JSON.parse(e.data) as Record<string, unknown>;
-        if (e.type === "result") data.answer = answer ??= (this.get(id)?.outcome ?? null);
-        return { ...data, type: e.type, run_id: id, seq: e.seq, time: new Date(e.time).toISOString() } as RunEvent;
-      });
+      const rows = this.db.query("SELECT seq, type, data, time FROM events WHERE run_id = ? AND seq > ? ORDER BY seq").all(id, afterSeq) as EventColumns[];
+      const answer = () => answerOf((this.db.query("SELECT answer FROM runs WHERE id = ?").get(id) as { answer: string | null } | null)?.answer ?? null);
+      return rows.map((row) => eventOf(id, row, answer));
     });
   }
 
-  lastSeq(id: string): number {
-    return this.guard("read events", () => (this.db.query("SELECT coalesce(max(seq), 0) AS seq FROM events WHERE run_id = ?").get(id) as { seq: number }).seq);
+  lastSeq(id: string): Promise<number> {
+    return this.guard("read events", () => this.lastSeqOf(id));
   }
 
-  recoverRunning(at: number, reason: string): string[] {
+  /** One process per database: every running run was this replica's, whatever its id was then. */
+  recoverRunning(_replica: string, f: Recover[1], outcome: Recover[2], closing: Recover[3]): Promise<string[]> {
     return this.guard("recover runs", () =>
-      this.db.transaction(() => {
-        const ids = (this.db.query("SELECT id FROM runs WHERE status = 'running'").all() as { id: string }[]).map((r) => r.id);
-        const update = this.db.query("UPDATE runs SET status = 'interrupted', code = 'interrupted', error = ?, finished_at = ? WHERE id = ?");
-        for (const id of ids) update.run(reason, at, id);
-        return ids;
-      })(),
+      this.txn(() => {
+        const runs = this.db.query("SELECT id, request_id, model FROM runs WHERE status = 'running'").all() as { id: string; request_id: string; model: string | null }[];
+        for (const run of runs) {
+          this.end(run.id, { ...f, outcome: outcome(run.id, run.request_id, run.model) });
+          this.writeEvents(closing(run.id, this.lastSeqOf(run.id)));
+        }
+        return runs.map((r) => r.id);
+      }),
     );
   }
 
-  prune(before: number): number {
+  // One process: no lease can lapse while it lives, the one asking for a cancellation stops the run itself,
+  // and nobody else writes, so there is nothing to announce.
+  expireLeases = async (): Promise<string[]> => [];
+  renewLeases = async (): Promise<string[]> => [];
+  requestCancel = async (): Promise<void> => {};
+  watch = (): (() => void) => () => {};
+
+  prune(before: number): Promise<number> {
     return this.guard("prune runs", () => {
       const finals = FINAL_STATUSES.map(() => "?").join(", ");
       return this.db.query(`DELETE FROM runs WHERE status IN (${finals}) AND coalesce(finished_at, created_at) < ?`).run(...FINAL_STATUSES, before).changes;
     });
   }
 
-  probe(): void {
-    this.guard("write", () => this.db.query("INSERT INTO probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at").run(Date.now()));
+  probe(): Promise<void> {
+    return this.guard("write", () => {
+      this.db.query("INSERT INTO probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at").run(Date.now());
+    });
   }
 
   /** Finalizes statements first, so SQLite checkpoints and removes the WAL file on a clean shutdown. */
-  close(): void {
-    for (const statement of this.statements) statement.finalize();
-    this.db.close();
+  close(): Promise<void> {
+    return this.guard("close", () => {
+      for (const statement of this.statements) statement.finalize();
+      this.db.close();
+    });
   }
 }

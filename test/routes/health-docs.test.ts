@@ -20,6 +20,8 @@ describe("GET /health", () => {
       sandbox: "off",
       network: "open",
       store: "ok",
+      store_kind: "sqlite",
+      replica: "test-replica",
       runs_in_flight: 0,
       runs_queued: 0,
       uptime_seconds: expect.any(Number),
@@ -27,7 +29,7 @@ describe("GET /health", () => {
     const running = t.request("/run", text("x"));
     await runner.waitForCalls(1);
     expect((await readJson(await t.request("/health"))).runs_in_flight).toBe(1);
-    t.runs.beginDrain();
+    await t.runs.beginDrain();
     const draining = await t.request("/health");
     expect(draining.status).toBe(503);
     expect((await readJson(draining)).status).toBe("shutting_down");

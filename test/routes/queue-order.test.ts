@@ -13,19 +13,19 @@ import { waitFor } from "../support/wait.ts";
 const DB = "opencode-server.db";
 
 /** A run queued by "the previous server process" on this DATA_DIR. */
-function queueEarlier(dataDir: string, prompt: string): string {
+async function queueEarlier(dataDir: string, prompt: string): Promise<string> {
   const store = new SqliteRunStore(path.join(dataDir, DB));
   const request = { prompt, model: null, agent: null, repository: null };
   const record = newRecord(request, { requestId: `earlier-${prompt}`, idempotencyKey: null, fingerprint: "f", model: null, now: Date.now() });
-  store.enqueue(record, request, null, [{ run_id: record.id, seq: 1, time: new Date().toISOString(), type: "status", status: "queued" }]);
-  store.close();
+  await store.enqueue(record, request, null, [{ run_id: record.id, seq: 1, time: new Date().toISOString(), type: "status", status: "queued" }], 100);
+  await store.close();
   return record.id;
 }
 
 test("runs an earlier process left queued start before a new run that arrives while the server starts, in their order", async () => {
   const dataDir = tempDir("ocs-queue-order-");
-  const first = queueEarlier(dataDir, "earlier one");
-  const second = queueEarlier(dataDir, "earlier two");
+  const first = await queueEarlier(dataDir, "earlier one");
+  const second = await queueEarlier(dataDir, "earlier two");
   const runner = new FakeRunner((input) => ({ output: input.prompt }));
   const t = testApp({ dataDir, runner, maxConcurrent: 1 });
   // Sent at once, while the server is still recovering: it must not overtake the queue.
@@ -34,7 +34,7 @@ test("runs an earlier process left queued start before a new run that arrives wh
   await waitFor(async () => (await readJson(await t.request(`/runs/${id}`))).status === "succeeded", { what: "all three runs" });
   expect(runner.calls.map((c) => c.prompt)).toEqual(["earlier one", "earlier two", "new one"]);
   for (const earlier of [first, second]) expect((await readJson(await t.request(`/runs/${earlier}`))).status).toBe("succeeded");
-  t.close();
+  await t.close();
 });
 
 test("a queued run's prompt is gone from the database file once it started; a run that starts at once never wrote it", async () => {
@@ -56,12 +56,12 @@ test("a queued run's prompt is gone from the database file once it started; a ru
   expect((await a).status).toBe(200);
   expect((await b).status).toBe(200);
   // Closing checkpoints the WAL into the file: what is left is what the store keeps.
-  t.close();
+  await t.close();
   const bytes = readFileSync(path.join(dataDir, DB)).toString("latin1");
   expect(bytes.includes(atOnce)).toBe(false);
   expect(bytes.includes(queued)).toBe(false);
   // The runs themselves are there (the check reads the right file).
   const reopened = new SqliteRunStore(path.join(dataDir, DB));
-  expect(reopened.list({ limit: 10 }).map((r) => r.status)).toEqual(["succeeded", "succeeded"]);
-  reopened.close();
+  expect((await reopened.list({ limit: 10 })).map((r) => r.status)).toEqual(["succeeded", "succeeded"]);
+  await reopened.close();
 });

@@ -51,6 +51,7 @@ describe("lifecycle", () => {
       started_at: ISO,
       finished_at: null,
       queue_position: null,
+      replica: "test-replica",
       prompt_chars: 11,
       // The model the run uses: the server's default when the request named none.
       model: "fake/default",
@@ -148,7 +149,7 @@ describe("events (Server-Sent Events)", () => {
     const lastSeen = first.at(-1)?.id as string;
     // Meanwhile the run goes on.
     steps[1]?.open();
-    await waitFor(() => t.store.events(id, 0).length >= 4, { what: "part 1 stored" });
+    await waitFor(async () => (await t.store.events(id, 0)).length >= 4, { what: "part 1 stored" });
     const second = t.request(`/runs/${id}/events`, { headers: { "last-event-id": lastSeen } });
     steps[2]?.open();
     const rest = await readEvents(await second);

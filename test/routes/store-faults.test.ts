@@ -10,9 +10,9 @@ import { readJson } from "../support/http.ts";
 import { tempDir } from "../support/temp.ts";
 import { waitFor } from "../support/wait.ts";
 
-type Method = Exclude<keyof RunStore, "location">;
+type Method = Exclude<keyof RunStore, "location" | "kind" | "shared">;
 
-/** The real SQLite store, with one method made to throw (like SQLITE_FULL) from its nth call on, until healed. */
+/** The real SQLite store, with one method made to fail (like SQLITE_FULL) from its nth call on, until healed. */
 class FaultyStore {
   readonly store: RunStore;
   private failing: { method: Method; from: number; calls: number } | null = null;
@@ -29,7 +29,7 @@ class FaultyStore {
           const f = this.failing;
           if (f && f.method === prop && ++f.calls >= f.from) {
             this.thrown++;
-            throw Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" });
+            return Promise.reject(Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" }));
           }
           return (value as (...a: unknown[]) => unknown).apply(target, args);
         };
@@ -56,7 +56,7 @@ const CASES: { method: Method; from: number; queued: boolean; what: string }[] =
   { method: "queuedCount", from: 1, queued: true, what: "counting the queue" },
   { method: "claim", from: 1, queued: true, what: "starting it from the queue" },
   { method: "byIdempotencyKey", from: 1, queued: false, what: "looking up its Idempotency-Key" },
-  { method: "appendEvents", from: 1, queued: false, what: "recording an agent event" },
+  { method: "appendEvents", from: 1, queued: false, what: "recording an agent event (it waits in memory)" },
   { method: "finish", from: 1, queued: false, what: "recording its end" },
   { method: "finish", from: 2, queued: true, what: "recording the end of a queued run" },
   { method: "get", from: 1, queued: true, what: "reading it while waiting for it" },
@@ -97,24 +97,27 @@ describe("fault injection at every store call", () => {
       // The slot is free again (MAX_CONCURRENT_RUNS=1) and the store works: the next run goes through.
       await waitFor(() => t.runs.inFlight === 0, { what: "the slot to be free" });
       const next = await t.request("/run", text("again"));
-      expect(next.status).toBe(200);
       expect(await readJson(next)).toMatchObject({ success: true, output: "done" });
+      expect(next.status).toBe(200);
       await waitFor(async () => (await healthOf(t)).status === "healthy", { what: "health to recover", timeoutMs: 10_000 });
       t.close();
     });
   }
 
-  test("lastSeq failing for a run an earlier process queued: that run ends as internal when it is claimed; the next one runs", async () => {
+  test("claim failing twice for a run an earlier process queued: it stays queued after the first, ends as internal after the second; the next one runs", async () => {
     const faulty = new FaultyStore();
     // Queued by "the previous process": its events' numbers are only in the store.
     const request = { prompt: "left in the queue", model: null, agent: null, repository: null };
     const record = newRecord(request, { requestId: "earlier", idempotencyKey: null, fingerprint: "f", model: null, now: Date.now() });
-    faulty.store.enqueue(record, request, null, [{ run_id: record.id, seq: 1, time: new Date().toISOString(), type: "status", status: "queued" }]);
-    faulty.fail("lastSeq");
+    await faulty.store.enqueue(record, request, null, [{ run_id: record.id, seq: 1, time: new Date().toISOString(), type: "status", status: "queued" }], 100);
+    faulty.fail("claim");
     const t = testApp({ store: faulty.store });
-    await waitFor(() => faulty.thrown > 0, { what: "the claim to try it" });
-    faulty.heal();
+    // One failed start is a fault of the store, retried once it works; the second in a row ends the run.
+    await waitFor(() => faulty.thrown === 1, { what: "the claim to try it" });
+    expect((await readJson(await t.request(`/runs/${record.id}`))).status).toBe("queued");
     await waitFor(async () => (await readJson(await t.request(`/runs/${record.id}`))).status === "failed", { what: "its end to be written", timeoutMs: 10_000 });
+    expect(faulty.thrown).toBe(2);
+    faulty.heal();
     const view = await readJson(await t.request(`/runs/${record.id}`));
     expect(view).toMatchObject({ status: "failed", code: "internal", error: expect.stringContaining("The run store failed while starting the run: ") });
     // Its events are numbered on from the store's: nothing lost, nothing twice.
@@ -162,6 +165,57 @@ describe("fault injection at every store call", () => {
     await waitFor(async () => (await healthOf(t)).status === "healthy", { what: "the probe to see the store back", timeoutMs: 10_000 });
     expect((await t.request("/runs", text("x"))).status).toBe(202);
     t.close();
+  });
+
+  test("events the store cannot take wait in memory: the run goes on, and once the store is back every event is stored, in order", async () => {
+    const faulty = new FaultyStore();
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    const runner = new FakeRunner(async (input) => {
+      input.onEvent({ type: "text", text: "one" });
+      await gate;
+      input.onEvent({ type: "text", text: "two" });
+      return { output: "done" };
+    });
+    const t = testApp({ store: faulty.store, runner });
+    faulty.fail("appendEvents");
+    const res = t.request("/run", text("x"));
+    await waitFor(() => faulty.thrown > 0, { what: "an event write to fail" });
+    release();
+    const answer = await readJson(await res);
+    expect(answer).toMatchObject({ success: true, output: "done" });
+    faulty.heal();
+    const id = String(answer.run_id);
+    await waitFor(async () => (await healthOf(t)).status === "healthy", { what: "the probe to flush the events", timeoutMs: 10_000 });
+    const events = await t.store.events(id, 0);
+    expect(events.map((e) => [e.seq, e.type === "text" ? e.text : e.type === "status" ? e.status : e.type])).toEqual([
+      [1, "queued"], [2, "running"], [3, "one"], [4, "two"], [5, "succeeded"], [6, "result"],
+    ]);
+    await t.close();
+  });
+
+  test("past MAX_BUFFERED_BYTES of events waiting for the store, the run ends as internal, saying why; the server goes on", async () => {
+    const faulty = new FaultyStore();
+    const chunk = "x".repeat(1024 * 1024);
+    let flooding = true;
+    const runner = new FakeRunner(async (input) => {
+      input.onEvent({ type: "text", text: "first" });
+      // Once a write has failed, what waits is bounded: the flood comes after the fault.
+      if (flooding) await waitFor(() => faulty.thrown > 0, { what: "the first write to fail" });
+      for (let i = 0; i < 24 && !input.signal.aborted; i++) input.onEvent({ type: "text", text: chunk });
+      return { output: "done" };
+    });
+    const t = testApp({ store: faulty.store, runner });
+    faulty.fail("appendEvents");
+    const res = await t.request("/run", text("x"));
+    expect(res.status).toBe(500);
+    expect(await readJson(res)).toMatchObject({ success: false, code: "internal", error: expect.stringContaining("the run's events outgrew the memory kept for them (16 MiB)") });
+    faulty.heal();
+    flooding = false;
+    await waitFor(async () => (await healthOf(t)).status === "healthy", { what: "the store back", timeoutMs: 10_000 });
+    // With the store working, the same 24 MiB burst is simply written.
+    expect((await t.request("/run", text("again"))).status).toBe(200);
+    await t.close();
   });
 
   test("a run whose end could not be recorded is answered anyway, and recorded once the store is back", async () => {

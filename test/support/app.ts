@@ -25,7 +25,7 @@ export interface TestApp {
   /** Sends a request to the app in-process; paths are relative to http://localhost. */
   request(path: string, init?: RequestInit): Promise<Response>;
   /** Stops timers and closes the store (as the server does at shutdown). */
-  close(): void;
+  close(): Promise<void>;
 }
 
 export interface TestAppOptions {
@@ -65,6 +65,7 @@ function envOf(opts: TestAppOptions, workDir: string, dataDir: string): Record<s
     WORK_DIR: workDir,
     DATA_DIR: dataDir,
     OPENCODE_MODEL: "fake/default",
+    REPLICA_ID: "test-replica",
     MAX_EXECUTION_TIME: `${opts.maxExecutionMs ?? 60_000}ms`,
     IDLE_TIMEOUT: `${opts.idleTimeoutMs ?? 0}ms`,
     MAX_CONCURRENT_RUNS: String(opts.maxConcurrent ?? 4),

@@ -7,8 +7,8 @@ import { healthOf, type HealthSource } from "./service.ts";
 export function healthModule(src: HealthSource) {
   return new Elysia({ name: "health" }).get(
     "/health",
-    ({ set }) => {
-      const health = healthOf(src);
+    async ({ set }) => {
+      const health = await healthOf(src);
       if (health.status !== "healthy") set.status = 503;
       return health;
     },

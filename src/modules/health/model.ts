@@ -13,6 +13,8 @@ export const HealthResponse = z
     network: z.enum(["proxy", "none", "open"]).describe("What agents can reach (AGENT_NETWORK, as far as the sandbox enforces it): allowed hosts through the egress proxy, their model providers only, or anything"),
     store: z.enum(["ok", "unwritable"]).describe("Whether the run store can be written (checked again every 2 s while it cannot)"),
     store_error: z.string().optional().describe("Why the store cannot be written"),
+    store_kind: z.enum(["sqlite", "postgres"]).describe("sqlite: this server's own store in DATA_DIR; postgres: one store shared by every replica (DATABASE_URL)"),
+    replica: z.string().describe("The replica that answered (REPLICA_ID, default the hostname)"),
     runs_in_flight: z.number().int().min(0),
     runs_queued: z.number().int().min(0),
     uptime_seconds: z.number().min(0),
@@ -20,7 +22,7 @@ export const HealthResponse = z
   .meta({
     id: "Health",
     examples: [
-      { status: "healthy", timestamp: "2026-11-24T12:00:00.000Z", version: "0.1.0", opencode_version: "1.18.33", auth: "api_key", sandbox: "bwrap", network: "proxy", store: "ok", runs_in_flight: 0, runs_queued: 0, uptime_seconds: 42.1 },
+      { status: "healthy", timestamp: "2026-11-24T12:00:00.000Z", version: "0.1.0", opencode_version: "1.18.33", auth: "api_key", sandbox: "bwrap", network: "proxy", store: "ok", store_kind: "sqlite", replica: "opencode-server-0", runs_in_flight: 0, runs_queued: 0, uptime_seconds: 42.1 },
     ],
   });
 

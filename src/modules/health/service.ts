@@ -9,13 +9,17 @@ export interface HealthSource {
   network: "proxy" | "none" | "open";
   startedAt: number;
   inFlight(): number;
-  queued(): number;
+  /** Runs waiting (over all replicas on a shared store). */
+  queued(): Promise<number>;
+  /** Which store and which replica answer. */
+  store: { kind: "sqlite" | "postgres"; replica: string };
   draining(): boolean;
   /** Null while the run store can be written; otherwise why not. */
   storeProblem(): string | null;
 }
 
-export function healthOf(src: HealthSource, now = Date.now()): Health {
+export async function healthOf(src: HealthSource, now = Date.now()): Promise<Health> {
+  const queued = await src.queued();
   return {
     status: src.draining() ? "shutting_down" : src.storeProblem() !== null ? "degraded" : "healthy",
     timestamp: new Date(now).toISOString(),
@@ -27,7 +31,9 @@ export function healthOf(src: HealthSource, now = Date.now()): Health {
     store: src.storeProblem() === null ? "ok" : "unwritable",
     ...(src.storeProblem() !== null ? { store_error: src.storeProblem() as string } : {}),
     runs_in_flight: src.inFlight(),
-    runs_queued: src.queued(),
+    store_kind: src.store.kind,
+    replica: src.store.replica,
+    runs_queued: queued,
     uptime_seconds: Math.round((now - src.startedAt) / 100) / 10,
   };
 }

@@ -1,7 +1,7 @@
 // The one controller behind POST /run and /runs: requests in, the run service's answers out as HTTP (statuses, views, streams).
 import { AppError } from "../../errors.ts";
 import { outcomeResponse } from "../../http/answer.ts";
-import { eventStream, lastEventId, SSE_HEADERS } from "../../http/sse.ts";
+import { eventStream, lastEventId, LiveEvents, SSE_HEADERS } from "../../http/sse.ts";
 import { FINAL_STATUSES } from "../../runs/model.ts";
 import type { RunInput, RunService } from "../../runs/service.ts";
 import type { RunRequestBody } from "../run/model.ts";
@@ -46,7 +46,7 @@ export class RunsController {
    */
   async execute(body: RunRequestBody, ctx: { requestId: string; signal: AbortSignal; headers: Headers }): Promise<Response> {
     const idempotencyKey = idempotencyKeyOf(ctx.headers);
-    const { id } = this.service.submit(inputOf(body), { requestId: ctx.requestId, idempotencyKey, deadlineFromSubmission: true });
+    const { id } = await this.service.submit(inputOf(body), { requestId: ctx.requestId, idempotencyKey, deadlineFromSubmission: true });
     const gone = () => void this.service.cancel(id, "client_closed");
     if (!idempotencyKey) {
       if (ctx.signal.aborted) gone();
@@ -60,35 +60,35 @@ export class RunsController {
   }
 
   /** POST /run with Accept: text/event-stream: the run goes on if the client disconnects. */
-  stream(body: RunRequestBody, request: Request, requestId: string): Response {
+  async stream(body: RunRequestBody, request: Request, requestId: string): Promise<Response> {
     // Refused before the run is submitted: a 400 must not leave a run behind.
     lastEventIdOf(request);
-    const { id } = this.service.submit(inputOf(body), { requestId, idempotencyKey: idempotencyKeyOf(request.headers), deadlineFromSubmission: true });
+    const { id } = await this.service.submit(inputOf(body), { requestId, idempotencyKey: idempotencyKeyOf(request.headers), deadlineFromSubmission: true });
     return this.events(id, request, { location: `/runs/${id}`, "x-run-id": id });
   }
 
-  create(body: RunRequestBody, ctx: { requestId: string; headers: Headers }) {
-    const handle = this.service.submit(inputOf(body), { requestId: ctx.requestId, idempotencyKey: idempotencyKeyOf(ctx.headers) });
-    const record = this.service.get(handle.id);
+  async create(body: RunRequestBody, ctx: { requestId: string; headers: Headers }) {
+    const handle = await this.service.submit(inputOf(body), { requestId: ctx.requestId, idempotencyKey: idempotencyKeyOf(ctx.headers) });
+    const record = await this.service.get(handle.id);
     return {
       replayed: handle.replayed,
-      body: { id: handle.id, status: record?.status ?? ("queued" as RunStatus), queue_position: this.service.queuePosition(handle.id), links: linksOf(handle.id) },
+      body: { id: handle.id, status: record?.status ?? ("queued" as RunStatus), queue_position: await this.service.queuePosition(handle.id), links: linksOf(handle.id) },
     };
   }
 
-  get(id: string) {
-    const record = this.service.get(id);
+  async get(id: string) {
+    const record = await this.service.get(id);
     if (!record) throw this.notFound(id);
-    return viewOf(record, record.status === "queued" ? this.service.queuePosition(id) : null);
+    return viewOf(record, record.status === "queued" ? await this.service.queuePosition(id) : null);
   }
 
-  list(q: { status?: RunStatus[]; limit?: number; cursor?: string }) {
+  async list(q: { status?: RunStatus[]; limit?: number; cursor?: string }) {
     const limit = q.limit ?? 20;
-    const records = this.service.list({ statuses: q.status, limit: limit + 1, before: q.cursor ? decodeCursor(q.cursor) : undefined });
+    const records = await this.service.list({ statuses: q.status, limit: limit + 1, before: q.cursor ? decodeCursor(q.cursor) : undefined });
     const page = records.slice(0, limit);
     const last = page.at(-1);
     return {
-      runs: page.map((r) => summaryOf(r, r.status === "queued" ? this.service.queuePosition(r.id) : null)),
+      runs: await Promise.all(page.map(async (r) => summaryOf(r, r.status === "queued" ? await this.service.queuePosition(r.id) : null))),
       next_cursor: records.length > limit && last ? encodeCursor(last) : null,
     };
   }
@@ -97,7 +97,7 @@ export class RunsController {
   async cancel(id: string) {
     const outcome = await this.service.cancel(id);
     if (!outcome) throw this.notFound(id);
-    const view = this.get(id);
+    const view = await this.get(id);
     if (outcome.alreadyFinished && FINAL_STATUSES.includes(outcome.record.status)) {
       throw new AppError("run_finished", `The run already ended (${view.status}); there is nothing to cancel`, { status: view.status });
     }
@@ -105,13 +105,11 @@ export class RunsController {
   }
 
   /** GET /runs/:id/events: the stored events after Last-Event-ID, then the live ones until the result. */
-  events(id: string, request: Request, headers: Record<string, string> = {}): Response {
+  async events(id: string, request: Request, headers: Record<string, string> = {}): Promise<Response> {
     const last = lastEventIdOf(request);
-    const stream = eventStream((listener) => {
-      const sub = this.service.subscribe(id, last ?? 0, listener);
-      if (!sub) throw this.notFound(id);
-      return sub;
-    }, request.signal);
-    return new Response(stream, { headers: { ...SSE_HEADERS, ...headers } });
+    const live = new LiveEvents();
+    const sub = await this.service.subscribe(id, last ?? 0, live.listener);
+    if (!sub) throw this.notFound(id);
+    return new Response(eventStream(sub, live, request.signal), { headers: { ...SSE_HEADERS, ...headers } });
   }
 }

@@ -13,9 +13,9 @@ export function runsModule(controller: RunsController, opts: { maxRequestBytes: 
   return new Elysia({ name: "runs" })
     .post(
       "/runs",
-      ({ body, request, set }) => {
+      async ({ body, request, set }) => {
         // Validated by the parse hook below (the one validation of the body).
-        const created = controller.create(body as RunRequestBody, { requestId: requestMeta(request).id, headers: request.headers });
+        const created = await controller.create(body as RunRequestBody, { requestId: requestMeta(request).id, headers: request.headers });
         set.status = 202;
         set.headers.location = created.body.links.self;
         if (created.replayed) set.headers["idempotent-replayed"] = "true";

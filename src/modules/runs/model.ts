@@ -38,6 +38,7 @@ const summaryFields = {
   started_at: z.string().nullable(),
   finished_at: z.string().nullable(),
   queue_position: z.number().int().nullable(),
+  replica: z.string().nullable().describe("The replica (REPLICA_ID) that executes or executed the run; null while it waits"),
   prompt_chars: z.number().int().describe("The prompt's length; the prompt itself is not stored"),
   model: z.string().nullable(),
   agent: z.string().nullable(),

@@ -18,6 +18,7 @@ export function summaryOf(r: RunRecord, queuePosition: number | null): RunSummar
     started_at: iso(r.startedAt),
     finished_at: iso(r.finishedAt),
     queue_position: queuePosition,
+    replica: r.replica,
     prompt_chars: r.promptChars,
     model: r.model,
     agent: r.agent,

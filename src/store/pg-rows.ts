@@ -1,0 +1,95 @@
+// Postgres rows as Bun.sql returns them (BIGINT as a string) turned into domain types; events written with their announcements.
+import type { SQL } from "bun";
+import type { RunEvent, RunRecord } from "../runs/model.ts";
+import { CHANNEL, eventAnnouncements } from "./pg-notify.ts";
+import { recordOf, storedEvent, type EventColumns } from "./rows.ts";
+
+/** What Bun.sql hands back for BIGINT (int8) and count(*): a decimal string (a bigint with `bigint: true`). */
+type Int8 = string | number | bigint;
+
+export interface PgRunRow {
+  id: string;
+  request_id: string;
+  status: string;
+  code: string | null;
+  error: string | null;
+  created_at: Int8;
+  started_at: Int8 | null;
+  finished_at: Int8 | null;
+  idempotency_key: string | null;
+  fingerprint: string | null;
+  prompt_chars: number;
+  model: string | null;
+  agent: string | null;
+  repository: string | null;
+  branch: string | null;
+  base: string | null;
+  push: boolean | null;
+  replica: string | null;
+  answer: string | null;
+}
+
+export interface PgEventRow {
+  seq: number;
+  type: string;
+  data: string;
+  time: Int8;
+  answer: string | null;
+}
+
+const RUN_COLUMNS = ["id", "request_id", "status", "code", "error", "created_at", "started_at", "finished_at", "idempotency_key", "fingerprint", "prompt_chars", "model", "agent", "repository", "branch", "base", "push", "replica", "answer"] as const satisfies readonly (keyof PgRunRow)[];
+
+/**
+ * The columns a RunRecord reads, named rather than `*`: a column a newer replica adds during a rolling
+ * upgrade (or the replicas' own lease and lock columns) is not read for nothing. (A prepared `SELECT *`
+ * does survive an added column: measured, Bun 1.4.5 + Postgres 15.)
+ */
+export const runColumns = (sql: SQL, table = ""): SQL.Query<unknown> => sql.unsafe(RUN_COLUMNS.map((c) => (table ? `${table}.${c}` : c)).join(", "));
+
+/** Milliseconds and counts fit a double exactly (< 2^53); anything else is a broken row, not a number to round. */
+export function int(v: Int8): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n)) throw new Error(`expected an integer from Postgres, got ${JSON.stringify(String(v))}`);
+  return n;
+}
+
+const intOrNull = (v: Int8 | null): number | null => (v === null ? null : int(v));
+
+export function pgRecordOf(row: PgRunRow): RunRecord {
+  return recordOf({
+    ...row,
+    created_at: int(row.created_at),
+    started_at: intOrNull(row.started_at),
+    finished_at: intOrNull(row.finished_at),
+  });
+}
+
+export function pgEventColumns(row: PgEventRow): EventColumns {
+  return { seq: row.seq, type: row.type, data: row.data, time: int(row.time) };
+}
+
+/**
+ * Inserts events (a number already stored is skipped) and announces the highest number per run, plus
+ * `extra` announcements — in one statement, so inside a transaction or alone it is one round trip, and
+ * the announcements leave only when it commits. Parallel arrays for `unnest` keep one prepared plan
+ * whatever the number of events.
+ */
+export async function writeEvents(q: SQL, origin: string, events: readonly RunEvent[], extra: readonly string[] = []): Promise<void> {
+  const announcements = [...eventAnnouncements(origin, events), ...extra];
+  if (announcements.length === 0) return;
+  const payloads = q.array(announcements, "TEXT");
+  if (events.length === 0) {
+    await q`SELECT pg_notify(${CHANNEL}, p) FROM unnest(${payloads}::text[]) p`;
+    return;
+  }
+  const rows = events.map(storedEvent);
+  await q`
+    WITH inserted AS (
+      INSERT INTO events (run_id, seq, type, data, time)
+      SELECT * FROM unnest(${q.array(rows.map((r) => r.runId), "TEXT")}::text[], ${q.array(rows.map((r) => r.seq), "INT")}::int[],
+                           ${q.array(rows.map((r) => r.type), "TEXT")}::text[], ${q.array(rows.map((r) => r.data), "TEXT")}::text[],
+                           ${q.array(rows.map((r) => r.time), "BIGINT")}::bigint[])
+      ON CONFLICT DO NOTHING
+    )
+    SELECT pg_notify(${CHANNEL}, p) FROM unnest(${payloads}::text[]) p`;
+}

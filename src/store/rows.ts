@@ -1,0 +1,80 @@
+// Rows as both stores hold them, turned into domain types and back: one mapper for runs, one for events.
+import { ErrorCodeSchema, RunOutcome, RunStatus, type RunEvent, type RunRecord } from "../runs/model.ts";
+
+/** A runs row with its columns already in JavaScript types (each store converts its own integers and booleans). */
+export interface RunColumns {
+  id: string;
+  request_id: string;
+  status: string;
+  code: string | null;
+  error: string | null;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  idempotency_key: string | null;
+  fingerprint: string | null;
+  prompt_chars: number;
+  model: string | null;
+  agent: string | null;
+  repository: string | null;
+  branch: string | null;
+  base: string | null;
+  push: boolean | null;
+  replica: string | null;
+  answer: string | null;
+}
+
+export interface EventColumns {
+  seq: number;
+  type: string;
+  data: string;
+  time: number;
+}
+
+/** An event as a row: its body as JSON text, its time in milliseconds. */
+export interface StoredEvent extends EventColumns {
+  runId: string;
+}
+
+export function answerOf(answer: string | null): RunOutcome | null {
+  return answer === null ? null : RunOutcome.parse(JSON.parse(answer));
+}
+
+export function recordOf(row: RunColumns): RunRecord {
+  return {
+    id: row.id,
+    requestId: row.request_id,
+    // Checked, not cast: a row another version (or a person) wrote must not pass as a domain value.
+    status: RunStatus.parse(row.status),
+    code: ErrorCodeSchema.nullable().parse(row.code),
+    error: row.error,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    idempotencyKey: row.idempotency_key,
+    fingerprint: row.fingerprint,
+    promptChars: row.prompt_chars,
+    model: row.model,
+    agent: row.agent,
+    repository: row.repository,
+    branch: row.branch,
+    base: row.base,
+    push: row.push,
+    replica: row.replica,
+    outcome: answerOf(row.answer),
+  };
+}
+
+export function storedEvent(e: RunEvent): StoredEvent {
+  const { run_id: runId, seq, time, type, ...data } = e;
+  // A result's answer is on the run row already (it can be MAX_OUTPUT_SIZE long): reading puts it back.
+  const stored = type === "result" ? { ...data, answer: undefined } : data;
+  return { runId, seq, type, data: JSON.stringify(stored), time: Date.parse(time) };
+}
+
+/** `answer` is asked for only by a result event, so runs without one never read their outcome. */
+export function eventOf(runId: string, row: EventColumns, answer: () => RunOutcome | null): RunEvent {
+  const data = JSON.parse(row.data) as Record<string, unknown>;
+  if (row.type === "result") data.answer = answer();
+  return { ...data, type: row.type, run_id: runId, seq: row.seq, time: new Date(row.time).toISOString() } as RunEvent;
+}
