@@ -94,8 +94,10 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
   const store = deps.store ?? new SqliteRunStore(path.join(config.dataDir, "opencode-server.db"));
   const events = new EventLog(store, redactor);
   const health = new StoreHealth(store, logger);
-  health.flush = () => events.retry();
+  health.flush = (drop) => events.retry(drop);
+  events.dropped = (runId, n, err) => logger.error("a run's held events could not be stored and were dropped", { run_id: runId, events: n, error: err });
   health.backlogged = () => events.backlog > 0;
+  events.failing = () => health.problem !== null;
   const repo = repoDeps(config, gitBinary, deps.cache);
   let service: RunService | undefined;
   const metrics = new Metrics({ inFlight: () => scheduler.inFlight, queued: () => service?.queuedNow() ?? Promise.resolve(0) });

@@ -34,8 +34,8 @@ export class EventLog {
   /** Bytes of events handed to writers and not yet stored. */
   private buffered = 0;
   private readonly sizes = new WeakMap<RunEvent, number>();
-  /** The last write failed: from then on (until one succeeds) what waits is bounded. */
-  private faulted = false;
+  /** Whether the store is known to be failing (StoreHealth): only then is what waits bounded. */
+  failing: () => boolean = () => false;
 
   constructor(
     private readonly store: RunStore,
@@ -78,7 +78,7 @@ export class EventLog {
    */
   append(runId: string, body: RunEventBody, onFault: (err: unknown) => void): boolean {
     // Only events held back by a fault count against the bound: a burst a working store is still taking does not.
-    if (this.faulted && this.buffered >= MAX_BUFFERED_BYTES) return false;
+    if (this.buffered >= MAX_BUFFERED_BYTES && this.failing()) return false;
     const [event] = this.make(runId, [body]) as [RunEvent];
     let w = this.writers.get(runId);
     if (!w) this.writers.set(runId, (w = { pending: [], flushing: null }));
@@ -98,30 +98,36 @@ export class EventLog {
         await this.store.appendEvents(batch);
       } catch (err) {
         w.flushing = null;
-        this.faulted = true;
         onFault(err);
         return;
       }
-      this.faulted = false;
       w.pending.splice(0, batch.length);
-      this.release(batch);
+      this.unbuffer(batch);
       this.publish(batch);
     }
     w.flushing = null;
   }
 
-  /** Stores what waited while the store could not be written; rejects when it still cannot. */
-  async retry(): Promise<void> {
-    // Called once the store answered a probe: held events are written now, and new ones are not held against the bound.
-    this.faulted = false;
+  /**
+   * Stores what waited while the store could not be written; rejects when it still cannot — unless `drop`:
+   * then what a store that answers probes still refuses (it can never fit) is dropped, and `dropped` says so.
+   */
+  async retry(drop = false): Promise<void> {
     for (const [runId, w] of this.writers) {
       if (w.pending.length === 0 || w.flushing) continue;
       let failed: unknown = null;
       w.flushing = this.flush(runId, w, (err) => (failed = err));
       await w.flushing;
-      if (failed !== null) throw failed;
+      if (failed === null) continue;
+      if (!drop) throw failed;
+      const lost = w.pending.splice(0);
+      this.unbuffer(lost);
+      this.dropped(runId, lost.length, failed);
     }
   }
+
+  /** Told when held events are given up (see retry). */
+  dropped: (runId: string, events: number, err: unknown) => void = () => {};
 
   /** Resolves once the run's pending events are stored (or the store failed meanwhile: they stay pending). */
   async settled(runId: string): Promise<void> {
@@ -138,11 +144,11 @@ export class EventLog {
     const w = this.writers.get(runId);
     if (!w || w.flushing) return [];
     const taken = w.pending.splice(0);
-    this.release(taken);
+    this.unbuffer(taken);
     return taken;
   }
 
-  private release(events: readonly RunEvent[]): void {
+  private unbuffer(events: readonly RunEvent[]): void {
     for (const e of events) this.buffered -= this.sizes.get(e) ?? 0;
   }
 
@@ -192,9 +198,12 @@ export class EventLog {
 
   /** The events to come (after `after`, default: any), without the stored ones; returns the way to stop listening. */
   listen(runId: string, fn: EventListener, after = 0): () => void {
+    return this.register(runId, { fn, last: after });
+  }
+
+  private register(runId: string, entry: Listening): () => void {
     let set = this.listeners.get(runId);
     if (!set) this.listeners.set(runId, (set = new Set()));
-    const entry: Listening = { fn, last: after };
     set.add(entry);
     return () => {
       set.delete(entry);
@@ -204,9 +213,20 @@ export class EventLog {
 
   /** Stored events after `afterSeq` and, through the listener, the ones to come (a number seen twice is the caller's to drop). */
   async subscribe(runId: string, afterSeq: number, fn: EventListener): Promise<Subscription> {
-    const unsubscribe = this.listen(runId, fn, afterSeq);
+    const entry: Listening = { fn, last: afterSeq };
+    const unsubscribe = this.register(runId, entry);
     try {
-      return { events: await this.store.events(runId, afterSeq), unsubscribe };
+      let events = await this.store.events(runId, afterSeq);
+      // A Last-Event-ID beyond what the run has so far (a stream of a new run, a guess) means "what comes next":
+      // the listener takes events from the run's real last number on, and what came in between is read too.
+      if (events.length === 0 && afterSeq > 0) {
+        const last = await this.store.lastSeq(runId);
+        if (last < afterSeq) {
+          entry.last = Math.min(entry.last, last);
+          events = await this.store.events(runId, last);
+        }
+      }
+      return { events, unsubscribe };
     } catch (err) {
       unsubscribe();
       throw err;

@@ -35,9 +35,21 @@ export async function recordEnd(
 ): Promise<void> {
   await deps.events.settled(id);
   // Events a store fault held back go first, in the same commit as the end: their order is kept.
-  const events: readonly RunEvent[] = [...deps.events.takePending(id), ...deps.events.make(id, [{ type: "status", status }, { type: "result", status, answer: outcome }])];
-  const write = async () => {
-    await deps.store.finish(id, { status, code: outcome.success ? null : outcome.code, error: outcome.success ? null : outcome.error, at: Date.now(), outcome }, events);
+  const held = deps.events.takePending(id);
+  const end = deps.events.make(id, [{ type: "status", status }, { type: "result", status, answer: outcome }]);
+  const events: readonly RunEvent[] = [...held, ...end];
+  const f = { status, code: outcome.success ? null : outcome.code, error: outcome.success ? null : outcome.error, at: Date.now(), outcome };
+  // `drop`: the store answers probes but refuses this write (it can never fit): the end goes without the held events.
+  const write = async (drop = false) => {
+    if (!drop || held.length === 0) await deps.store.finish(id, f, events);
+    else {
+      try {
+        await deps.store.finish(id, f, events);
+      } catch (err) {
+        await deps.store.finish(id, f, end);
+        deps.logger.error("a run's held events could not be stored and were dropped; its end was", { run_id: id, events: held.length, error: err });
+      }
+    }
     unrecorded.written(id);
   };
   try {

@@ -9,10 +9,16 @@ const MAX_PENDING = 1000;
 
 export class StoreHealth {
   private reason: string | null = null;
-  private readonly pending: (() => Promise<void>)[] = [];
+  private readonly pending: ((drop: boolean) => Promise<void>)[] = [];
   private checking = false;
-  /** Writes that wait for the store besides runs' ends (the event buffer): run after the probe, before the ends. */
-  flush: () => Promise<void> = async () => {};
+  /**
+   * Writes that wait for the store besides runs' ends (the event buffer): run after the probe, before the
+   * ends. `drop`: the second check in a row where the probe works but they do not — give them up.
+   */
+  flush: (drop: boolean) => Promise<void> = async () => {};
+  /** Checks in a row where the probe worked and the held events (or the oldest waiting end) could not be written. */
+  private flushStrikes = 0;
+  private endStrikes = 0;
   /** Whether that buffer holds anything: then only the probe's flush may call the store healthy again. */
   backlogged: () => boolean = () => false;
   private timer: ReturnType<typeof setInterval> | undefined;
@@ -30,7 +36,7 @@ export class StoreHealth {
   }
 
   /** A store call failed; `retry` (optional) is a write to make once it works again (a run's end). */
-  fault(err: unknown, retry?: () => Promise<void>): void {
+  fault(err: unknown, retry?: (drop: boolean) => Promise<void>): void {
     const reason = err instanceof Error ? err.message : String(err);
     if (this.reason === null) this.logger.error("the run store cannot be written: new runs are refused until it can", { error: reason });
     this.reason = reason;
@@ -53,9 +59,21 @@ export class StoreHealth {
     this.checking = true;
     try {
       await this.store.probe();
-      await this.flush();
+      try {
+        await this.flush(this.flushStrikes > 0);
+        this.flushStrikes = 0;
+      } catch (err) {
+        this.flushStrikes++;
+        throw err;
+      }
       while (this.pending.length > 0) {
-        await (this.pending[0] as () => Promise<void>)();
+        try {
+          await (this.pending[0] as (drop: boolean) => Promise<void>)(this.endStrikes > 0);
+          this.endStrikes = 0;
+        } catch (err) {
+          this.endStrikes++;
+          throw err;
+        }
         this.pending.shift();
       }
     } catch (err) {

@@ -2,32 +2,13 @@
 import type { SQL } from "bun";
 import type { RunEvent, RunRecord } from "../runs/model.ts";
 import { CHANNEL, eventAnnouncements } from "./pg-notify.ts";
-import { recordOf, storedEvent, type EventColumns } from "./rows.ts";
+import { recordOf, storedEvent, type EventColumns, type RunColumns } from "./rows.ts";
 
 /** What Bun.sql hands back for BIGINT (int8) and count(*): a decimal string (a bigint with `bigint: true`). */
 type Int8 = string | number | bigint;
 
-export interface PgRunRow {
-  id: string;
-  request_id: string;
-  status: string;
-  code: string | null;
-  error: string | null;
-  created_at: Int8;
-  started_at: Int8 | null;
-  finished_at: Int8 | null;
-  idempotency_key: string | null;
-  fingerprint: string | null;
-  prompt_chars: number;
-  model: string | null;
-  agent: string | null;
-  repository: string | null;
-  branch: string | null;
-  base: string | null;
-  push: boolean | null;
-  replica: string | null;
-  answer: string | null;
-}
+/** A runs row as Bun.sql returns it: BIGINT columns come back as strings (int() checks and converts them). */
+export type PgRunRow = Omit<RunColumns, "created_at" | "started_at" | "finished_at"> & { created_at: Int8; started_at: Int8 | null; finished_at: Int8 | null };
 
 export interface PgEventRow {
   seq: number;

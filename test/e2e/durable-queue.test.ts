@@ -32,14 +32,15 @@ describe.if(IS_ROOT)("DATA_DIR on a small tmpfs that fills while a run is in fli
   });
 
   test("the run goes on (its events wait in memory) and is answered; the server keeps serving, refuses new runs (503), says degraded, and stores the run when space returns", async () => {
-    const m = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", disk]);
+    const m = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=16m,mode=0700", "tmpfs", disk]);
     if (m.exitCode !== 0) throw new Error(`mounting a tmpfs failed: ${m.stderr.toString()}`);
     mounted = true;
     const env = agentServerEnv({ DATA_DIR: disk, MAX_CONCURRENT_RUNS: "2", SANDBOX: "off" });
     const server = await serve(env);
     const gate = faultGate();
-    // The agent waits at the gate, then prints ~2 MB of events: far more than the disk has left.
-    const pending = post(server.url, "/run", `after ${gate.path} flood 2000000`);
+    // The agent waits at the gate, then prints ~0.5 MB of events: far more than the disk has left, and little
+    // enough that, once the filler is gone, they and the run's answer fit with room for the next runs.
+    const pending = post(server.url, "/run", `after ${gate.path} flood 500000`);
     await waitFor(async () => (await readJson(await fetch(`${server.url}/health`))).runs_in_flight === 1, { what: "the run in flight" });
     // Fill the disk (what the store has not already taken).
     const filler = path.join(disk, "filler");
@@ -58,7 +59,8 @@ describe.if(IS_ROOT)("DATA_DIR on a small tmpfs that fills while a run is in fli
 
     rmSync(filler);
     await waitFor(async () => (await readJson(await fetch(`${server.url}/health`))).status === "healthy", { what: "the store to be writable again", timeoutMs: 15_000 });
-    expect(await post(server.url, "/run", "ok")).toMatchObject({ status: 200, body: { success: true, output: "ok" } });
+    const after = await post(server.url, "/run", "ok");
+    expect(after).toMatchObject({ status: 200, body: { success: true, output: "ok" } });
     // The run was recorded once the store came back, with every event it made, in order.
     const view = await readJson(await fetch(`${server.url}/runs/${answer.body.run_id}`));
     expect(view).toMatchObject({ status: "succeeded", code: null });

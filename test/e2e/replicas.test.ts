@@ -39,6 +39,18 @@ const health = async (s: ServerProcess) => readJson(await fetch(`${s.url}/health
 const byName = (all: ServerProcess[], name: unknown) => all.find((_, i) => `r${i + 1}` === name) as ServerProcess;
 const others = (all: ServerProcess[], name: unknown) => all.filter((_, i) => `r${i + 1}` !== name);
 
+/** Every replica has one run in flight (its only slot busy); on a timeout, says what each one has. */
+async function everySlotBusy(all: ServerProcess[]): Promise<void> {
+  try {
+    await waitFor(async () => (await Promise.all(all.map(health))).every((h) => h.runs_in_flight === 1), { what: "every slot busy" });
+  } catch (err) {
+    const healths = await Promise.all(all.map(health));
+    const runs = await readJson(await fetch(`${all[0]!.url}/runs`));
+    const logs = all.map((s) => s.records().filter((r) => r.level === "error" || r.level === "warn").map((r) => r.msg));
+    throw new Error(`${String(err)}: ${JSON.stringify({ in_flight: healths.map((h) => h.runs_in_flight), runs: (runs.runs as JsonObject[]).map((r) => [r.status, r.replica]), logs })}`);
+  }
+}
+
 async function untilStatus(s: ServerProcess, id: string, status: string, timeoutMs = 30_000): Promise<JsonObject> {
   return waitFor(async () => {
     const v = await view(s, id);
@@ -71,8 +83,16 @@ describe("three replicas on one Postgres", () => {
   test("one queue: runs wait in arrival order, MAX_QUEUED_RUNS and its 429 are global, an Idempotency-Key names one run on every replica", async () => {
     const all = await replicas(3, { MAX_QUEUED_RUNS: "2" });
     const gates = all.map(() => faultGate());
-    const blockers = await Promise.all(gates.map((g, i) => post(all[i]!.url, "/runs", `after ${g.path} ok`)));
-    await waitFor(async () => (await Promise.all(all.map(health))).every((h) => h.runs_in_flight === 1), { what: "every slot busy" });
+    // One at a time: with Postgres every run is queued until a replica claims it, so three at once would
+    // briefly be three queued runs against MAX_QUEUED_RUNS=2.
+    const blockers: Awaited<ReturnType<typeof post>>[] = [];
+    for (const [i, g] of gates.entries()) {
+      const b = await post(all[i]!.url, "/runs", `after ${g.path} ok`);
+      expect(b.status).toBe(202);
+      await untilStatus(all[i]!, String(b.body.id), "running");
+      blockers.push(b);
+    }
+    await everySlotBusy(all);
     // The same key sent to the three at once: one run.
     const key = `replicas-${process.pid}`;
     const same = await Promise.all(all.map((s) => post(s.url, "/runs", "ok", { "idempotency-key": key })));
@@ -145,7 +165,7 @@ describe("three replicas on one Postgres", () => {
     const all = await replicas(3);
     const gates = all.map(() => faultGate());
     const held = await Promise.all(gates.map((g, i) => post(all[i]!.url, "/runs", `after ${g.path} ok`)));
-    await waitFor(async () => (await Promise.all(all.map(health))).every((h) => h.runs_in_flight === 1), { what: "every slot busy" });
+    await everySlotBusy(all);
     const queued = [await post(all[0]!.url, "/runs", "ok"), await post(all[0]!.url, "/runs", "ok")].map((r) => String(r.body.id));
     const views = await Promise.all(held.map((h) => view(all[0]!, String(h.body.id))));
     // Which run (and gate) is on which replica: whichever replica had a free slot claimed it.

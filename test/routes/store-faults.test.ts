@@ -15,7 +15,7 @@ type Method = Exclude<keyof RunStore, "location" | "kind" | "shared">;
 /** The real SQLite store, with one method made to fail (like SQLITE_FULL) from its nth call on, until healed. */
 class FaultyStore {
   readonly store: RunStore;
-  private failing: { method: Method; from: number; calls: number } | null = null;
+  private failing: { method: Method; from: number; calls: number; when: (args: unknown[]) => boolean } | null = null;
   /** How often the failing method threw: a case that never reached its call proves nothing. */
   thrown = 0;
 
@@ -27,7 +27,7 @@ class FaultyStore {
         if (typeof value !== "function") return value;
         return (...args: unknown[]) => {
           const f = this.failing;
-          if (f && f.method === prop && ++f.calls >= f.from) {
+          if (f && f.method === prop && f.when(args) && ++f.calls >= f.from) {
             this.thrown++;
             return Promise.reject(Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" }));
           }
@@ -37,8 +37,9 @@ class FaultyStore {
     });
   }
 
-  fail(method: Method, from = 1): void {
-    this.failing = { method, from, calls: 0 };
+  /** `when`: only calls whose arguments match fail (a write too big for the disk). */
+  fail(method: Method, from = 1, when: (args: unknown[]) => boolean = () => true): void {
+    this.failing = { method, from, calls: 0, when };
   }
 
   heal(): void {
@@ -215,6 +216,34 @@ describe("fault injection at every store call", () => {
     await waitFor(async () => (await healthOf(t)).status === "healthy", { what: "the store back", timeoutMs: 10_000 });
     // With the store working, the same 24 MiB burst is simply written.
     expect((await t.request("/run", text("again"))).status).toBe(200);
+    await t.close();
+  });
+
+  test("held events that can never be written (the store works, they do not fit) are dropped after a second try; the run's end is stored without them", async () => {
+    const faulty = new FaultyStore();
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    const runner = new FakeRunner(async (input) => {
+      input.onEvent({ type: "text", text: "held" });
+      await gate;
+      return { output: "done" };
+    });
+    const t = testApp({ store: faulty.store, runner });
+    faulty.fail("appendEvents");
+    const res = t.request("/run", text("x"));
+    await waitFor(() => faulty.thrown > 0, { what: "the event write to fail" });
+    // From now on only writes carrying the held text event fail: everything else (the probe, a bare end) works.
+    const carriesHeld = (args: unknown[]) => JSON.stringify(args).includes('"text":"held"');
+    faulty.fail("finish", 1, carriesHeld);
+    release();
+    const answer = await readJson(await res);
+    expect(answer).toMatchObject({ success: true, output: "done" });
+    const id = String(answer.run_id);
+    await waitFor(async () => (await readJson(await t.request(`/runs/${id}`))).status === "succeeded", { what: "the end without the held event", timeoutMs: 15_000 });
+    const events = await t.store.events(id, 0);
+    expect(events.map((e) => [e.seq, e.type])).toEqual([[1, "status"], [2, "status"], [4, "status"], [5, "result"]]);
+    expect(t.logs.some((l) => l.includes("a run's held events could not be stored and were dropped"))).toBe(true);
+    await waitFor(async () => (await healthOf(t)).status === "healthy", { what: "health back", timeoutMs: 10_000 });
     await t.close();
   });
 

@@ -8,57 +8,15 @@ import { RUN_COOKIE_VAR } from "../../src/proc/process-tree.ts";
 import { enableSubreaper, track, untrack } from "../../src/proc/reaper.ts";
 import { EventLog } from "../../src/runs/event-log.ts";
 import { newRunId } from "../../src/runs/ids.ts";
-import type { QueuedRequest, RunOutcome, RunRecord } from "../../src/runs/model.ts";
 import { recoverRuns } from "../../src/runs/recovery.ts";
 import { workspacePrefix } from "../../src/runs/workspace.ts";
 import { SqliteRunStore } from "../../src/store/sqlite-store.ts";
+import { outcome, record, request } from "../store/fixtures.ts";
 import { processesRunning } from "../support/procs.ts";
 import { tempDir } from "../support/temp.ts";
 import { waitFor } from "../support/wait.ts";
 
 const logger = createLogger({ level: "error", redactor: new Redactor(), sink: () => {} });
-
-function record(id: string, createdAt: number): RunRecord {
-  return {
-    id,
-    requestId: `req-${id}`,
-    status: "queued",
-    code: null,
-    error: null,
-    createdAt,
-    startedAt: null,
-    finishedAt: null,
-    idempotencyKey: null,
-    fingerprint: "f",
-    promptChars: 6,
-    model: null,
-    agent: null,
-    repository: null,
-    branch: null,
-    base: null,
-    push: null,
-    replica: null,
-    outcome: null,
-  };
-}
-
-const request = (prompt: string): QueuedRequest => ({ prompt, model: null, agent: null, repository: null });
-const outcome = (id: string, output = "ok"): RunOutcome => ({
-  success: true,
-  error: null,
-  output,
-  execution_time: "1ms",
-  queue_time: "0s",
-  request_id: `req-${id}`,
-  run_id: id,
-  session_id: null,
-  model: null,
-  usage: { input_tokens: 0, output_tokens: 0, reasoning_tokens: 0, cache_read_tokens: 0, cache_write_tokens: 0, cost: 0 },
-  tools: [],
-  egress: [],
-  output_truncated: false,
-  exit_code: 0,
-});
 
 function fresh() {
   const file = path.join(tempDir("ocs-db-"), "runs.db");
