@@ -44,7 +44,6 @@ export interface RunningServer {
 }
 
 const IDLE_TIMEOUT_S = 30;
-const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
 
 /** Start-up failures worth one clean log line: a port in use, an address that cannot be bound. */
 export class ListenError extends Error {
@@ -83,7 +82,6 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
   const base = createLogger({ level: config.logLevel, redactor, ...(overrides.logSink ? { sink: overrides.logSink } : {}) });
   // Many replicas on one store: every line says which one wrote it, so an operator finds a run's machine.
   const logger = config.store.databaseUrl ? base.child({ replica: config.replicaId }) : base;
-  const startedAt = Date.now();
 
   if (!enableSubreaper()) {
     logger.warn("cannot become a child subreaper: processes an agent detaches are found by their run cookie only");

@@ -5,7 +5,7 @@ import type { Logger } from "../lib/logger.ts";
 import { RunStopped, type StopCode } from "./abort.ts";
 import { ActiveRun } from "./active-run.ts";
 import type { EventLog } from "./event-log.ts";
-import type { QueuedRequest, RunEvent, RunEventBody, RunOutcome, RunRecord, RunStatus } from "./model.ts";
+import type { QueuedRequest, RunEvent, RunOutcome, RunRecord, RunStatus } from "./model.ts";
 import { endUnstarted } from "./end-unstarted.ts";
 import { outcomeOf, statusOfResult, unstartedResult } from "./outcome.ts";
 import type { PipelineEvent, RunSpec } from "./pipeline.ts";
