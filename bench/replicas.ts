@@ -18,7 +18,7 @@ const isRunning = (s: Seen) => s.event.data.type === "status" && s.event.data.st
 /** Ends whatever still waits, then stops the replicas (a failed round must not leave a run holding a slot). */
 async function teardown(script: Script, replicas: Replica[]): Promise<void> {
   script.releaseAll();
-  await Bun.sleep(50);
+  await waitFor(() => replicas.every((r) => r.graph.runs.inFlight === 0), { what: "the released runs to end", timeoutMs: 5_000 }).catch(() => undefined);
   await stopAll(replicas);
 }
 

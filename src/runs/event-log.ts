@@ -134,11 +134,6 @@ export class EventLog {
     await this.writers.get(runId)?.flushing;
   }
 
-  /** Whether every event of the run reached the store. */
-  stored(runId: string): boolean {
-    return (this.writers.get(runId)?.pending.length ?? 0) === 0;
-  }
-
   /** Events of the run not stored yet (a store fault): its end is written with them. */
   takePending(runId: string): RunEvent[] {
     const w = this.writers.get(runId);

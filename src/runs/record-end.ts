@@ -41,14 +41,12 @@ export async function recordEnd(
   const f = { status, code: outcome.success ? null : outcome.code, error: outcome.success ? null : outcome.error, at: Date.now(), outcome };
   // `drop`: the store answers probes but refuses this write (it can never fit): the end goes without the held events.
   const write = async (drop = false) => {
-    if (!drop || held.length === 0) await deps.store.finish(id, f, events);
-    else {
-      try {
-        await deps.store.finish(id, f, events);
-      } catch (err) {
-        await deps.store.finish(id, f, end);
-        deps.logger.error("a run's held events could not be stored and were dropped; its end was", { run_id: id, events: held.length, error: err });
-      }
+    try {
+      await deps.store.finish(id, f, events);
+    } catch (err) {
+      if (!drop || held.length === 0) throw err;
+      await deps.store.finish(id, f, end);
+      deps.logger.error("a run's held events could not be stored and were dropped; its end was", { run_id: id, events: held.length, error: err });
     }
     unrecorded.written(id);
   };

@@ -1,22 +1,16 @@
 // Announcements between Postgres replicas: events, queue changes and cancellations reach the others (not the sender), across a lost connection.
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { SQL } from "bun";
 import { newRunId } from "../../src/runs/ids.ts";
 import type { StoreWatch } from "../../src/runs/store.ts";
 import { PgRunStore } from "../../src/store/pg-store.ts";
-import { listening, startPostgres, type PgCluster } from "../support/postgres.ts";
+import { listening } from "../support/postgres.ts";
 import { waitFor } from "../support/wait.ts";
+import { clusterForFile } from "./pg-cluster.ts";
 import { events, queuedEvents, record, request } from "./fixtures.ts";
 
-let cluster: PgCluster;
-const opened: { close(): Promise<void> }[] = [];
-beforeAll(async () => {
-  cluster = await startPostgres();
-});
-afterAll(async () => {
-  for (const s of opened.splice(0).reverse()) await s.close().catch(() => {});
-  await cluster?.stop();
-});
+const pg = clusterForFile();
+const opened = pg.opened;
 
 interface Heard {
   events: [string, number, number][];
@@ -39,7 +33,7 @@ function recorder(): { heard: Heard; handlers: StoreWatch } {
 }
 
 async function pair(): Promise<{ url: string; a: PgRunStore; b: PgRunStore }> {
-  const url = await cluster.createDatabase();
+  const url = await pg.cluster.createDatabase();
   const [a, b] = await Promise.all([PgRunStore.open(url, { connectTimeoutMs: 10_000 }), PgRunStore.open(url, { connectTimeoutMs: 10_000 })]);
   opened.push(a, b);
   return { url, a, b };

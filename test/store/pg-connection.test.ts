@@ -1,24 +1,18 @@
 // Reaching Postgres: a deadline at start-up (never the password in a message), waiting for a late database, surviving a restart.
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { createServer } from "node:net";
 import { createLogger } from "../../src/lib/logger.ts";
 import { Redactor } from "../../src/lib/redact.ts";
 import { newRunId } from "../../src/runs/ids.ts";
 import { StoreError } from "../../src/runs/store.ts";
 import { PgRunStore } from "../../src/store/pg-store.ts";
-import { listening, startPostgres, type PgCluster } from "../support/postgres.ts";
+import { listening } from "../support/postgres.ts";
 import { waitFor } from "../support/wait.ts";
+import { clusterForFile } from "./pg-cluster.ts";
 import { queuedEvents, record, request } from "./fixtures.ts";
 
-let cluster: PgCluster;
-const opened: PgRunStore[] = [];
-beforeAll(async () => {
-  cluster = await startPostgres();
-});
-afterAll(async () => {
-  for (const s of opened.splice(0)) await s.close().catch(() => {});
-  await cluster?.stop();
-});
+const pg = clusterForFile();
+const opened = pg.opened;
 
 async function closedPort(): Promise<number> {
   return await new Promise<number>((resolve) => {
@@ -52,14 +46,14 @@ test("open() against a closed port gives up at the deadline, naming host, port a
 });
 
 test("open() waits for a database that comes up after it started trying", async () => {
-  const url = await cluster.createDatabase();
-  await cluster.halt();
+  const url = await pg.cluster.createDatabase();
+  await pg.cluster.halt();
   const lines: string[] = [];
   const logger = createLogger({ level: "info", redactor: new Redactor(), sink: (l) => lines.push(l) });
   const opening = PgRunStore.open(url, { connectTimeoutMs: 20_000, logger });
   // Refused attempts first (the retries are what is under test), then the server starts.
   await waitFor(() => lines.filter((l) => l.includes("not reachable yet")).length >= 2, { what: "two refused attempts" });
-  await cluster.start();
+  await pg.cluster.start();
   const store = await opening;
   opened.push(store);
   expect(await store.queuedCount()).toBe(0);
@@ -68,7 +62,7 @@ test("open() waits for a database that comes up after it started trying", async 
 });
 
 test("Postgres restarts: calls fail with StoreError meanwhile, then work again; watchers hear reconnected()", async () => {
-  const url = await cluster.createDatabase();
+  const url = await pg.cluster.createDatabase();
   const [a, b] = [await PgRunStore.open(url, { connectTimeoutMs: 10_000 }), await PgRunStore.open(url, { connectTimeoutMs: 10_000 })];
   opened.push(a, b);
   let reconnected = 0;
@@ -79,11 +73,11 @@ test("Postgres restarts: calls fail with StoreError meanwhile, then work again; 
   await a.enqueue(record(id, 1), request("p"), null, queuedEvents(id), 10);
   await waitFor(() => heard.includes(id), { what: "B listening" });
 
-  await cluster.halt();
+  await pg.cluster.halt();
   await expect(a.get(id)).rejects.toBeInstanceOf(StoreError);
   await expect(a.enqueue(record(newRunId(), 2), request("p"), null, [], 10)).rejects.toBeInstanceOf(StoreError);
   await expect(a.probe()).rejects.toBeInstanceOf(StoreError);
-  await cluster.start();
+  await pg.cluster.start();
   // The pool opens new connections by itself: the first call after the restart may still meet a dead one.
   await waitFor(() => a.probe().then(() => true, () => false), { what: "the store writable again", timeoutMs: 20_000 });
   expect((await a.get(id))?.status).toBe("queued");

@@ -1,26 +1,19 @@
 // Several PgRunStore instances on one database behave as replicas: one queue, global limits, branch locks, leases, one migration.
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { SQL } from "bun";
 import { createLogger } from "../../src/lib/logger.ts";
 import { Redactor } from "../../src/lib/redact.ts";
 import { newRunId } from "../../src/runs/ids.ts";
 import type { RunRecord } from "../../src/runs/model.ts";
 import { PgRunStore } from "../../src/store/pg-store.ts";
-import { startPostgres, type PgCluster } from "../support/postgres.ts";
 import { events, failure, maker, queuedEvents, record, request, succeeded } from "./fixtures.ts";
+import { clusterForFile } from "./pg-cluster.ts";
 
-let cluster: PgCluster;
-const opened: PgRunStore[] = [];
-beforeAll(async () => {
-  cluster = await startPostgres();
-});
-afterAll(async () => {
-  for (const s of opened.splice(0)) await s.close().catch(() => {});
-  await cluster?.stop();
-});
+const pg = clusterForFile();
+const opened = pg.opened;
 
 async function replicas(n: number, url?: string): Promise<{ url: string; stores: PgRunStore[] }> {
-  const db = url ?? (await cluster.createDatabase());
+  const db = url ?? (await pg.cluster.createDatabase());
   const stores = await Promise.all(Array.from({ length: n }, () => PgRunStore.open(db, { connectTimeoutMs: 10_000 })));
   opened.push(...stores);
   return { url: db, stores };
@@ -139,7 +132,7 @@ test("leases: a run whose lease lapsed is interrupted once by whichever replica 
 });
 
 test("two replicas starting on a fresh database at once: both open, the schema is migrated once", async () => {
-  const url = await cluster.createDatabase();
+  const url = await pg.cluster.createDatabase();
   const lines: string[] = [];
   const logger = createLogger({ level: "info", redactor: new Redactor(), sink: (l) => lines.push(l) });
   const stores = await Promise.all([0, 1, 2].map(() => PgRunStore.open(url, { connectTimeoutMs: 10_000, logger })));
