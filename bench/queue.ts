@@ -1,7 +1,7 @@
 // 9. The durable queue's cost: POST /run on this tree vs the last commit with the in-memory queue, side by side.
 import { symlinkSync } from "node:fs";
 import path from "node:path";
-import type { RunEvent, RunRecord, RunStatus } from "../src/runs/model.ts";
+import { NO_LIMITS, type RunEvent, type RunRecord, type RunStatus } from "../src/runs/model.ts";
 import { outcomeOf, unstartedResult } from "../src/runs/outcome.ts";
 import { SqliteRunStore } from "../src/store/sqlite-store.ts";
 import { spawnServer, type ServerProcess } from "../test/support/process-server.ts";
@@ -58,7 +58,8 @@ async function storeCalls(rounds: number): Promise<{ enqueue: number; claim: num
       const now = Date.now();
       const record: RunRecord = {
         id, requestId: id, status: queued ? "queued" : "running", code: null, error: null, createdAt: now, startedAt: queued ? null : now, finishedAt: null,
-        idempotencyKey: null, fingerprint: "f", promptChars: prompt.length, model: null, agent: null, repository: null, branch: null, base: null, push: null, replica: null, outcome: null,
+        idempotencyKey: null, fingerprint: "f", promptChars: prompt.length, model: null, agent: null, repository: null, branch: null, base: null, push: null, replica: null,
+        parentId: null, threadId: id, limits: NO_LIMITS, threadLimits: NO_LIMITS, outcome: null,
       };
       const event = (seq: number, status: RunStatus): RunEvent => ({ run_id: id, seq, time: new Date(now).toISOString(), type: "status", status });
       if (queued) {

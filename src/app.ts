@@ -10,7 +10,7 @@ import { healthModule } from "./modules/health/index.ts";
 import { healthOperationDoc } from "./modules/health/model.ts";
 import { metricsModule, metricsOperationDoc } from "./modules/metrics/index.ts";
 import { runModule } from "./modules/run/index.ts";
-import { runFailureExample, runOperationDoc } from "./modules/run/model.ts";
+import { followUpRequestBody, runFailureExample, runOperationDoc } from "./modules/run/model.ts";
 import { eventsOperationDoc, runsModule, runsOperationDocs } from "./modules/runs/index.ts";
 import { RunsController } from "./modules/runs/controller.ts";
 import type { RunService } from "./runs/service.ts";
@@ -50,6 +50,7 @@ export function createApp(deps: AppDeps) {
         "POST /run": runOperationDoc(),
         ...runsOperationDocs,
         "POST /runs": { ...runsOperationDocs["POST /runs"], requestBody: runOperationDoc().requestBody },
+        "POST /runs/{id}/messages": { ...runsOperationDocs["POST /runs/{id}/messages"], requestBody: followUpRequestBody() },
         "GET /runs/{id}/events": eventsOperationDoc,
         "GET /metrics": metricsOperationDoc,
         "GET /health": healthOperationDoc,

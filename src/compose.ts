@@ -130,6 +130,7 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
     defaultModel: config.opencode.defaultModel,
     maxQueued: config.runs.maxQueued,
     replica: config.replicaId,
+    ceilings: config.runs.ceilings,
   });
   const app = createApp({
     logger,

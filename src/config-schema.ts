@@ -100,6 +100,9 @@ export const EnvSchema = z.object({
   GIT_BIN: optionalText.transform((v) => v ?? DEFAULTS.GIT_BIN),
   MAX_CONCURRENT_RUNS: withDefault((v) => (/^\d+$/.test(v) && Number(v) >= 1 ? Number(v) : null), DEFAULTS.MAX_CONCURRENT_RUNS, "must be a whole number of at least 1"),
   MAX_QUEUED_RUNS: withDefault((v) => (/^\d+$/.test(v) ? Number(v) : null), DEFAULTS.MAX_QUEUED_RUNS, "must be a whole number (0 = no queue)"),
+  MAX_RUN_COST_USD: optionalText.transform((v, ctx) => optionalCap(v, ctx, (n) => n > 0, "must be a positive number of US dollars, e.g. 0.50")),
+  MAX_RUN_TOKENS: optionalText.transform((v, ctx) => optionalCap(v, ctx, (n) => Number.isSafeInteger(n) && n >= 1, "must be a whole number of tokens of at least 1")),
+  MAX_RUN_STEPS: optionalText.transform((v, ctx) => optionalCap(v, ctx, (n) => Number.isSafeInteger(n) && n >= 1, "must be a whole number of steps of at least 1")),
   IDLE_TIMEOUT: withDefault((v) => nonNegative(parseDuration(v)), DEFAULTS.IDLE_TIMEOUT, "must be a Go duration such as 10m (0 = off)"),
   RUN_RETENTION: withDefault((v) => positive(parseDuration(v)), DEFAULTS.RUN_RETENTION, "must be a positive duration such as 7d or 72h"),
   REPO_CACHE: withDefault((v) => bool(v), DEFAULTS.REPO_CACHE, "must be true or false"),
@@ -168,6 +171,15 @@ function databaseUrlProblem(v: string): string | null {
   if (url.protocol !== "postgres:" && url.protocol !== "postgresql:") return "must start with postgres:// or postgresql://";
   if (!url.hostname) return "names no host (expected postgres://user:password@host:5432/database)";
   return null;
+}
+
+/** An optional numeric cap: unset is null (no cap). */
+function optionalCap(v: string | undefined, ctx: z.RefinementCtx, ok: (n: number) => boolean, expected: string): number | null {
+  if (v === undefined) return null;
+  const n = /^\d+(\.\d+)?$/.test(v) ? Number(v) : Number.NaN;
+  if (Number.isFinite(n) && ok(n)) return n;
+  ctx.addIssue({ code: "custom", message: expected });
+  return z.NEVER;
 }
 
 function bool(v: string): boolean | null {

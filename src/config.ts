@@ -12,6 +12,7 @@ import type { SandboxRequest } from "./sandbox/types.ts";
 
 // Importers see one module: the parts live in siblings only to keep each file short.
 export { secretLeaves, SERVER_SECRET_VARS } from "./agent-env.ts";
+import type { Limits } from "./runs/model.ts";
 export { DEFAULTS, ENV_DOCS } from "./config-env-docs.ts";
 export { EnvSchema } from "./config-schema.ts";
 
@@ -62,6 +63,8 @@ export interface Config {
     /** 0: off. */
     idleTimeoutMs: number;
     retentionMs: number;
+    /** MAX_RUN_*: each run's caps, which a request may lower but never raise. */
+    ceilings: Limits;
   };
   /** Where runs are stored: SQLite in DATA_DIR, or one Postgres many replicas share. */
   store: {
@@ -193,6 +196,7 @@ export function loadConfig(env: Env): Config {
       maxQueued: e.MAX_QUEUED_RUNS,
       idleTimeoutMs: e.IDLE_TIMEOUT,
       retentionMs: e.RUN_RETENTION,
+      ceilings: { max_cost_usd: e.MAX_RUN_COST_USD, max_tokens: e.MAX_RUN_TOKENS, max_steps: e.MAX_RUN_STEPS },
     },
     store: { databaseUrl: e.DATABASE_URL, connectTimeoutMs: e.DATABASE_CONNECT_TIMEOUT, leaseMs: e.LEASE_TIMEOUT },
     replicaId: e.REPLICA_ID,

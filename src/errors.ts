@@ -22,6 +22,9 @@ export const ERROR_CODES = [
   "shutting_down",
   "interrupted",
   "store_unavailable",
+  "budget_exceeded",
+  "run_not_finished",
+  "session_gone",
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

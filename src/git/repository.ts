@@ -152,3 +152,29 @@ export async function restoreTrustedConfig(workDir: string, trustedConfig: strin
 export async function readConfig(workDir: string): Promise<string> {
   return readFile(path.join(workDir, ".git", "config"), "utf8");
 }
+
+/** Writes `branch`'s commits that `prerequisite` lacks (all of them when null) to a bundle file: work kept on the server, not pushed. */
+export async function createBundle(git: SimpleGit, file: string, branch: string, prerequisite: string | null): Promise<void> {
+  await run(git, ["bundle", "create", "--quiet", file, `refs/heads/${branch}`, ...(prerequisite ? [`^${prerequisite}`] : [])]);
+}
+
+export async function hasCommit(git: SimpleGit, commit: string): Promise<boolean> {
+  try {
+    await git.raw(["cat-file", "-e", `${commit}^{commit}`]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Fetches one commit by id from origin (a shallow clone that lacks a bundle's prerequisite). */
+export async function fetchCommit(git: SimpleGit, commit: string): Promise<void> {
+  await run(git, ["fetch", "--quiet", "--no-tags", "--depth=1", "origin", commit]);
+}
+
+/** Puts the current branch at the bundle's `branch` (its prerequisite must be present). */
+export async function checkoutBundle(git: SimpleGit, file: string, branch: string): Promise<void> {
+  // A bundle is read through the file transport, which the hardened config allows nowhere else.
+  await run(git, ["-c", "protocol.file.allow=always", "fetch", "--quiet", "--no-tags", file, `refs/heads/${branch}`]);
+  await run(git, ["reset", "--quiet", "--hard", "FETCH_HEAD"]);
+}

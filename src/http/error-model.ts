@@ -39,6 +39,9 @@ export const ERROR_EXAMPLES: Record<ErrorCode, CodeExample> = {
   shutting_down: { error: "The server is shutting down and accepts no new runs" },
   store_unavailable: { error: "The run store cannot be written (No space left on device): no new runs until it can" },
   interrupted: { run: true, error: "The server stopped (crash, kill or restart) before the run finished" },
+  budget_exceeded: { run: true, error: "Budget exceeded: the run's cost reached $0.0512, over max_cost_usd ($0.05); it was stopped after step 7" },
+  run_not_finished: { error: "Run 0b6f3c1e-8a2d-4f5e-9c7b-1d2e3f4a5b6c is still running: continue it once it has ended", details: { status: "running" } },
+  session_gone: { error: "Run 0b6f3c1e-8a2d-4f5e-9c7b-1d2e3f4a5b6c has no opencode session to continue: it ended before its agent started" },
 };
 
 /** The example Error answer for `code`: the table's message, or `own` where a route words it differently. */

@@ -23,6 +23,10 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
   shutting_down: 503,
   interrupted: 503,
   store_unavailable: 503,
+  // 402: the run spent what it was allowed to (a budget, like a payment limit), not a fault of the request.
+  budget_exceeded: 402,
+  run_not_finished: 409,
+  session_gone: 410,
 };
 
 export function statusOf(code: ErrorCode): number {

@@ -21,6 +21,7 @@ export class Metrics implements RunObserver {
   private readonly cost: Counter;
   private readonly gitFailures: Counter<"operation">;
   private readonly egress: Counter<"outcome">;
+  private readonly budgetStops: Counter<"cap" | "scope">;
   private readonly http: Counter<"method" | "route" | "status">;
   private readonly httpDuration: Histogram<"method" | "route">;
 
@@ -40,6 +41,7 @@ export class Metrics implements RunObserver {
     this.cost = new Counter({ name: `${PREFIX}cost_usd_total`, help: "Cost of runs in USD, as opencode computed it", registers });
     this.gitFailures = new Counter({ name: `${PREFIX}git_failures_total`, help: "Repository clones and pushes that failed", labelNames: ["operation"], registers });
     this.egress = new Counter({ name: `${PREFIX}egress_total`, help: "Agents' connections through the egress proxy, allowed or refused", labelNames: ["outcome"], registers });
+    this.budgetStops = new Counter({ name: `${PREFIX}runs_budget_exceeded_total`, help: "Runs stopped by a budget, by the cap that stopped them (max_cost_usd, max_tokens, max_steps) and its scope (run or thread)", labelNames: ["cap", "scope"], registers });
     this.http = new Counter({ name: `${PREFIX}http_requests_total`, help: "HTTP requests by route pattern and status", labelNames: ["method", "route", "status"], registers });
     this.httpDuration = new Histogram({
       name: `${PREFIX}http_request_duration_seconds`,
@@ -77,6 +79,8 @@ export class Metrics implements RunObserver {
     if (u.cost > 0) this.cost.inc(u.cost);
     if (result.code === "clone_failed") this.gitFailures.inc({ operation: "clone" });
     if (result.code === "push_failed" || (result.git?.deliveryError ?? null) !== null) this.gitFailures.inc({ operation: "push" });
+    const exceeded = result.code === "budget_exceeded" ? result.budget?.exceeded : null;
+    if (exceeded) this.budgetStops.inc({ cap: exceeded.cap, scope: exceeded.scope });
     for (const e of result.egress) this.egress.inc({ outcome: e.allowed ? "allowed" : "refused" }, e.count);
   }
 

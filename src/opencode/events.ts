@@ -63,6 +63,8 @@ export class EventCollector {
   private sessionId: string | null = null;
   private unparsed = 0;
   private textSeq = 0;
+  /** Model turns so far (step_finish events). */
+  private steps = 0;
 
   constructor(
     private readonly maxOutputBytes: number,
@@ -154,7 +156,8 @@ export class EventCollector {
       cost: num(part.cost),
     };
     for (const key of Object.keys(step) as (keyof Usage)[]) this.usage[key] += step[key];
-    this.emit({ type: "usage", step, total: { ...this.usage } });
+    this.steps++;
+    this.emit({ type: "usage", step, total: { ...this.usage }, steps: this.steps, reason: str(part.reason) });
   }
 
   private addError(error: Json): void {

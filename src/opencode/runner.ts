@@ -8,6 +8,8 @@ import { track, untrack } from "../proc/reaper.ts";
 import { diagnose, EventCollector } from "./events.ts";
 import type { AgentNetworks, RunNetwork } from "../network/agent-network.ts";
 import { fillMarks, prepareRunHome, type RunFiles } from "./run-home.ts";
+import { readSessionFiles, writeSessionFiles } from "./session-files.ts";
+import { MAX_CONTINUATION_BYTES, type SessionFiles } from "../runs/continuation.ts";
 import { emptyUsage, type AgentInput, type AgentOutcome, type AgentRunner } from "./types.ts";
 
 export interface OpencodeRunnerOptions {
@@ -38,12 +40,24 @@ const PIPE_DRAIN_MS = 2000;
 /** The sandbox's private /tmp and /var/tmp live in memory: capped (TMPDIR itself is on disk, in the run's root). */
 const SANDBOX_TMP_BYTES = 512 * 1024 * 1024;
 
-export function opencodeArgs(bin: string, input: Pick<AgentInput, "runId" | "model" | "agent">): string[] {
+export function opencodeArgs(bin: string, input: Pick<AgentInput, "runId" | "model" | "agent" | "resume">): string[] {
   // `--flag=value` keeps a value that starts with "-" from being read as another flag.
   const args = [bin, "run", "--format", "json", "--print-logs", "--log-level", "WARN", `--title=opencode-server ${input.runId}`];
   if (input.model) args.push(`--model=${input.model}`);
   if (input.agent) args.push(`--agent=${input.agent}`);
+  if (input.resume) args.push(`--session=${input.resume.sessionId}`);
   return args;
+}
+
+/** The session the agent left in its home (every process of it is gone by now), or why it cannot be kept. */
+function keptSession(home: string, sessionId: string | null): { session: SessionFiles | null; sessionProblem: string | null } {
+  if (!sessionId) return { session: null, sessionProblem: null };
+  try {
+    const session = readSessionFiles(home, sessionId, MAX_CONTINUATION_BYTES);
+    return { session, sessionProblem: session ? null : "opencode wrote no session database" };
+  } catch (err) {
+    return { session: null, sessionProblem: err instanceof Error ? err.message : String(err) };
+  }
 }
 
 /** Waits for the readers to finish; past `ms`, stops them (a process that escaped the sweep holds a pipe). */
@@ -76,6 +90,7 @@ export class OpencodeRunner implements AgentRunner {
     const env: Record<string, string> = {};
     for (const [name, value] of Object.entries(this.opts.baseEnv)) env[name] = fillMarks(value, access);
     Object.assign(env, prepareRunHome(input.home, this.opts.files, access), net?.env, { TMPDIR: input.tmpDir, [RUN_COOKIE_VAR]: input.runId });
+    if (input.resume) writeSessionFiles(input.home, input.resume);
     const argv = opencodeArgs(this.opts.bin, { ...input, model });
     const command = this.opts.sandbox.command(net ? net.wrap(argv) : argv, {
       root: input.root,
@@ -171,6 +186,6 @@ export class OpencodeRunner implements AgentRunner {
 
     const { exitCode, signal } = exitOf(proc, wrapped);
     const failed = !input.signal.aborted && exitCode !== 0;
-    return outcome(exitCode, failed ? diagnose(collector.errorEvents, stderr.value, exitCode, signal) : null, survivors);
+    return { ...outcome(exitCode, failed ? diagnose(collector.errorEvents, stderr.value, exitCode, signal) : null, survivors), ...keptSession(input.home, collector.summary().sessionId) };
   }
 }

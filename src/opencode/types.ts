@@ -1,5 +1,6 @@
 // What any agent runner takes and gives back; the real one drives the opencode CLI, tests inject fakes.
 
+import type { SessionFiles } from "../runs/continuation.ts";
 import type { EgressSummary, ToolCall, Usage } from "../runs/model.ts";
 
 export type { EgressSummary, ToolCall, Usage };
@@ -9,7 +10,8 @@ export type AgentEvent =
   | { type: "step"; session_id: string | null }
   | { type: "text"; text: string }
   | { type: "tool"; tool: string; status: string; title: string | null; error: string | null; denied: boolean; input: unknown; output: string | null }
-  | { type: "usage"; step: Usage; total: Usage }
+  /** One model turn ended: `steps` counts them, `reason` is opencode's ("stop" when the agent is done, "tool-calls" when it goes on). */
+  | { type: "usage"; step: Usage; total: Usage; steps: number; reason: string | null }
   | { type: "error"; name: string; message: string }
   | { type: "egress"; host: string; port: number; allowed: boolean; reason: string };
 
@@ -26,6 +28,8 @@ export interface AgentInput {
   tmpDir: string;
   /** The run's private HOME, where its fresh opencode files are made. */
   home: string;
+  /** A follow-up: the earlier run's session, put into the fresh home and continued (`--session`). */
+  resume?: SessionFiles | null;
   signal: AbortSignal;
   onEvent: (event: AgentEvent) => void;
 }
@@ -46,6 +50,9 @@ export interface AgentOutcome {
   survivors: number[];
   /** What the agent tried to reach through the egress proxy (AGENT_NETWORK=proxy). */
   egress: EgressSummary[];
+  /** The session as the agent left it, for a follow-up; null when there is none (or it could not be read: sessionProblem). */
+  session?: SessionFiles | null;
+  sessionProblem?: string | null;
 }
 
 export interface AgentRunner {

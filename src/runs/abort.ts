@@ -1,7 +1,7 @@
 // Why a run was stopped: every stop reason travels as the AbortSignal's reason and becomes the result's code.
 import type { ErrorCode } from "../errors.ts";
 
-export type StopCode = Extract<ErrorCode, "timeout" | "idle_timeout" | "cancelled" | "client_closed" | "shutting_down" | "internal">;
+export type StopCode = Extract<ErrorCode, "timeout" | "idle_timeout" | "cancelled" | "client_closed" | "shutting_down" | "internal" | "budget_exceeded" | "session_gone">;
 
 export class RunStopped extends Error {
   override readonly name = "RunStopped";

@@ -1,5 +1,6 @@
 // A run in flight in this process: its abort switch, its branch lock and the timers that may pull it.
-import type { RunStopped } from "./abort.ts";
+import { RunStopped } from "./abort.ts";
+import { exceededMessage, type Budget } from "./budget.ts";
 import type { RunRecord } from "./model.ts";
 import type { RunSpec } from "./pipeline.ts";
 import { executionTimeout, idleTimeout } from "./timeouts.ts";
@@ -8,6 +9,8 @@ export class ActiveRun {
   readonly controller = new AbortController();
   /** The store failed while it ran: nothing more of it is written, it only ends. */
   storeFailed = false;
+  /** Its caps and its thread's, checked after each step (null until it starts, or when it never did). */
+  budget: Budget | null = null;
   private wallTimer?: ReturnType<typeof setTimeout>;
   private idleTimer?: ReturnType<typeof setTimeout>;
 
@@ -38,6 +41,12 @@ export class ActiveRun {
     if (this.idleMs <= 0) return;
     clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => this.abort(idleTimeout(this.idleMs)), this.idleMs);
+  }
+
+  /** A step ended: a cap it crossed stops the run like a timeout (its whole process tree; partial work kept). */
+  stepEnded(step: { total: Parameters<Budget["step"]>[0]; steps: number; reason: string | null }): void {
+    const exceeded = this.budget?.step(step.total, step.steps, step.reason);
+    if (exceeded && !this.signal.aborted) this.abort(new RunStopped("budget_exceeded", exceededMessage(exceeded, step.steps)));
   }
 
   clearTimers(): void {

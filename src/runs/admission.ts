@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { AppError } from "../errors.ts";
 import { allowedRepository, RepositoryUrlError, type RepoPrefix } from "../git/url-policy.ts";
 import { newRunId } from "./ids.ts";
-import type { QueuedRequest, RunRecord } from "./model.ts";
+import type { Limits, QueuedRequest, RunRecord } from "./model.ts";
 
 /** A validated request: the repository URL is checked (syntax) but not yet allowed (policy). */
 export interface RunInput {
@@ -11,12 +11,17 @@ export interface RunInput {
   model: string | null;
   agent: string | null;
   repository: { url: URL; branch: string | null; base: string | null; push: boolean } | null;
+  /** A follow-up: the finished run it continues, and whether to push (null: as that run did). */
+  continues: { parentId: string; push: boolean | null } | null;
+  /** The caps the request asked for (null: the server's ceiling). */
+  limits: Limits;
 }
 
 /** Same request, same fingerprint: how an Idempotency-Key reused for something else is caught. */
 export function fingerprint(input: RunInput): string {
   const repo = input.repository ? { ...input.repository, url: input.repository.url.href } : null;
-  return createHash("sha256").update(JSON.stringify([input.prompt, input.model, input.agent, repo])).digest("hex");
+  const extra = input.continues || Object.values(input.limits).some((v) => v !== null) ? [input.continues, input.limits] : [];
+  return createHash("sha256").update(JSON.stringify([input.prompt, input.model, input.agent, repo, ...extra])).digest("hex");
 }
 
 /** What the queue stores for the run to start from; the repository must be under the allow-list (403). */
@@ -45,10 +50,23 @@ export function queueFull(running: number, queued: number, slots: number, avgRun
   return new AppError("rate_limited", `Too many runs: ${running} running and ${queued} queued (MAX_QUEUED_RUNS); retry later`, { retry_after: retryAfter });
 }
 
-export function newRecord(request: QueuedRequest, opts: { requestId: string; idempotencyKey: string | null; fingerprint: string; model: string | null; now: number }): RunRecord {
+export interface RecordOptions {
+  requestId: string;
+  idempotencyKey: string | null;
+  fingerprint: string;
+  model: string | null;
+  now: number;
+  limits: Limits;
+  /** A follow-up's place in its conversation; a first run starts its own (its caps as asked are the thread's). */
+  thread: { parentId: string; threadId: string; threadLimits: Limits } | { asked: Limits };
+}
+
+export function newRecord(request: QueuedRequest, opts: RecordOptions): RunRecord {
   const repo = request.repository;
+  const id = newRunId();
+  const thread = "parentId" in opts.thread ? opts.thread : { parentId: null, threadId: id, threadLimits: opts.thread.asked };
   return {
-    id: newRunId(),
+    id,
     requestId: opts.requestId,
     status: "queued",
     code: null,
@@ -66,6 +84,10 @@ export function newRecord(request: QueuedRequest, opts: { requestId: string; ide
     base: repo?.base ?? null,
     push: repo ? repo.push : null,
     replica: null,
+    parentId: thread.parentId,
+    threadId: thread.threadId,
+    limits: opts.limits,
+    threadLimits: thread.threadLimits,
     outcome: null,
   };
 }

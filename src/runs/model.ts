@@ -41,6 +41,36 @@ export const EgressSummary = z.object({
 });
 export type EgressSummary = z.infer<typeof EgressSummary>;
 
+export const BUDGET_CAPS = ["max_cost_usd", "max_tokens", "max_steps"] as const;
+export type BudgetCap = (typeof BUDGET_CAPS)[number];
+
+/** Caps on what a run (or a thread of runs) may spend; null: no cap. */
+export const Limits = z
+  .object({
+    max_cost_usd: z.number().nullable().describe("USD, as opencode computes cost"),
+    max_tokens: z.number().int().nullable().describe("Input + output tokens"),
+    max_steps: z.number().int().nullable().describe("Model turns (opencode steps)"),
+  })
+  .meta({ id: "Limits" });
+export type Limits = z.infer<typeof Limits>;
+export const NO_LIMITS: Limits = { max_cost_usd: null, max_tokens: null, max_steps: null };
+
+export const Spent = z.object({ cost_usd: z.number(), tokens: z.number().int(), steps: z.number().int() }).meta({ id: "Spent" });
+export type Spent = z.infer<typeof Spent>;
+
+export const BudgetReport = z
+  .object({
+    limits: Limits.describe("This run's caps: the request's, else the server's MAX_RUN_* ceilings"),
+    used: Spent.describe("What this run spent"),
+    thread: z.object({ limits: Limits, used: Spent.describe("The whole thread, this run included") }).nullable().describe("The thread's caps (set by its first run) and spend; null when it has none"),
+    exceeded: z
+      .object({ cap: z.enum(BUDGET_CAPS), scope: z.enum(["run", "thread"]), limit: z.number(), used: z.number() })
+      .nullable()
+      .describe("The cap that stopped the run (code budget_exceeded); null when none did"),
+  })
+  .meta({ id: "Budget", description: "Present when a cap applied to the run" });
+export type BudgetReport = z.infer<typeof BudgetReport>;
+
 /** The fields every outcome has (the seed's, and ours); repository runs add the git fields. */
 const outcomeFields = {
   output: z.string().describe("The agent's text, as plain `opencode run` prints it (partial on failure)"),
@@ -67,6 +97,9 @@ const outcomeFields = {
   patch: z.string().optional().describe("With push: false, the change as a diff"),
   patch_truncated: z.boolean().optional(),
   undelivered_patch: z.string().optional().describe("When the push failed: where the commits were saved on the server (git am)"),
+  budget: BudgetReport.optional(),
+  parent_run_id: z.string().optional().describe("Follow-up runs only: the run this one continued"),
+  thread_id: z.string().optional().describe("Follow-up runs only: the first run of the conversation"),
 };
 
 export const RunSuccess = z.object({ success: z.literal(true), error: z.null(), ...outcomeFields });
@@ -93,7 +126,13 @@ export const RunEventBody = z.union([
   z.object({ type: z.literal("status"), status: RunStatus }),
   z.object({ type: z.literal("text"), text: z.string() }),
   z.object({ type: z.literal("tool"), ...ToolCall.shape, input: z.unknown(), output: z.string().nullable() }),
-  z.object({ type: z.literal("usage"), step: Usage, total: Usage }),
+  z.object({
+    type: z.literal("usage"),
+    step: Usage,
+    total: Usage,
+    steps: z.number().int().describe("Model turns so far in this run"),
+    reason: z.string().nullable().describe('opencode\'s reason the turn ended: "stop" (done) or "tool-calls" (it goes on)'),
+  }),
   GitEvent,
   z.object({ type: z.literal("egress"), host: z.string(), port: z.number().int(), allowed: z.boolean(), reason: z.string() }),
   z.object({ type: z.literal("result"), status: RunStatus, answer: RunOutcome }),
@@ -123,6 +162,12 @@ export const RunRecord = z.object({
   push: z.boolean().nullable(),
   /** The replica (REPLICA_ID) that executes or executed it; null while it waits. */
   replica: z.string().nullable(),
+  /** The run this one continues (a follow-up), and the first run of its conversation (its own id for a first run). */
+  parentId: z.string().nullable(),
+  threadId: z.string(),
+  /** This run's caps, and its thread's (the first run's own request's). */
+  limits: Limits,
+  threadLimits: Limits,
   outcome: RunOutcome.nullable(),
 });
 export type RunRecord = z.infer<typeof RunRecord>;

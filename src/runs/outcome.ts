@@ -37,6 +37,8 @@ export function outcomeOf(result: RunResult): RunOutcome {
     output_truncated: result.outputTruncated,
     exit_code: result.exitCode,
     ...(result.git ? gitFields(result.git) : {}),
+    ...(result.budget ? { budget: result.budget } : {}),
+    ...(result.parentRunId ? { parent_run_id: result.parentRunId, thread_id: result.threadId ?? result.parentRunId } : {}),
   };
   if (result.ok || !result.code) return { success: true, error: null, ...fields };
   return { success: false, code: result.code, error: result.error ?? "The run failed", ...(result.errorField ? { field: result.errorField } : {}), ...fields };

@@ -8,7 +8,9 @@ import type { RunEventBody } from "./model.ts";
 
 /** What a run reports while it goes: its own events and the agent's (some of which are never published). */
 export type PipelineEvent = RunEventBody | AgentEvent;
+import type { Continuation, KeptCommits } from "./continuation.ts";
 import { prepareRepo } from "./repo-clone.ts";
+import { keepCommits, restoreKept } from "./repo-keep.ts";
 import { publishRepo } from "./repo-publish.ts";
 import type { GitOutcome, PreparedRepo, RepoDeps, RepoRequest } from "./repository.ts";
 import type { RunResult } from "./result.ts";
@@ -29,6 +31,10 @@ export interface RunSpec {
   model: string | null;
   agent: string | null;
   repo: RepoRequest | null;
+  /** The conversation the run belongs to (its own id for a first run): its runs share a workspace path. */
+  threadId: string;
+  /** A follow-up: what the earlier run left (its session, its unpushed commits). */
+  resume: Continuation | null;
 }
 
 /** How long delivering the partial work of a stopped run may take. */
@@ -62,6 +68,13 @@ function refusedEverything(tools: readonly ToolCall[]): Failure | null {
   };
 }
 
+/** What a follow-up of this run needs — or why it cannot have it. */
+function continuationOf(outcome: AgentOutcome | null, commits: KeptCommits | null, keepProblem: string | null): RunResult["continuation"] {
+  if (!outcome?.session) return outcome?.sessionProblem ? { problem: outcome.sessionProblem } : null;
+  if (keepProblem) return { problem: keepProblem };
+  return { session: outcome.session, commits };
+}
+
 /** Runs the agent for `spec`; never throws for anything the run itself did. */
 export async function executeRun(
   deps: PipelineDeps,
@@ -75,12 +88,18 @@ export async function executeRun(
   let outcome: AgentOutcome | null = null;
   let failure: Failure | null = null;
   let git: GitOutcome | null = null;
+  let kept: KeptCommits | null = null;
+  let keepProblem: string | null = null;
   try {
-    await using workspace = createWorkspace(deps.workDir, spec.runId, { git: spec.repo !== null });
+    // Stopped before it began (a thread already over its budget): nothing is created.
+    if (signal.aborted) throw stopReason(signal);
+    await using workspace = createWorkspace(deps.workDir, spec.threadId, { git: spec.repo !== null });
     try {
       let prepared: PreparedRepo | null = null;
       if (spec.repo) {
         prepared = await prepareRepo(deps.repo, spec.repo, workspace, spec.runId, signal);
+        const earlier = spec.resume?.commits;
+        if (earlier) prepared = await restoreKept(deps.repo, prepared, workspace, earlier, spec.runId, signal);
         emit({ type: "git", action: "cloned", branch: prepared.target, base_branch: prepared.baseBranch, base_commit: prepared.baseCommit });
       }
       outcome = await deps.runner.run({
@@ -92,6 +111,7 @@ export async function executeRun(
         cwd: workspace.dir,
         tmpDir: workspace.tmp,
         home: workspace.home,
+        resume: spec.resume?.session ?? null,
         signal,
         onEvent: emit,
       });
@@ -105,6 +125,8 @@ export async function executeRun(
         git = await publishRepo(deps.repo, prepared, workspace, { runId: spec.runId, prompt: spec.prompt, stopped: failure?.code ?? null }, publishSignal);
         emit({ type: "git", action: git.pushed ? "pushed" : "committed", branch: git.branch, commit: git.commit, changed: git.changed, pushed: git.pushed });
         if (git.deliveryError && !failure) failure = signal.aborted ? failureOf(null, signal) : { code: "push_failed", message: git.deliveryError };
+        // What was not pushed stays on the server for a follow-up (a session without its commits would mislead the agent).
+        if (outcome.session) kept = await keepCommits(deps.repo, prepared, workspace, git, spec.runId).catch((err: unknown) => ((keepProblem = `its unpushed commits could not be kept: ${err instanceof Error ? err.message : String(err)}`), null));
       }
     } finally {
       // The server's own git processes carry the run cookie too: none may outlive the run, nor
@@ -134,6 +156,7 @@ export async function executeRun(
     git: git ? deps.redactor.redactDeep(git) : null,
     survivors: outcome?.survivors ?? [],
     egress: outcome?.egress ?? [],
+    continuation: continuationOf(outcome, kept, keepProblem),
   };
   return result;
 }

@@ -39,7 +39,9 @@ export async function recoverRuns(store: RunStore, events: EventLog, opts: { wor
   } catch {
     // WORK_DIR missing: nothing to remove.
   }
-  const prefixes = ids.map(workspacePrefix);
+  // A follow-up works in its thread's directory (named after the thread's first run).
+  const threads = await Promise.all(ids.map((id) => store.get(id).then((r) => r?.threadId ?? id, () => id)));
+  const prefixes = [...new Set([...ids, ...threads])].map(workspacePrefix);
   const removed = entries.filter((e) => prefixes.some((p) => e.startsWith(p)));
   for (const entry of removed) rmSync(path.join(opts.workDir, entry), { recursive: true, force: true });
   opts.logger.warn("runs interrupted by the previous server process", { runs: ids, processes_killed: killed, workspaces_removed: removed.length });

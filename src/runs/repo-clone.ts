@@ -62,14 +62,8 @@ export async function prepareRepo(deps: RepoDeps, request: RepoRequest, ws: Work
     throw cloneFailed(request.url, err, ws);
   }
   if (!exists) await repo.createBranch(git, target);
-  return {
-    request,
-    target,
-    generated: request.branch === null,
-    baseBranch,
-    baseCommit: await repo.headCommit(git),
-    trustedConfig: await repo.readConfig(ws.dir),
-  };
+  const baseCommit = await repo.headCommit(git);
+  return { request, target, generated: request.branch === null, baseBranch, baseCommit, remoteBase: baseCommit, trustedConfig: await repo.readConfig(ws.dir) };
 }
 
 /** Fetches what changed into the mirror and clones the workspace from it; a broken mirror is rebuilt once. */

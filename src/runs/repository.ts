@@ -40,6 +40,8 @@ export interface PreparedRepo {
   generated: boolean;
   baseBranch: string | null;
   baseCommit: string | null;
+  /** The commit on the remote the work builds on (baseCommit, unless the work started from commits kept on the server). */
+  remoteBase: string | null;
   trustedConfig: string;
 }
 

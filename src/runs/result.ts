@@ -1,6 +1,8 @@
 // The outcome of one run, independent of how it is presented (JSON answer, event, log line).
 import type { ErrorCode } from "../errors.ts";
 import type { EgressSummary, ToolCall, Usage } from "../opencode/types.ts";
+import type { Continuation } from "./continuation.ts";
+import type { BudgetReport } from "./model.ts";
 import type { GitOutcome } from "./repository.ts";
 
 export interface RunResult {
@@ -29,4 +31,11 @@ export interface RunResult {
   survivors: number[];
   /** What the agent tried to reach through the egress proxy. */
   egress: EgressSummary[];
+  /** For follow-ups (kept by the store, never answered): the session and unpushed commits, or why they could not be kept. */
+  continuation?: Continuation | { problem: string } | null;
+  /** The caps that applied and what was spent against them (null: no cap). */
+  budget?: BudgetReport | null;
+  /** A follow-up: the run it continued and its conversation's first run. */
+  parentRunId?: string | null;
+  threadId?: string;
 }

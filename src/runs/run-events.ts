@@ -13,6 +13,7 @@ const PUBLISHED = new Set<string>(["status", "text", "tool", "usage", "git", "eg
 /** A run whose events no longer fit in memory ends: its agent stops, and it says why. */
 export function recordRunEvent(deps: { events: EventLog; health: StoreHealth; logger: Logger }, run: ActiveRun, body: PipelineEvent): void {
   if (body.type !== "status" && body.type !== "result") run.touch();
+  if (body.type === "usage") run.stepEnded(body);
   if (!PUBLISHED.has(body.type) || run.storeFailed) return;
   const onFault = (err: unknown) => {
     if (deps.health.problem === null) deps.logger.error("could not record a run event: it waits in memory until the store is back", { run_id: run.record.id, error: err });

@@ -7,7 +7,9 @@ import type { ModelCatalog } from "../opencode/model-catalog.ts";
 import type { RunStopped } from "./abort.ts";
 import { branchLock, fingerprint, newRecord, queuedRequest, queueFull, type RunInput } from "./admission.ts";
 import type { EventListener, EventLog, Subscription } from "./event-log.ts";
-import { FINAL_STATUSES, type RunOutcome, type RunRecord } from "./model.ts";
+import { resolveLimits } from "./budget.ts";
+import { followUpOf, type FollowUp } from "./follow-up.ts";
+import { FINAL_STATUSES, type Limits, type QueuedRequest, type RunOutcome, type RunRecord } from "./model.ts";
 import { outcomeOf, unstartedResult } from "./outcome.ts";
 import { QueueCount } from "./queue-count.ts";
 import type { Scheduler } from "./scheduler.ts";
@@ -36,6 +38,8 @@ export interface RunServiceDeps {
   maxQueued: number;
   /** REPLICA_ID, written on runs that start at once. */
   replica: string;
+  /** MAX_RUN_*: the caps a request may lower but never raise. */
+  ceilings: Limits;
 }
 
 /** A store fault as the caller sees it: nothing was started, try again later. */
@@ -87,11 +91,14 @@ export class RunService {
     }
     const modelProblem = input.model ? this.deps.models?.problem(input.model) : null;
     if (modelProblem) throw new AppError("invalid_request", `Invalid field "model": ${modelProblem}`, { field: "model" });
-    const request = queuedRequest(input, this.deps.allowedRepos);
-    const lock = branchLock(request);
+    const limits = resolveLimits(input.limits, this.deps.ceilings);
+    const follow = input.continues ? await this.followUp(input, input.continues.parentId) : null;
+    const request: QueuedRequest = follow ? follow.request : queuedRequest(input, this.deps.allowedRepos);
+    const lock = follow ? follow.lock : branchLock(request);
     const now = Date.now();
-    const model = input.model ?? this.deps.defaultModel;
-    const record = newRecord(request, { requestId: opts.requestId, idempotencyKey: opts.idempotencyKey, fingerprint: print, model, now });
+    const model = request.model ?? this.deps.defaultModel;
+    const thread = follow ? { parentId: follow.parent.id, threadId: follow.parent.threadId, threadLimits: follow.parent.threadLimits } : { asked: input.limits };
+    const record = newRecord(request, { requestId: opts.requestId, idempotencyKey: opts.idempotencyKey, fingerprint: print, model, now, limits, thread });
     // A run that can start at once never waits, so it is never a queue row: its prompt is not written at all.
     // On a shared store every run goes through the queue, which is what keeps arrival order across replicas.
     const atOnce = !store.shared && scheduler.canStartAtOnce(lock);
@@ -116,7 +123,16 @@ export class RunService {
       this.deps.health.fault(err);
       throw unavailable(err);
     }
-    this.deps.logger.info("run queued", { request_id: opts.requestId, run_id: record.id, prompt_chars: record.promptChars, model, agent: input.agent, repository: record.repository, branch: record.branch });
+    this.deps.logger.info("run queued", {
+      request_id: opts.requestId,
+      run_id: record.id,
+      prompt_chars: record.promptChars,
+      model,
+      agent: request.agent,
+      repository: record.repository,
+      branch: record.branch,
+      ...(record.parentId ? { parent_run_id: record.parentId, thread_id: record.threadId } : {}),
+    });
     if (opts.deadlineFromSubmission) scheduler.armDeadline(record.id, now);
     if (atOnce) scheduler.admit(stored, request, lock, events);
     else {
@@ -125,6 +141,19 @@ export class RunService {
       scheduler.pump();
     }
     return { id: record.id, replayed: false };
+  }
+
+  /** The run a follow-up continues, checked (404, 409 while it runs, 410 without a session). */
+  private async followUp(input: RunInput, parentId: string): Promise<FollowUp> {
+    let parent: RunRecord | null;
+    let kept = false;
+    try {
+      parent = await this.deps.store.get(parentId);
+      if (parent?.outcome?.session_id) kept = await this.deps.store.hasContinuation(parentId);
+    } catch (err) {
+      throw unavailable(err);
+    }
+    return followUpOf(input, parent, parentId, kept, this.deps.allowedRepos);
   }
 
   /** Resolves with the run's outcome once it has ended (wherever it runs); at drain, a queued run's client is told so. */
@@ -188,6 +217,24 @@ export class RunService {
   async get(id: string): Promise<RunRecord | null> {
     try {
       return await this.deps.store.get(id);
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  /** A conversation's runs, oldest first. */
+  async thread(threadId: string, limit: number, after?: { createdAt: number; id: string }): Promise<RunRecord[]> {
+    try {
+      return await this.deps.store.thread(threadId, limit, after);
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  /** The runs that continue run `id`. */
+  async children(id: string): Promise<string[]> {
+    try {
+      return await this.deps.store.children(id);
     } catch (err) {
       throw unavailable(err);
     }

@@ -105,7 +105,18 @@ export interface RunStore {
   requestCancel(id: string): Promise<void>;
   /** Listens to other replicas' announcements; returns the way to stop. A local store has nothing to say. */
   watch(handlers: StoreWatch): () => void;
-  /** Deletes finished runs older than `before`; how many. */
+  /** What a follow-up of finished run `id` starts from (an opaque blob: its session, kept commits), written once it ended. */
+  saveContinuation(id: string, data: Uint8Array): Promise<void>;
+  loadContinuation(id: string): Promise<Uint8Array | null>;
+  hasContinuation(id: string): Promise<boolean>;
+  /** A conversation's runs (its first run's id), oldest first; `after`: only runs newer than that position (keyset pages). */
+  thread(threadId: string, limit: number, after?: { createdAt: number; id: string }): Promise<RunRecord[]>;
+  /** The runs that continue run `id`, oldest first. */
+  children(id: string): Promise<string[]>;
+  /**
+   * Deletes finished runs older than `before` (with their events and continuations); how many. A
+   * conversation goes as a whole, once its newest run is that old: its budget and history stay whole.
+   */
   prune(before: number): Promise<number>;
   /** A small write: rejects with a StoreError while the store cannot be written. */
   probe(): Promise<void>;

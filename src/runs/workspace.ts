@@ -1,5 +1,5 @@
 // A run's private directory (the agent's sandbox root, its working dir, HOME and TMPDIR), created fresh and always removed.
-import { mkdirSync, mkdtempSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import path from "node:path";
 import { shortRunId } from "./ids.ts";
@@ -31,12 +31,29 @@ export function workspacePrefix(runId: string): string {
 }
 
 /**
+ * Where the runs of one conversation work: the same path for each of them, because opencode keeps the
+ * directory in its session and a continued session works there (measured: `run --session` in another
+ * directory opens the old one). Runs of a thread never overlap, so the path is free when one starts.
+ */
+export function workspaceRoot(workRoot: string, threadId: string): string {
+  return path.join(workRoot, `${workspacePrefix(threadId)}${threadId.replaceAll("-", "")}`);
+}
+
+/**
  * Creates the directories synchronously (a few microseconds each, cheaper than a trip through the
  * thread pool); removes the tree asynchronously (opencode's files, a clone, an npm install would
- * stall the event loop).
+ * stall the event loop). `threadId` is the run's conversation (its own id for a first run).
  */
-export function createWorkspace(workRoot: string, runId: string, opts: { git: boolean } = { git: false }): Workspace {
-  const root = mkdtempSync(path.join(workRoot, workspacePrefix(runId)));
+export function createWorkspace(workRoot: string, threadId: string, opts: { git: boolean } = { git: false }): Workspace {
+  const root = workspaceRoot(workRoot, threadId);
+  try {
+    mkdirSync(root, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    // Left by an earlier run of the thread whose process died (its replica, on a shared store): not in use.
+    rmSync(root, { recursive: true, force: true });
+    mkdirSync(root, { mode: 0o700 });
+  }
   const agentRoot = path.join(root, "agent");
   const dir = path.join(agentRoot, "work");
   const home = path.join(agentRoot, "home");

@@ -4,6 +4,7 @@ import type { QueuedRequest, RunEvent, RunRecord } from "../runs/model.ts";
 import type { Enqueued } from "../runs/store.ts";
 import { queueAnnouncement } from "./pg-notify.ts";
 import { int, pgRecordOf, runColumns, writeEvents, type PgRunRow } from "./pg-rows.ts";
+import { limitsColumn } from "./rows.ts";
 
 /** One-key advisory lock serializing admission, so MAX_QUEUED_RUNS counts every replica's runs. */
 const ADMISSION_LOCK = 0x6f63_7302;
@@ -31,9 +32,10 @@ export async function admit(tx: TransactionSQL, a: Admission): Promise<Enqueued>
   // ON CONFLICT: the unique index stands behind the check above (admission is serialized, so it never fires).
   const inserted = await tx`
     WITH run AS (
-      INSERT INTO runs (id, request_id, status, created_at, started_at, idempotency_key, fingerprint, prompt_chars, model, agent, repository, branch, base, push, replica)
+      INSERT INTO runs (id, request_id, status, created_at, started_at, idempotency_key, fingerprint, prompt_chars, model, agent, repository, branch, base, push, replica,
+                        parent_id, thread_id, limits)
       VALUES (${r.id}, ${r.requestId}, ${r.status}, ${r.createdAt}, ${r.startedAt}, ${r.idempotencyKey}, ${r.fingerprint}, ${r.promptChars},
-              ${r.model}, ${r.agent}, ${r.repository}, ${r.branch}, ${r.base}, ${r.push}, ${r.replica})
+              ${r.model}, ${r.agent}, ${r.repository}, ${r.branch}, ${r.base}, ${r.push}, ${r.replica}, ${r.parentId}, ${r.threadId}, ${limitsColumn(r)})
       ON CONFLICT (idempotency_key) DO NOTHING RETURNING id)
     INSERT INTO queue (run_id, lock_key, request) SELECT id, ${a.lock}, ${JSON.stringify(a.request)} FROM run RETURNING run_id`;
   if (inserted.length === 0) throw new Error(`idempotency key ${r.idempotencyKey} was taken while admission was locked`);

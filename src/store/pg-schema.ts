@@ -54,6 +54,13 @@ const MIGRATIONS = [
      request TEXT NOT NULL
    );
    CREATE TABLE probe (id INTEGER PRIMARY KEY CHECK (id = 1), at BIGINT NOT NULL);`,
+  // Conversations (follow-up runs) and budgets: a run's parent, its thread (null on older rows: the run itself),
+  // its caps as JSON; and what a follow-up needs from a finished run (its opencode session, kept commits).
+  `ALTER TABLE runs ADD COLUMN parent_id TEXT COLLATE "C";
+   ALTER TABLE runs ADD COLUMN thread_id TEXT COLLATE "C";
+   ALTER TABLE runs ADD COLUMN limits TEXT;
+   CREATE INDEX runs_by_thread ON runs (thread_id, created_at);
+   CREATE TABLE continuations (run_id TEXT COLLATE "C" PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE, data BYTEA NOT NULL);`,
 ];
 
 /**

@@ -1,7 +1,7 @@
 // The run store in Postgres (Bun.sql) for many replicas: one durable queue, cross-replica branch locks, leases, announcements.
 import { SQL, type TransactionSQL } from "bun";
 import type { Logger } from "../lib/logger.ts";
-import { FINAL_STATUSES, type QueuedRequest, type RunEvent, type RunRecord } from "../runs/model.ts";
+import { type QueuedRequest, type RunEvent, type RunRecord } from "../runs/model.ts";
 import { StoreError, type Claimed, type Enqueued, type EventMaker, type Finish, type ListQuery, type RunStore, type StoreWatch } from "../runs/store.ts";
 import { admit } from "./pg-admit.ts";
 import { claimNext, isUniqueViolation } from "./pg-claim.ts";
@@ -10,6 +10,7 @@ import { endRun, expiredAt, interruptRuns, leftBy } from "./pg-end.ts";
 import { CHANNEL, cancelAnnouncement, listen, queueAnnouncement } from "./pg-notify.ts";
 import { int, pgEventColumns, pgRecordOf, runColumns, writeEvents, type PgEventRow, type PgRunRow } from "./pg-rows.ts";
 import { migrate } from "./pg-schema.ts";
+import * as threads from "./pg-thread.ts";
 import { answerOf, eventOf } from "./rows.ts";
 
 type Recover = Parameters<RunStore["recoverRunning"]>;
@@ -219,12 +220,12 @@ export class PgRunStore implements RunStore {
     };
   }
 
-  prune(before: number): Promise<number> {
-    return this.guard("prune runs", async (sql) => {
-      const result = await sql`DELETE FROM runs WHERE status = ANY(${sql.array([...FINAL_STATUSES], "TEXT")}::text[]) AND coalesce(finished_at, created_at) < ${before}`;
-      return result.count as number;
-    });
-  }
+  saveContinuation = (id: string, data: Uint8Array) => this.guard("keep a run's session", (sql) => threads.saveContinuation(sql, id, data));
+  loadContinuation = (id: string) => this.guard("read a run's session", (sql) => threads.loadContinuation(sql, id));
+  hasContinuation = (id: string) => this.guard("read a run's session", (sql) => threads.hasContinuation(sql, id));
+  thread = (threadId: string, limit: number, after?: { createdAt: number; id: string }) => this.guard("list a thread", (sql) => threads.thread(sql, threadId, limit, after));
+  children = (id: string) => this.guard("list a run's follow-ups", (sql) => threads.children(sql, id));
+  prune = (before: number) => this.guard("prune runs", (sql) => threads.prune(sql, before));
 
   probe(): Promise<void> {
     return this.guard("write", async (sql) => {

@@ -1,5 +1,6 @@
 // Rows as both stores hold them, turned into domain types and back: one mapper for runs, one for events.
-import { ErrorCodeSchema, RunOutcome, RunStatus, type RunEvent, type RunRecord } from "../runs/model.ts";
+import { z } from "zod";
+import { ErrorCodeSchema, Limits, NO_LIMITS, RunOutcome, RunStatus, type RunEvent, type RunRecord } from "../runs/model.ts";
 
 /** A runs row with its columns already in JavaScript types (each store converts its own integers and booleans). */
 export interface RunColumns {
@@ -21,7 +22,21 @@ export interface RunColumns {
   base: string | null;
   push: boolean | null;
   replica: string | null;
+  parent_id: string | null;
+  thread_id: string | null;
+  limits: string | null;
   answer: string | null;
+}
+
+const StoredLimits = z.object({ run: Limits, thread: Limits });
+
+/** A run's caps as the limits column holds them (null on rows older than budgets: none). */
+export function limitsColumn(r: Pick<RunRecord, "limits" | "threadLimits">): string {
+  return JSON.stringify({ run: r.limits, thread: r.threadLimits });
+}
+
+function limitsOf(text: string | null): z.infer<typeof StoredLimits> {
+  return text === null ? { run: NO_LIMITS, thread: NO_LIMITS } : StoredLimits.parse(JSON.parse(text));
 }
 
 export interface EventColumns {
@@ -61,6 +76,9 @@ export function recordOf(row: RunColumns): RunRecord {
     base: row.base,
     push: row.push,
     replica: row.replica,
+    parentId: row.parent_id,
+    threadId: row.thread_id ?? row.id,
+    ...(({ run, thread }) => ({ limits: run, threadLimits: thread }))(limitsOf(row.limits)),
     outcome: answerOf(row.answer),
   };
 }

@@ -45,6 +45,13 @@ const MIGRATIONS = [
    CREATE TABLE probe (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL);`,
   // The replica (REPLICA_ID) that runs or ran each run: one machine has one, but records look alike in both stores.
   `ALTER TABLE runs ADD COLUMN replica TEXT;`,
+  // Conversations (follow-up runs) and budgets: a run's parent, its thread (null on older rows: the run itself),
+  // its caps as JSON; and what a follow-up needs from a finished run (its opencode session, kept commits).
+  `ALTER TABLE runs ADD COLUMN parent_id TEXT;
+   ALTER TABLE runs ADD COLUMN thread_id TEXT;
+   ALTER TABLE runs ADD COLUMN limits TEXT;
+   CREATE INDEX runs_by_thread ON runs (thread_id, created_at);
+   CREATE TABLE continuations (run_id TEXT PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE, data BLOB NOT NULL);`,
 ];
 
 export function migrate(db: Database): void {

@@ -2,10 +2,11 @@
 import { Database, type Statement } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { FINAL_STATUSES, QueuedRequest, type RunEvent, type RunRecord } from "../runs/model.ts";
+import { QueuedRequest, type RunEvent, type RunRecord } from "../runs/model.ts";
 import { StoreError, type Claimed, type Enqueued, type EventMaker, type Finish, type ListQuery, type RunStore } from "../runs/store.ts";
-import { answerOf, eventOf, recordOf, storedEvent, type EventColumns, type RunColumns } from "./rows.ts";
+import { answerOf, eventOf, limitsColumn, recordOf, storedEvent, type EventColumns, type RunColumns } from "./rows.ts";
 import { migrate } from "./sqlite-schema.ts";
+import * as threads from "./sqlite-thread.ts";
 
 type RunRow = Omit<RunColumns, "push"> & { push: number | null };
 type Recover = Parameters<RunStore["recoverRunning"]>;
@@ -94,10 +95,10 @@ export class SqliteRunStore implements RunStore {
   private insertRun(r: RunRecord): void {
     this.db
       .query(
-        `INSERT INTO runs (id, request_id, status, created_at, started_at, idempotency_key, fingerprint, prompt_chars, model, agent, repository, branch, base, push, replica)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO runs (id, request_id, status, created_at, started_at, idempotency_key, fingerprint, prompt_chars, model, agent, repository, branch, base, push, replica, parent_id, thread_id, limits)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(r.id, r.requestId, r.status, r.createdAt, r.startedAt, r.idempotencyKey, r.fingerprint, r.promptChars, r.model, r.agent, r.repository, r.branch, r.base, r.push === null ? null : Number(r.push), r.replica);
+      .run(r.id, r.requestId, r.status, r.createdAt, r.startedAt, r.idempotencyKey, r.fingerprint, r.promptChars, r.model, r.agent, r.repository, r.branch, r.base, r.push === null ? null : Number(r.push), r.replica, r.parentId, r.threadId, limitsColumn(r));
   }
 
   /** One process: its `busy` locks are all there is, and no lease can lapse while it lives (leaseUntil is not stored). */
@@ -229,11 +230,32 @@ export class SqliteRunStore implements RunStore {
   requestCancel = async (): Promise<void> => {};
   watch = (): (() => void) => () => {};
 
-  prune(before: number): Promise<number> {
-    return this.guard("prune runs", () => {
-      const finals = FINAL_STATUSES.map(() => "?").join(", ");
-      return this.db.query(`DELETE FROM runs WHERE status IN (${finals}) AND coalesce(finished_at, created_at) < ?`).run(...FINAL_STATUSES, before).changes;
+  saveContinuation(id: string, data: Uint8Array): Promise<void> {
+    return this.guard("keep a run's session", () => threads.saveContinuation(this.db, id, data));
+  }
+
+  loadContinuation(id: string): Promise<Uint8Array | null> {
+    return this.guard("read a run's session", () => threads.loadContinuation(this.db, id));
+  }
+
+  hasContinuation(id: string): Promise<boolean> {
+    return this.guard("read a run's session", () => threads.hasContinuation(this.db, id));
+  }
+
+  thread(threadId: string, limit: number, after?: { createdAt: number; id: string }): Promise<RunRecord[]> {
+    return this.guard("list a thread", () => {
+      const a = after ?? { createdAt: -1, id: "" };
+      const sql = `SELECT * FROM runs WHERE ${threads.THREAD_WHERE} AND (created_at > ? OR (created_at = ? AND id > ?)) ORDER BY created_at, id LIMIT ?`;
+      return (this.db.query(sql).all(threadId, threadId, a.createdAt, a.createdAt, a.id, limit) as RunRow[]).map(toRecord);
     });
+  }
+
+  children(id: string): Promise<string[]> {
+    return this.guard("list a run's follow-ups", () => threads.children(this.db, id));
+  }
+
+  prune(before: number): Promise<number> {
+    return this.guard("prune runs", () => threads.prune(this.db, before));
   }
 
   probe(): Promise<void> {

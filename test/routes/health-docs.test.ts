@@ -64,15 +64,18 @@ describe("documentation", () => {
       components: { schemas: Record<string, unknown> };
     };
     expect(spec.openapi).toStartWith("3.1");
-    expect(Object.keys(spec.paths).sort()).toEqual(["/health", "/metrics", "/run", "/runs", "/runs/{id}", "/runs/{id}/cancel", "/runs/{id}/events"]);
+    expect(Object.keys(spec.paths).sort()).toEqual(["/health", "/metrics", "/run", "/runs", "/runs/{id}", "/runs/{id}/cancel", "/runs/{id}/events", "/runs/{id}/messages"]);
     expect(Object.keys(spec.paths["/runs/{id}/events"]?.get?.responses ?? {}).sort()).toEqual(["200", "400", "401", "404"]);
     const run = spec.paths["/run"]?.post;
     expect(Object.keys(run?.requestBody?.content ?? {}).sort()).toEqual(["application/json", "text/plain"]);
-    expect(Object.keys(run?.responses ?? {}).sort()).toEqual(["200", "400", "401", "403", "408", "409", "413", "415", "422", "429", "500", "502", "503"]);
+    expect(Object.keys(run?.responses ?? {}).sort()).toEqual(["200", "400", "401", "402", "403", "404", "408", "409", "410", "413", "415", "422", "429", "500", "502", "503"]);
     expect(Object.keys(spec.paths["/runs"]?.post?.requestBody?.content ?? {}).sort()).toEqual(["application/json", "text/plain"]);
     expect(Object.keys(spec.components.schemas).sort()).toEqual([
+      "Budget",
       "Error",
+      "FollowUpRequest",
       "Health",
+      "Limits",
       "Run",
       "RunCreated",
       "RunFailure",
@@ -81,6 +84,7 @@ describe("documentation", () => {
       "RunStatus",
       "RunSuccess",
       "RunSummary",
+      "Spent",
       "ToolCall",
       "Usage",
     ]);

@@ -6,7 +6,7 @@ import type { ErrorCode } from "../../src/errors.ts";
 import { ERROR_STATUS } from "../../src/http/status.ts";
 import { ErrorResponse } from "../../src/http/error-model.ts";
 import { HealthResponse } from "../../src/modules/health/model.ts";
-import { RunFailure, RunRequest, RunSuccess } from "../../src/modules/run/model.ts";
+import { FollowUpRequest, RunFailure, RunRequest, RunSuccess } from "../../src/modules/run/model.ts";
 import { RunCreated, RunList, RunView } from "../../src/modules/runs/model.ts";
 import { testApp } from "../support/app.ts";
 import { FakeRunner } from "../support/fake-runner.ts";
@@ -140,19 +140,25 @@ describe("request examples", () => {
       "POST /runs application/json RunRequest#0",
       "POST /runs application/json RunRequest#1",
       "POST /runs text/plain example",
+      "POST /runs/{id}/messages application/json prompt",
+      "POST /runs/{id}/messages application/json FollowUpRequest#0",
+      "POST /runs/{id}/messages text/plain example",
     ]);
-    for (const key of ["prompt", "RunRequest#0"]) expect(sent.find((s) => s.key === key)?.value).toEqual({ prompt: expect.any(String) });
-    for (const s of sent) if (typeof s.value === "object") expect(RunRequest.safeParse(s.value).success).toBe(true);
+    for (const key of ["prompt", "RunRequest#0", "FollowUpRequest#0"]) expect(sent.find((s) => s.key === key)?.value).toEqual({ prompt: expect.any(String) });
+    for (const s of sent) if (typeof s.value === "object") expect((s.name.includes("{id}") ? FollowUpRequest : RunRequest).safeParse(s.value).success).toBe(true);
   });
 
   for (const s of sent) {
     test(`${s.name} ${s.type} "${s.key}" sent as given gets no 5xx (and succeeds unless it names a repository)`, async () => {
-      const [method, path] = s.name.split(" ") as [string, string];
+      const [method, template] = s.name.split(" ") as [string, string];
+      // A follow-up example names no run: sent to a run that does not exist, it is a documented 404.
+      const path = template.replace("{id}", crypto.randomUUID());
       const body = typeof s.value === "string" ? s.value : JSON.stringify(s.value);
       const res = await t.request(path, { method, headers: { "content-type": s.type, "x-api-key": KEY }, body });
       const answer = await res.text();
       expect(`${res.status} ${answer}`).not.toMatch(/^5/);
-      if (repositoryless(s.value)) expect(`${res.status} ${answer}`).toMatch(/^20[02]/);
+      if (template !== path) expect(`${res.status} ${JSON.parse(answer).code}`).toBe("404 not_found");
+      else if (repositoryless(s.value)) expect(`${res.status} ${answer}`).toMatch(/^20[02]/);
     });
   }
 });

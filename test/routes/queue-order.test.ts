@@ -1,4 +1,5 @@
 // The durable queue in-process: what an earlier process left queued runs first, and no prompt stays in the store once its run started.
+import { NO_LIMITS } from "../../src/runs/model.ts";
 import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -16,7 +17,7 @@ const DB = "opencode-server.db";
 async function queueEarlier(dataDir: string, prompt: string): Promise<string> {
   const store = new SqliteRunStore(path.join(dataDir, DB));
   const request = { prompt, model: null, agent: null, repository: null };
-  const record = newRecord(request, { requestId: `earlier-${prompt}`, idempotencyKey: null, fingerprint: "f", model: null, now: Date.now() });
+  const record = newRecord(request, { requestId: `earlier-${prompt}`, idempotencyKey: null, fingerprint: "f", model: null, now: Date.now(), limits: NO_LIMITS, thread: { asked: NO_LIMITS } });
   await store.enqueue(record, request, null, [{ run_id: record.id, seq: 1, time: new Date().toISOString(), type: "status", status: "queued" }], 100);
   await store.close();
   return record.id;

@@ -41,7 +41,7 @@ describe("lifecycle", () => {
     const { res, body } = await create(t, "Write tests");
     expect(res.status).toBe(202);
     const id = String(body.id);
-    expect(body).toEqual({ id: UUID, status: "running", queue_position: null, links: { self: `/runs/${id}`, events: `/runs/${id}/events`, cancel: `/runs/${id}` } });
+    expect(body).toEqual({ id: UUID, status: "running", queue_position: null, links: { self: `/runs/${id}`, events: `/runs/${id}/events`, cancel: `/runs/${id}`, messages: `/runs/${id}/messages` } });
     expect(res.headers.get("location")).toBe(`/runs/${id}`);
     expect(await view(t, id)).toEqual({
       id,
@@ -62,7 +62,10 @@ describe("lifecycle", () => {
       push: null,
       code: null,
       error: null,
+      parent_run_id: null,
+      thread_id: id,
       links: body.links,
+      children: [],
       result: null,
     });
     release.open();

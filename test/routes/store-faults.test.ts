@@ -1,4 +1,5 @@
 // A store that fails at any call: the failing run ends (or is refused), its slot frees, the server keeps serving and recovers.
+import { NO_LIMITS } from "../../src/runs/model.ts";
 import { describe, expect, test } from "bun:test";
 import path from "node:path";
 import { newRecord } from "../../src/runs/admission.ts";
@@ -109,7 +110,7 @@ describe("fault injection at every store call", () => {
     const faulty = new FaultyStore();
     // Queued by "the previous process": its events' numbers are only in the store.
     const request = { prompt: "left in the queue", model: null, agent: null, repository: null };
-    const record = newRecord(request, { requestId: "earlier", idempotencyKey: null, fingerprint: "f", model: null, now: Date.now() });
+    const record = newRecord(request, { requestId: "earlier", idempotencyKey: null, fingerprint: "f", model: null, now: Date.now(), limits: NO_LIMITS, thread: { asked: NO_LIMITS } });
     await faulty.store.enqueue(record, request, null, [{ run_id: record.id, seq: 1, time: new Date().toISOString(), type: "status", status: "queued" }], 100);
     faulty.fail("claim");
     const t = testApp({ store: faulty.store });

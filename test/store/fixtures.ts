@@ -1,5 +1,5 @@
 // Records, requests, outcomes and events for the store tests, built directly (no event log: the store is under test).
-import type { QueuedRequest, RunEvent, RunEventBody, RunOutcome, RunRecord } from "../../src/runs/model.ts";
+import { NO_LIMITS, type QueuedRequest, type RunEvent, type RunEventBody, type RunOutcome, type RunRecord } from "../../src/runs/model.ts";
 import type { EventMaker, Finish } from "../../src/runs/store.ts";
 
 export function record(id: string, createdAt: number, extra: Partial<RunRecord> = {}): RunRecord {
@@ -22,6 +22,10 @@ export function record(id: string, createdAt: number, extra: Partial<RunRecord> 
     base: null,
     push: null,
     replica: null,
+    parentId: null,
+    threadId: extra.threadId ?? id,
+    limits: NO_LIMITS,
+    threadLimits: NO_LIMITS,
     outcome: null,
     ...extra,
   };

@@ -1,15 +1,23 @@
 // A scripted OpenAI-compatible chat-completions server for driving the real opencode CLI in tests.
 //
 // The script travels inside the prompt, so one fake serves many concurrent runs: a line
-// `@fake [step, step, ...]` in the first user message lists the assistant turns, and the turn
-// to play is the number of assistant messages already in the conversation. `@fake64 <base64>`
-// anywhere in the prompt does the same without quotes (for prompts passed through templates).
-// Without a script the fake answers "ok".
+// `@fake [step, step, ...]` in a user message lists the assistant turns, and the turn to play is
+// the number of assistant messages after it. The latest user message with a script wins, so a
+// continued session (a follow-up prompt) plays its own script. `@fake64 <base64>` anywhere in the
+// prompt does the same without quotes (for prompts passed through templates). Without a script the
+// fake answers "ok". Every turn reports 100 prompt and 20 completion tokens unless a step says
+// otherwise (`usage`); opencode prices them from the model's configured cost.
+
+/** Tokens one turn reports (OpenAI's usage field). */
+export interface FakeUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+}
 
 export type FakeStep =
-  | { text: string }
-  | { bash: string; timeout?: number; say?: string }
-  | { tool: string; args: Record<string, unknown> }
+  | { text: string; usage?: FakeUsage }
+  | { bash: string; timeout?: number; say?: string; usage?: FakeUsage }
+  | { tool: string; args: Record<string, unknown>; usage?: FakeUsage }
   | { status: number; message?: string }
   | { stall: true }
   | { drip: string[]; everyMs: number };
@@ -54,14 +62,27 @@ function contentText(content: unknown): string {
   return "";
 }
 
-export function scriptOf(messages: ChatMessage[], unscripted: FakeStep[] = [{ text: "ok" }]): FakeStep[] {
-  const user = messages.find((m) => m.role === "user");
-  const text = contentText(user?.content);
+function parseScript(text: string): FakeStep[] | null {
   const encoded = /@fake64 ([A-Za-z0-9+/=]+)/.exec(text);
   if (encoded) return JSON.parse(Buffer.from(encoded[1] as string, "base64").toString("utf8")) as FakeStep[];
   const line = text.split("\n").find((l) => l.startsWith(SCRIPT_MARK));
-  if (!line) return unscripted;
-  return JSON.parse(line.slice(SCRIPT_MARK.length)) as FakeStep[];
+  return line ? (JSON.parse(line.slice(SCRIPT_MARK.length)) as FakeStep[]) : null;
+}
+
+/** The script to play and the turn within it: the latest scripted user message, and the assistant messages since. */
+export function playing(messages: ChatMessage[], unscripted: FakeStep[] = [{ text: "ok" }]): { script: FakeStep[]; turn: number } {
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const m = messages[i] as ChatMessage;
+    if (m.role !== "user") continue;
+    const script = parseScript(contentText(m.content));
+    if (script) return { script, turn: messages.slice(i + 1).filter((a) => a.role === "assistant").length };
+  }
+  const first = messages.findIndex((m) => m.role === "user");
+  return { script: unscripted, turn: messages.slice(first + 1).filter((a) => a.role === "assistant").length };
+}
+
+export function scriptOf(messages: ChatMessage[], unscripted: FakeStep[] = [{ text: "ok" }]): FakeStep[] {
+  return playing(messages, unscripted).script;
 }
 
 /** Builds the prompt line that makes the fake play `steps`. */
@@ -91,21 +112,25 @@ function chunk(id: string, delta: Record<string, unknown>, finish: string | null
 
 const USAGE = { prompt_tokens: 100, completion_tokens: 20, total_tokens: 120 };
 
-function toolCallBody(id: string, name: string, args: Record<string, unknown>, say?: string): string {
+function usageOf(u: FakeUsage | undefined) {
+  return u ? { ...u, total_tokens: u.prompt_tokens + u.completion_tokens } : USAGE;
+}
+
+function toolCallBody(id: string, name: string, args: Record<string, unknown>, say?: string, usage?: FakeUsage): string {
   return sse([
     ...(say ? [chunk(id, { role: "assistant", content: say }, null)] : []),
     chunk(id, {
       role: "assistant",
       tool_calls: [{ index: 0, id: `call_${id}`, type: "function", function: { name, arguments: JSON.stringify(args) } }],
     }, null),
-    chunk(id, {}, "tool_calls", USAGE),
+    chunk(id, {}, "tool_calls", usageOf(usage)),
   ]);
 }
 
-function textBody(id: string, text: string): string {
+function textBody(id: string, text: string, usage?: FakeUsage): string {
   return sse([
     chunk(id, { role: "assistant", content: text }, null),
-    chunk(id, {}, "stop", USAGE),
+    chunk(id, {}, "stop", usageOf(usage)),
   ]);
 }
 
@@ -141,8 +166,7 @@ export function startFakeLlm(opts: FakeLlmOptions = {}): FakeLlm {
       if (system.startsWith("You are a title generator")) {
         return new Response(textBody(id, "Fake title"), { headers: SSE_HEADERS });
       }
-      const script = scriptOf(messages, opts.unscripted);
-      const turn = messages.filter((m) => m.role === "assistant").length;
+      const { script, turn } = playing(messages, opts.unscripted);
       const step = script[turn] ?? { text: "done" };
       if ("status" in step) {
         return Response.json(
@@ -182,15 +206,15 @@ export function startFakeLlm(opts: FakeLlmOptions = {}): FakeLlm {
       }
       if ("bash" in step) {
         return new Response(
-          toolCallBody(id, "bash", { command: step.bash, description: "fake step", ...(step.timeout ? { timeout: step.timeout } : {}) }, step.say),
+          toolCallBody(id, "bash", { command: step.bash, description: "fake step", ...(step.timeout ? { timeout: step.timeout } : {}) }, step.say, step.usage),
           { headers: SSE_HEADERS },
         );
       }
-      if ("tool" in step) return new Response(toolCallBody(id, step.tool, step.args), { headers: SSE_HEADERS });
+      if ("tool" in step) return new Response(toolCallBody(id, step.tool, step.args, undefined, step.usage), { headers: SSE_HEADERS });
       let text = step.text;
       const lastTool = [...messages].reverse().find((m) => m.role === "tool");
       text = text.replaceAll("{{tool_output}}", contentText(lastTool?.content)).replaceAll("{{prompt}}", contentText(messages.find((m) => m.role === "user")?.content));
-      return new Response(textBody(id, text), { headers: SSE_HEADERS });
+      return new Response(textBody(id, text, step.usage), { headers: SSE_HEADERS });
     },
   });
   const url = `http://127.0.0.1:${server.port}`;

@@ -20,7 +20,11 @@ export function fakeProviderConfig(llm: FakeLlm, apiKey = "sk-fake-provider-key"
         npm: "@ai-sdk/openai-compatible",
         name: "Fake",
         options: { baseURL: llm.baseURL, apiKey },
-        models: { "fake-model": { name: "Fake", tool_call: true, limit: { context: 128000, output: 8192 } } },
+        models: {
+          "fake-model": { name: "Fake", tool_call: true, limit: { context: 128000, output: 8192 } },
+          // Priced like a real model (USD per million tokens): a default turn (100 in, 20 out) costs $0.002.
+          "fake-priced": { name: "Fake priced", tool_call: true, limit: { context: 128000, output: 8192 }, cost: { input: 10, output: 50 } },
+        },
       },
     },
     share: "disabled",

@@ -39,23 +39,35 @@ const REQUEST_EXAMPLES = [
   },
 ] satisfies NamedExample[];
 
+const capFields = {
+  max_cost_usd: z.number().positive().finite().nullish().describe("Stop the run once its cost (USD, as opencode computes it) goes over this; at most MAX_RUN_COST_USD (the default)"),
+  max_tokens: z.number().int().min(1).nullish().describe("Stop the run once its input + output tokens go over this; at most MAX_RUN_TOKENS (the default)"),
+  max_steps: z.number().int().min(1).nullish().describe("At most this many model turns; at most MAX_RUN_STEPS (the default)"),
+};
+
+const agentFields = {
+  prompt: z
+    .string()
+    .refine((s) => s.trim() !== "", "must not be empty")
+    .describe("What the agent should do"),
+  model: z
+    .string()
+    .max(MODEL_MAX_LENGTH)
+    .regex(MODEL_PATTERN, 'must look like "provider/model"')
+    .nullish()
+    .describe("provider/model; defaults to OPENCODE_MODEL, then to opencode's own default (a follow-up: the earlier run's)"),
+  agent: z
+    .string()
+    .regex(AGENT_PATTERN, "must be an agent name (letters, digits, . _ -)")
+    .nullish()
+    .describe("opencode agent, e.g. build or plan; an unknown name falls back to the default agent (a follow-up: the earlier run's)"),
+};
+
+const INHERITED = ["repository", "branch", "base"] as const;
+
 export const RunRequest = z
   .object({
-    prompt: z
-      .string()
-      .refine((s) => s.trim() !== "", "must not be empty")
-      .describe("What the agent should do"),
-    model: z
-      .string()
-      .max(MODEL_MAX_LENGTH)
-      .regex(MODEL_PATTERN, 'must look like "provider/model"')
-      .nullish()
-      .describe("provider/model; defaults to OPENCODE_MODEL, then to opencode's own default"),
-    agent: z
-      .string()
-      .regex(AGENT_PATTERN, "must be an agent name (letters, digits, . _ -)")
-      .nullish()
-      .describe("opencode agent, e.g. build or plan; an unknown name falls back to the default agent"),
+    ...agentFields,
     repository: repositoryUrl
       .nullish()
       .describe("https:// URL of a git repository under ALLOWED_REPO_PREFIXES: the agent works in a fresh clone, and its changes are committed and pushed"),
@@ -65,16 +77,37 @@ export const RunRequest = z
     base: branchName("base")
       .nullish()
       .describe("Branch a new branch starts from; default the repository's default branch"),
-    push: z.boolean().nullish().describe("false: commit but do not push (the diff comes back in patch); default true"),
+    push: z.boolean().nullish().describe("false: commit but do not push (the diff comes back in patch); default true (a follow-up: the earlier run's)"),
+    continue: z
+      .string()
+      .min(1)
+      .max(100)
+      .nullish()
+      .describe("A finished run's id: this run continues its opencode session (and its branch or commit) with the new prompt — the same as POST /runs/{id}/messages"),
+    ...capFields,
   })
   .strict()
   .superRefine((body, ctx) => {
+    if (body.continue) {
+      for (const key of INHERITED) {
+        if (body[key] !== undefined && body[key] !== null) ctx.addIssue({ code: "custom", path: [key], message: "is inherited from the run being continued" });
+      }
+      return;
+    }
     if (body.repository) return;
     for (const key of ["branch", "base", "push"] as const) {
       if (body[key] !== undefined && body[key] !== null) ctx.addIssue({ code: "custom", path: [key], message: "requires repository" });
     }
   })
   .meta({ id: "RunRequest", examples: REQUEST_EXAMPLES.map((e) => e.value) });
+
+/** POST /runs/{id}/messages: what a follow-up may say; repository, branch and base come from the run it continues. */
+export const FollowUpRequest = z
+  .object({ ...agentFields, push: z.boolean().nullish().describe("false: commit but do not push; default: as the earlier run"), ...capFields })
+  .strict()
+  .meta({ id: "FollowUpRequest", examples: [{ prompt: "Now fix the failing test too" }] });
+
+export type FollowUpBody = z.infer<typeof FollowUpRequest>;
 
 export type RunRequestBody = z.infer<typeof RunRequest>;
 
@@ -180,9 +213,12 @@ export function runOperationDoc(): OperationDoc {
       200: "The agent finished; its output, usage and tool calls",
       400: "invalid_request: empty body, blank prompt, invalid JSON or UTF-8, an invalid field (named in `field`: an unknown field, a model opencode cannot use), or an unknown base branch",
       401: "unauthorized: API_KEY is set and no valid key was sent",
+      402: "budget_exceeded: a step took the run (or its thread) over max_cost_usd or max_tokens, or the agent wanted a step beyond max_steps; it was stopped like a timeout (`budget` says which cap, and what was spent)",
+      404: "not_found: `continue` names no run",
       403: "repository_not_allowed: the repository is not under ALLOWED_REPO_PREFIXES (Error); or permission_denied: opencode's permissions refused every tool call the agent made (RunFailure, each tool's `error` says why)",
       408: "timeout: MAX_EXECUTION_TIME passed (counted from arrival, queue included) or idle_timeout: no agent activity for IDLE_TIMEOUT; the agent was killed; the output so far is included",
-      409: "cancelled: someone cancelled the run (DELETE /runs/{id})",
+      409: "cancelled: someone cancelled the run (DELETE /runs/{id}) (RunFailure); or run_not_finished: the run to continue is still queued or running (Error)",
+      410: "session_gone: the run to continue has no kept opencode session (it ended before its agent started, or its session could not be saved)",
       413: "payload_too_large: the body exceeds MAX_REQUEST_SIZE",
       415: "unsupported_media_type: send text/plain or application/json",
       422: "idempotency_conflict: the Idempotency-Key was used for a different request",
@@ -192,6 +228,18 @@ export function runOperationDoc(): OperationDoc {
       503:
         "shutting_down: the server is draining (Error), or stopped this run while shutting down (RunFailure); " +
         "interrupted: the server restarted during the run, answered to a retry with its Idempotency-Key (RunFailure)",
+    },
+  };
+}
+
+/** POST /runs/{id}/messages' body: a prompt, as text or as a FollowUpRequest. */
+export function followUpRequestBody() {
+  return {
+    required: true,
+    description: "The follow-up prompt as plain text, or a JSON FollowUpRequest",
+    content: {
+      "application/json": { schema: openApiSchema(FollowUpRequest), examples: { prompt: { summary: "A follow-up prompt", value: { prompt: "Now fix the failing test too" } } } },
+      "text/plain": { schema: { type: "string", minLength: 1, description: "The prompt" }, example: "Now fix the failing test too" },
     },
   };
 }

@@ -4,7 +4,7 @@ import { outcomeResponse } from "../../http/answer.ts";
 import { eventStream, lastEventId, LiveEvents, SSE_HEADERS } from "../../http/sse.ts";
 import { FINAL_STATUSES } from "../../runs/model.ts";
 import type { RunInput, RunService } from "../../runs/service.ts";
-import type { RunRequestBody } from "../run/model.ts";
+import type { FollowUpBody, RunRequestBody } from "../run/model.ts";
 import type { RunStatus } from "./model.ts";
 import { decodeCursor, encodeCursor, linksOf, summaryOf, viewOf } from "./views.ts";
 
@@ -16,6 +16,8 @@ export function inputOf(body: RunRequestBody): RunInput {
     model: body.model ?? null,
     agent: body.agent ?? null,
     repository: body.repository ? { url: body.repository, branch: body.branch ?? null, base: body.base ?? null, push: body.push ?? true } : null,
+    continues: body.continue ? { parentId: body.continue, push: body.push ?? null } : null,
+    limits: { max_cost_usd: body.max_cost_usd ?? null, max_tokens: body.max_tokens ?? null, max_steps: body.max_steps ?? null },
   };
 }
 
@@ -76,19 +78,28 @@ export class RunsController {
     };
   }
 
+  /** POST /runs/{id}/messages: a follow-up of run `id`, queued like POST /runs. */
+  followUp(id: string, body: FollowUpBody, ctx: { requestId: string; headers: Headers }) {
+    return this.create({ ...body, continue: id }, ctx);
+  }
+
   async get(id: string) {
     const record = await this.service.get(id);
     if (!record) throw this.notFound(id);
-    return viewOf(record, record.status === "queued" ? await this.service.queuePosition(id) : null);
+    return viewOf(record, record.status === "queued" ? await this.service.queuePosition(id) : null, await this.service.children(id));
   }
 
-  async list(q: { status?: RunStatus[]; limit?: number; cursor?: string }) {
+  async list(q: { status?: RunStatus[]; limit?: number; cursor?: string; thread?: string }) {
     const limit = q.limit ?? 20;
-    const records = await this.service.list({ statuses: q.status, limit: limit + 1, before: q.cursor ? decodeCursor(q.cursor) : undefined });
+    const at = q.cursor ? decodeCursor(q.cursor) : undefined;
+    // A conversation reads in order; the run list newest first. Both page by (created_at, id).
+    const records = q.thread ? await this.service.thread(q.thread, limit + 1, at) : await this.service.list({ statuses: q.status, limit: limit + 1, before: at });
     const page = records.slice(0, limit);
     const last = page.at(-1);
+    // A thread's page is filtered by status after it is read: a page may hold fewer runs, never skip one.
+    const shown = q.thread && q.status?.length ? page.filter((r) => q.status?.includes(r.status)) : page;
     return {
-      runs: await Promise.all(page.map(async (r) => summaryOf(r, r.status === "queued" ? await this.service.queuePosition(r.id) : null))),
+      runs: await Promise.all(shown.map(async (r) => summaryOf(r, r.status === "queued" ? await this.service.queuePosition(r.id) : null))),
       next_cursor: records.length > limit && last ? encodeCursor(last) : null,
     };
   }

@@ -4,7 +4,7 @@ import { parsePromptBody } from "../../http/body.ts";
 import { SECURITY } from "../../http/docs.ts";
 import { errorExample, errorResponses } from "../../http/error-model.ts";
 import { holdOpen, requestMeta } from "../../http/request-context.ts";
-import { RunRequest, type RunRequestBody } from "../run/model.ts";
+import { FollowUpRequest, RunRequest, type FollowUpBody, type RunRequestBody } from "../run/model.ts";
 import type { RunsController } from "./controller.ts";
 import { ListQuery, RunCreated, RunIdParams, RunList, RunView } from "./model.ts";
 
@@ -23,12 +23,35 @@ export function runsModule(controller: RunsController, opts: { maxRequestBytes: 
       },
       {
         parse: ({ request }) => parsePromptBody(request, opts.maxRequestBytes, RunRequest),
-        response: { 202: RunCreated, ...errorResponses(400, 401, 403, 413, 415, 422, 429, 503) },
+        response: { 202: RunCreated, ...errorResponses(400, 401, 403, 404, 409, 410, 413, 415, 422, 429, 503) },
         detail: detail(
           "Start a run (asynchronous)",
           "Same body as POST /run. Answers 202 at once with the run's id and links; follow it with GET /runs/{id} or its events. " +
             "Idempotency-Key: a retry with the same key returns the same run (header Idempotent-Replayed: true); the same key with a different body is 422. " +
             "429 with Retry-After when MAX_QUEUED_RUNS runs are already waiting.",
+        ),
+      },
+    )
+    .post(
+      "/runs/:id/messages",
+      async ({ params, body, request, set }) => {
+        // Validated by the parse hook below (the one validation of the body).
+        const created = await controller.followUp(params.id, body as FollowUpBody, { requestId: requestMeta(request).id, headers: request.headers });
+        set.status = 202;
+        set.headers.location = created.body.links.self;
+        if (created.replayed) set.headers["idempotent-replayed"] = "true";
+        return created.body;
+      },
+      {
+        params: RunIdParams,
+        parse: ({ request }) => parsePromptBody(request, opts.maxRequestBytes, FollowUpRequest),
+        response: { 202: RunCreated, ...errorResponses(400, 401, 403, 404, 409, 410, 413, 415, 422, 429, 503) },
+        detail: detail(
+          "Continue a run (a follow-up)",
+          "Starts a new run that continues run {id}'s opencode session with a new prompt (the agent remembers what it did) — on the branch that run delivered to, " +
+            "or from the commits the server kept for it (push: false, a failed push). Model, agent and push are inherited unless given. Answers 202 like POST /runs; " +
+            "the new run has parent_run_id, and runs of one conversation (GET /runs?thread=) never overlap. 409 run_not_finished while {id} is queued or running; " +
+            "410 session_gone when its session history is not kept. POST /run with \"continue\": \"<id>\" does the same synchronously.",
         ),
       },
     )
@@ -38,7 +61,10 @@ export function runsModule(controller: RunsController, opts: { maxRequestBytes: 
       {
         query: ListQuery,
         response: { 200: RunList, ...errorResponses(400, 401) },
-        detail: detail("List runs", "Newest first, paginated with ?limit= and ?cursor=, filtered with ?status=running,queued. Any valid API key sees every run."),
+        detail: detail(
+          "List runs",
+          "Newest first, paginated with ?limit= and ?cursor=, filtered with ?status=running,queued. ?thread=<first run id> lists a conversation in order, oldest first. Any valid API key sees every run.",
+        ),
       },
     )
     .get(
@@ -105,6 +131,25 @@ export const runsOperationDocs = {
       400: "invalid_request: empty body, blank prompt, invalid JSON, or an invalid field (named in `field`)",
       401: AUTH,
       403: "repository_not_allowed: the repository is not under ALLOWED_REPO_PREFIXES",
+      404: "not_found: `continue` names no run",
+      409: "run_not_finished: the run to continue is still queued or running",
+      410: "session_gone: the run to continue has no kept opencode session",
+      413: "payload_too_large: the body exceeds MAX_REQUEST_SIZE",
+      415: "unsupported_media_type: send text/plain or application/json",
+      422: "idempotency_conflict: the Idempotency-Key was used for a different request",
+      429: "rate_limited: MAX_QUEUED_RUNS runs are already waiting (Retry-After says when to retry)",
+      503: "shutting_down: the server is draining",
+    },
+  },
+  "POST /runs/{id}/messages": {
+    responses: {
+      202: "Accepted: the follow-up run's id, status, queue position and links",
+      400: "invalid_request: empty body, blank prompt, invalid JSON, an invalid field (named in `field`), or a cap above the server's ceiling",
+      401: AUTH,
+      403: "repository_not_allowed: the earlier run's repository is no longer under ALLOWED_REPO_PREFIXES",
+      404: NOT_FOUND,
+      409: "run_not_finished: the run is still queued or running",
+      410: "session_gone: the run's opencode session is not kept (it ended before its agent started, or it could not be saved)",
       413: "payload_too_large: the body exceeds MAX_REQUEST_SIZE",
       415: "unsupported_media_type: send text/plain or application/json",
       422: "idempotency_conflict: the Idempotency-Key was used for a different request",

@@ -9,6 +9,7 @@ const Links = z.object({
   self: z.string().describe("GET: this run"),
   events: z.string().describe("GET: its events (Server-Sent Events)"),
   cancel: z.string().describe("DELETE: cancel it"),
+  messages: z.string().describe("POST: continue it with a new prompt, once it has ended"),
 });
 
 export const RunCreated = z
@@ -25,7 +26,12 @@ export const RunCreated = z
         id: "0b6f3c1e-8a2d-4f5e-9c7b-1d2e3f4a5b6c",
         status: "queued",
         queue_position: 1,
-        links: { self: "/runs/0b6f3c1e-8a2d-4f5e-9c7b-1d2e3f4a5b6c", events: "/runs/0b6f3c1e-8a2d-4f5e-9c7b-1d2e3f4a5b6c/events", cancel: "/runs/0b6f3c1e-8a2d-4f5e-9c7b-1d2e3f4a5b6c" },
+        links: {
+          self: "/runs/0b6f3c1e-8a2d-4f5e-9c7b-1d2e3f4a5b6c",
+          events: "/runs/0b6f3c1e-8a2d-4f5e-9c7b-1d2e3f4a5b6c/events",
+          cancel: "/runs/0b6f3c1e-8a2d-4f5e-9c7b-1d2e3f4a5b6c",
+          messages: "/runs/0b6f3c1e-8a2d-4f5e-9c7b-1d2e3f4a5b6c/messages",
+        },
       },
     ],
   });
@@ -48,18 +54,24 @@ const summaryFields = {
   push: z.boolean().nullable(),
   code: z.string().nullable().describe("Why it did not succeed, once finished"),
   error: z.string().nullable(),
+  parent_run_id: z.string().nullable().describe("The run this one continues (a follow-up); null for a first run"),
+  thread_id: z.string().describe("The conversation's first run (this run's own id for a first run): GET /runs?thread= lists it"),
   links: Links,
 };
 
 export const RunSummary = z.object(summaryFields).meta({ id: "RunSummary" });
 
 export const RunView = z
-  .object({ ...summaryFields, result: RunSuccess.or(RunFailure).nullable().describe("Once finished: the same JSON POST /run answers with") })
+  .object({
+    ...summaryFields,
+    children: z.array(z.string()).describe("Runs that continue this one (POST /runs/{id}/messages), oldest first"),
+    result: RunSuccess.or(RunFailure).nullable().describe("Once finished: the same JSON POST /run answers with"),
+  })
   .meta({ id: "Run" });
 
 export const RunList = z
   .object({
-    runs: z.array(RunSummary).describe("Newest first"),
+    runs: z.array(RunSummary).describe("Newest first (with ?thread=: the conversation in order, oldest first)"),
     next_cursor: z.string().nullable().describe("Pass as ?cursor= for the next page; null on the last page"),
   })
   .meta({ id: "RunList" });
@@ -75,6 +87,7 @@ export const ListQuery = z
       .describe("Only runs in these states: comma-separated or repeated"),
     limit: z.coerce.number().int().min(1).max(100).optional().describe("Page size, 1–100 (default 20)"),
     cursor: z.string().max(200).optional(),
+    thread: z.string().min(1).max(100).optional().describe("A conversation's first run id: its runs in order, oldest first"),
   })
   .strict();
 

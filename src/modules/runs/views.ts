@@ -6,7 +6,7 @@ import type { RunSummaryBody, RunViewBody } from "./model.ts";
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 export function linksOf(id: string) {
-  return { self: `/runs/${id}`, events: `/runs/${id}/events`, cancel: `/runs/${id}` };
+  return { self: `/runs/${id}`, events: `/runs/${id}/events`, cancel: `/runs/${id}`, messages: `/runs/${id}/messages` };
 }
 
 export function summaryOf(r: RunRecord, queuePosition: number | null): RunSummaryBody {
@@ -28,12 +28,14 @@ export function summaryOf(r: RunRecord, queuePosition: number | null): RunSummar
     push: r.push,
     code: r.code,
     error: r.error,
+    parent_run_id: r.parentId,
+    thread_id: r.threadId,
     links: linksOf(r.id),
   };
 }
 
-export function viewOf(r: RunRecord, queuePosition: number | null): RunViewBody {
-  return { ...summaryOf(r, queuePosition), result: r.outcome };
+export function viewOf(r: RunRecord, queuePosition: number | null, children: string[]): RunViewBody {
+  return { ...summaryOf(r, queuePosition), children, result: r.outcome };
 }
 
 export function encodeCursor(r: Pick<RunRecord, "createdAt" | "id">): string {

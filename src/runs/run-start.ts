@@ -1,0 +1,65 @@
+// What a claimed run needs before its pipeline: a follow-up's continuation, its thread's spend so far, its budget — and keeping its own for the next.
+import type { Logger } from "../lib/logger.ts";
+import { RunStopped } from "./abort.ts";
+import { addSpent, Budget, exceededMessage, hasLimits, NOTHING_SPENT, spentOf } from "./budget.ts";
+import { continuationSize, decodeContinuation, encodeContinuation, MAX_CONTINUATION_BYTES, type Continuation } from "./continuation.ts";
+import type { RunRecord, Spent } from "./model.ts";
+import type { RunResult } from "./result.ts";
+import type { RunStore } from "./store.ts";
+
+/** A thread longer than this is summed over its first runs only (a conversation is dozens of runs, not thousands). */
+const MAX_THREAD_RUNS = 10_000;
+
+/** What the thread's other finished runs spent (runs of a thread never overlap, so they are all over). */
+export async function threadSpent(store: RunStore, record: RunRecord): Promise<Spent> {
+  let spent = NOTHING_SPENT;
+  for (const r of await store.thread(record.threadId, MAX_THREAD_RUNS)) {
+    if (r.id === record.id || !r.outcome) continue;
+    spent = addSpent(spent, r.outcome.budget?.used ?? spentOf(r.outcome.usage, 0));
+  }
+  return spent;
+}
+
+export interface Prepared {
+  resume: Continuation | null;
+  budget: Budget | null;
+  /** Why the run must end before its pipeline starts anything. */
+  stop: RunStopped | null;
+}
+
+/** Reads what the run starts from; a store fault throws. */
+export async function prepareStart(store: RunStore, record: RunRecord): Promise<Prepared> {
+  let resume: Continuation | null = null;
+  if (record.parentId) {
+    const blob = await store.loadContinuation(record.parentId);
+    if (!blob) return { resume, budget: null, stop: new RunStopped("session_gone", `Run ${record.parentId}'s session history is no longer kept: this follow-up cannot continue it`) };
+    resume = decodeContinuation(blob);
+  }
+  const budget = new Budget(record.limits, record.threadLimits, hasLimits(record.threadLimits) ? await threadSpent(store, record) : NOTHING_SPENT);
+  const exhausted = budget.exhausted();
+  return { resume, budget, stop: exhausted ? new RunStopped("budget_exceeded", exceededMessage(exhausted, 0)) : null };
+}
+
+/**
+ * Stores what a follow-up of this run needs, before its end is written: a client that sees the run end
+ * may continue it at once. A failure is logged, never fatal: follow-ups of this run are refused (410).
+ */
+export async function keepContinuation(store: RunStore, logger: Logger, result: RunResult): Promise<void> {
+  const c = result.continuation;
+  if (!c) return;
+  const id = result.runId;
+  if ("problem" in c) {
+    logger.warn("the run's session could not be kept: it cannot be continued", { run_id: id, reason: c.problem });
+    return;
+  }
+  const size = continuationSize(c);
+  if (size > MAX_CONTINUATION_BYTES) {
+    logger.warn("the run's session is too large to keep: it cannot be continued", { run_id: id, bytes: size, max_bytes: MAX_CONTINUATION_BYTES });
+    return;
+  }
+  try {
+    await store.saveContinuation(id, encodeContinuation(c));
+  } catch (err) {
+    logger.error("could not keep the run's session: it cannot be continued", { run_id: id, error: err });
+  }
+}
