@@ -61,10 +61,12 @@ export async function publishRepo(deps: RepoDeps, prepared: PreparedRepo, ws: Wo
   }
   outcome.commit = head;
   outcome.changed = head !== null && head !== prepared.baseCommit;
-  if (!outcome.changed || !head) return outcome;
-  outcome.filesChanged = await repo.changedFiles(git, prepared.baseCommit, head).catch(() => []);
+  // A follow-up that started from commits kept on the server delivers them even if it changed nothing itself.
+  if (!head || (!outcome.changed && head === prepared.remoteBase)) return outcome;
+  if (outcome.changed) outcome.filesChanged = await repo.changedFiles(git, prepared.baseCommit, head).catch(() => []);
 
   if (!request.push) {
+    if (!outcome.changed) return outcome;
     const patch = await repo.diff(git, prepared.baseCommit, head).catch(() => "");
     outcome.patchTruncated = Buffer.byteLength(patch) > deps.maxPatchBytes;
     outcome.patch = outcome.patchTruncated ? Buffer.from(patch).subarray(0, deps.maxPatchBytes).toString() : patch;
