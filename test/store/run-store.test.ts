@@ -168,6 +168,45 @@ describe.each([sqliteFactory(), postgresFactory()])("$name run store", (factory)
     expect([await store.get(old), (await store.get(recent))?.id, (await store.get(stuck))?.status, await store.events(old, 0)]).toEqual([null, recent, "queued", []]);
   });
 
+  test("threads: a conversation in order, a run's children, its continuation kept and read back, caps round trip", async () => {
+    await fresh();
+    const [root, b, c, other] = ids(4) as [string, string, string, string];
+    const caps = { max_cost_usd: 0.5, max_tokens: null, max_steps: 7 };
+    const rows = [
+      record(root, 10, { limits: caps, threadLimits: caps }),
+      record(b, 20, { parentId: root, threadId: root, threadLimits: caps }),
+      record(c, 30, { parentId: root, threadId: root, threadLimits: caps }),
+      record(other, 15),
+    ];
+    for (const r of rows) await store.enqueue(r, request("p"), null, queuedEvents(r.id), 10);
+    expect(await store.thread(root, 10)).toEqual([rows[0], rows[1], rows[2]]);
+    expect(await store.thread(root, 10, { createdAt: 10, id: root })).toEqual([rows[1], rows[2]]);
+    expect(await store.thread(root, 1)).toEqual([rows[0]]);
+    expect([await store.children(root), await store.children(b)]).toEqual([[b, c], []]);
+    const blob = new Uint8Array(300_000).map((_, i) => (i * 7) % 256);
+    expect([await store.hasContinuation(root), await store.loadContinuation(root)]).toEqual([false, null]);
+    await store.saveContinuation(root, blob);
+    expect([await store.hasContinuation(root), await store.loadContinuation(root)]).toEqual([true, blob]);
+  });
+
+  test("retention prunes a conversation whole, once its newest run is old enough: continuations go with their runs", async () => {
+    await fresh();
+    const [root, child, alone] = ids(3) as [string, string, string];
+    await store.enqueue(record(root, 1000), request("p"), null, [], 10);
+    await store.enqueue(record(child, 1500, { parentId: root, threadId: root }), request("p"), null, [], 10);
+    await store.enqueue(record(alone, 1000), request("p"), null, [], 10);
+    await store.finish(root, succeeded(root, 2000), []);
+    await store.finish(alone, succeeded(alone, 2000), []);
+    await store.saveContinuation(root, new Uint8Array([9]));
+    // The child is still queued: its thread stays, though the root is old.
+    expect(await store.prune(5000)).toBe(1);
+    expect([(await store.get(root))?.id, await store.get(alone)]).toEqual([root, null]);
+    await store.finish(child, succeeded(child, 8000), []);
+    expect(await store.prune(5000)).toBe(0);
+    expect(await store.prune(9000)).toBe(2);
+    expect([await store.get(root), await store.get(child), await store.hasContinuation(root)]).toEqual([null, null, false]);
+  });
+
   test("starting at once: a local store stores the run as running; a shared store refuses", async () => {
     await fresh();
     const [id] = ids(1) as [string];

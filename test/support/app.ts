@@ -55,6 +55,8 @@ export interface TestAppOptions {
   /** A mirror cache shared between several apps (as one server's runs share it). */
   cache?: MirrorCache;
   models?: ModelCatalog;
+  /** More variables, as the server would read them (e.g. MAX_RUN_STEPS). */
+  env?: Record<string, string>;
 }
 
 /** The environment a TestAppOptions stands for: the same configuration path as the server's. */
@@ -86,7 +88,7 @@ function envOf(opts: TestAppOptions, workDir: string, dataDir: string): Record<s
     ...(opts.gitToken ? { GIT_TOKEN: opts.gitToken } : {}),
   };
   for (const [k, v] of Object.entries(opts.gitBaseEnv ?? {})) if (k !== "PATH") env[k] = v;
-  return env;
+  return { ...env, ...opts.env };
 }
 
 export function testApp(opts: TestAppOptions = {}): TestApp {

@@ -120,10 +120,21 @@ describe("loadConfig", () => {
     ["CACHE_DIR", "relative"],
     ["CACHE_MAX_BYTES", "0"],
     ["AGENT_ENV_PASSTHROUGH", "bad name"],
+    ["MAX_RUN_COST_USD", "-1"],
+    ["MAX_RUN_COST_USD", "0"],
+    ["MAX_RUN_COST_USD", "$5"],
+    ["MAX_RUN_TOKENS", "1.5"],
+    ["MAX_RUN_STEPS", "0"],
+    ["MAX_RUN_STEPS", "ten"],
   ])("%s=%p fails naming the variable", (name, value) => {
     const err = errorOf({ [name]: value });
     expect(err.variable).toBe(name);
     expect(err.message).toStartWith(`${name}: `);
+  });
+
+  test("budget ceilings: none by default; MAX_RUN_* set each", () => {
+    expect(loadConfig(base).runs.ceilings).toEqual({ max_cost_usd: null, max_tokens: null, max_steps: null });
+    expect(loadConfig({ ...base, MAX_RUN_COST_USD: "0.5", MAX_RUN_TOKENS: "200000", MAX_RUN_STEPS: "40" }).runs.ceilings).toEqual({ max_cost_usd: 0.5, max_tokens: 200_000, max_steps: 40 });
   });
 
   test("repository settings and their defaults", () => {
