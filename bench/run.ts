@@ -2,6 +2,7 @@
 import path from "node:path";
 import { clone } from "./clone.ts";
 import { concurrency } from "./concurrency.ts";
+import { followUp } from "./follow-up.ts";
 import { keyProxy } from "./key-proxy.ts";
 import { latency } from "./latency.ts";
 import { memory } from "./memory.ts";
@@ -12,7 +13,7 @@ import { sandbox } from "./sandbox.ts";
 import { machineInfo, removeTempDirs, ROOT, type BenchContext, type BenchResult } from "./support/common.ts";
 import { throughput } from "./throughput.ts";
 
-const BENCHES: Record<string, (ctx: BenchContext) => Promise<BenchResult>> = { latency, throughput, opencode, clone, concurrency, memory, sandbox, "key-proxy": keyProxy, queue, replicas };
+const BENCHES: Record<string, (ctx: BenchContext) => Promise<BenchResult>> = { latency, throughput, opencode, clone, concurrency, memory, sandbox, "key-proxy": keyProxy, queue, replicas, "follow-up": followUp };
 
 function parseArgs(argv: string[]): { quick: boolean; only: string[] } {
   const quick = argv.includes("--quick");
