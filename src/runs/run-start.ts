@@ -3,9 +3,16 @@ import type { Logger } from "../lib/logger.ts";
 import { RunStopped } from "./abort.ts";
 import { addSpent, Budget, exceededMessage, hasLimits, NOTHING_SPENT, spentOf } from "./budget.ts";
 import { continuationSize, decodeContinuation, encodeContinuation, MAX_CONTINUATION_BYTES, type Continuation } from "./continuation.ts";
-import type { RunRecord, Spent } from "./model.ts";
+import type { ActiveRun } from "./active-run.ts";
+import type { QueuedRequest, RunRecord, Spent } from "./model.ts";
+import type { PipelineEvent, RunSpec } from "./pipeline.ts";
+import type { RepoRequest } from "./repository.ts";
 import type { RunResult } from "./result.ts";
 import type { RunStore } from "./store.ts";
+
+export function specOf(record: RunRecord, request: QueuedRequest, repo: RepoRequest | null): RunSpec {
+  return { runId: record.id, requestId: record.requestId, prompt: request.prompt, model: request.model, agent: request.agent, repo, threadId: record.threadId, resume: null };
+}
 
 /** A thread longer than this is summed over its first runs only (a conversation is dozens of runs, not thousands). */
 const MAX_THREAD_RUNS = 10_000;
@@ -62,4 +69,30 @@ export async function keepContinuation(store: RunStore, logger: Logger, result: 
   } catch (err) {
     logger.error("could not keep the run's session: it cannot be continued", { run_id: id, error: err });
   }
+}
+
+type Execute = (spec: RunSpec, signal: AbortSignal, emit: (e: PipelineEvent) => void) => Promise<RunResult>;
+
+/** A follow-up's session and the run's budget are read first; a run that must not go on ends through the pipeline's abort path. */
+export async function launch(deps: { store: RunStore; logger: Logger; execute: Execute }, run: ActiveRun, spec: RunSpec, emit: (e: PipelineEvent) => void): Promise<RunResult> {
+  let prepared: Prepared;
+  try {
+    prepared = await prepareStart(deps.store, run.record);
+  } catch (err) {
+    deps.logger.error("could not read what a run starts from", { run_id: spec.runId, error: err });
+    prepared = { resume: null, budget: null, stop: new RunStopped("internal", `The run could not start: ${err instanceof Error ? err.message : String(err)}`) };
+  }
+  run.budget = prepared.budget;
+  if (prepared.stop) run.abort(prepared.stop);
+  return deps.execute({ ...spec, resume: prepared.resume }, run.signal, emit);
+}
+
+/** The result with its budget report and its place in the thread; a cost cap a model without prices cannot hold is said in the log. */
+export function withThread(result: RunResult, record: RunRecord, budget: Budget | null, logger: Logger): RunResult {
+  const out: RunResult = { ...result, budget: budget?.report(result.usage) ?? null, parentRunId: record.parentId, threadId: record.threadId };
+  const capped = out.budget && (out.budget.limits.max_cost_usd !== null || (out.budget.thread?.limits.max_cost_usd ?? null) !== null);
+  if (capped && out.usage.cost === 0 && (out.budget?.used.tokens ?? 0) > 0) {
+    logger.warn("a cost cap could not be enforced: opencode reported no cost for this model (use max_tokens for it)", { run_id: record.id, model: out.model, tokens: out.budget?.used.tokens });
+  }
+  return out;
 }

@@ -13,7 +13,7 @@ import type { RepoRequest } from "./repository.ts";
 import { recordEnd, UnrecordedEnds } from "./record-end.ts";
 import type { RunResult } from "./result.ts";
 import { recordRunEvent } from "./run-events.ts";
-import { keepContinuation, prepareStart, type Prepared } from "./run-start.ts";
+import { keepContinuation, launch, specOf, withThread } from "./run-start.ts";
 import { logRunEnd } from "./run-log.ts";
 import type { StoreHealth } from "./store-health.ts";
 import type { Claimed, RunStore } from "./store.ts";
@@ -184,16 +184,7 @@ export class Scheduler {
   private start(c: Claimed, startEvents: readonly RunEvent[]): void {
     const { record, request } = c;
     const startedAt = record.startedAt ?? Date.now();
-    const spec: RunSpec = {
-      runId: record.id,
-      requestId: record.requestId,
-      prompt: request.prompt,
-      model: request.model,
-      agent: request.agent,
-      repo: this.deps.repoOf(request),
-      threadId: record.threadId,
-      resume: null,
-    };
+    const spec = specOf(record, request, this.deps.repoOf(request));
     const run = new ActiveRun(record, spec, c.lock, startedAt, this.deps.idleTimeoutMs);
     this.active.set(record.id, run);
     if (run.lock) this.locks.add(run.lock);
@@ -202,27 +193,13 @@ export class Scheduler {
     this.deps.events.publish(startEvents);
     this.deps.logger.info("run started", { request_id: record.requestId, run_id: record.id, waited_ms: startedAt - record.createdAt });
     // A run that could not even be marked running still goes through the pipeline's own abort path.
-    this.launch(run, spec)
+    launch(this.deps, run, spec, (e) => recordRunEvent(this.deps, run, e))
       .catch((err: unknown) => {
         this.deps.logger.error("run pipeline threw", { run_id: record.id, error: err });
         return unstartedResult({ runId: record.id, requestId: record.requestId, model: record.model, durationMs: Date.now() - startedAt, queueMs: 0 }, "internal", "Internal server error");
       })
       .then((result) => this.finish(run.record, { ...result, queueMs: startedAt - record.createdAt }))
       .catch((err: unknown) => this.deps.logger.error("ending a run failed", { run_id: record.id, error: err }));
-  }
-
-  /** A follow-up's session and the run's budget are read first; a run that must not go on ends through the pipeline's abort path. */
-  private async launch(run: ActiveRun, spec: RunSpec): Promise<RunResult> {
-    let prepared: Prepared;
-    try {
-      prepared = await prepareStart(this.deps.store, run.record);
-    } catch (err) {
-      this.deps.logger.error("could not read what a run starts from", { run_id: spec.runId, error: err });
-      prepared = { resume: null, budget: null, stop: new RunStopped("internal", `The run could not start: ${err instanceof Error ? err.message : String(err)}`) };
-    }
-    run.budget = prepared.budget;
-    if (prepared.stop) run.abort(prepared.stop);
-    return this.deps.execute({ ...spec, resume: prepared.resume }, run.signal, (e) => recordRunEvent(this.deps, run, e));
   }
 
   /** Ends a run that is waiting in the queue (cancelled, timed out there): it never starts. False when it is not queued (any more). */
@@ -257,12 +234,12 @@ export class Scheduler {
 
   /** A run that ran here ended: its end is written (or kept for a retry) before its slot and branch are free. */
   private async finish(record: RunRecord, ended: RunResult): Promise<void> {
-    let result = ended;
+    let result: RunResult;
     const id = record.id;
     const run = this.active.get(id);
     run?.clearTimers();
     this.deadlines.clear(id);
-    result = { ...result, budget: run?.budget?.report(result.usage) ?? null, parentRunId: record.parentId, threadId: record.threadId };
+    result = withThread(ended, record, run?.budget ?? null, this.deps.logger);
     const status = statusOfResult(result);
     const outcome = outcomeOf(result);
     try {

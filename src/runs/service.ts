@@ -145,14 +145,8 @@ export class RunService {
 
   /** The run a follow-up continues, checked (404, 409 while it runs, 410 without a session). */
   private async followUp(input: RunInput, parentId: string): Promise<FollowUp> {
-    let parent: RunRecord | null;
-    let kept = false;
-    try {
-      parent = await this.deps.store.get(parentId);
-      if (parent?.outcome?.session_id) kept = await this.deps.store.hasContinuation(parentId);
-    } catch (err) {
-      throw unavailable(err);
-    }
+    const parent = await this.get(parentId);
+    const kept = parent?.outcome?.session_id ? await this.read((s) => s.hasContinuation(parentId)) : false;
     return followUpOf(input, parent, parentId, kept, this.deps.allowedRepos);
   }
 
@@ -214,39 +208,21 @@ export class RunService {
     this.waiters.delete(id);
   }
 
-  async get(id: string): Promise<RunRecord | null> {
+  /** A read for a client: a store fault is a 503 for it. */
+  private async read<T>(fn: (store: RunStore) => Promise<T>): Promise<T> {
     try {
-      return await this.deps.store.get(id);
+      return await fn(this.deps.store);
     } catch (err) {
       throw unavailable(err);
     }
   }
 
+  get = (id: string): Promise<RunRecord | null> => this.read((s) => s.get(id));
   /** A conversation's runs, oldest first. */
-  async thread(threadId: string, limit: number, after?: { createdAt: number; id: string }): Promise<RunRecord[]> {
-    try {
-      return await this.deps.store.thread(threadId, limit, after);
-    } catch (err) {
-      throw unavailable(err);
-    }
-  }
-
+  thread = (threadId: string, limit: number, after?: { createdAt: number; id: string }) => this.read((s) => s.thread(threadId, limit, after));
   /** The runs that continue run `id`. */
-  async children(id: string): Promise<string[]> {
-    try {
-      return await this.deps.store.children(id);
-    } catch (err) {
-      throw unavailable(err);
-    }
-  }
-
-  async list(q: ListQuery): Promise<RunRecord[]> {
-    try {
-      return await this.deps.store.list(q);
-    } catch (err) {
-      throw unavailable(err);
-    }
-  }
+  children = (id: string) => this.read((s) => s.children(id));
+  list = (q: ListQuery) => this.read((s) => s.list(q));
 
   async queuePosition(id: string): Promise<number | null> {
     try {

@@ -17,6 +17,8 @@ import { tempDir } from "../support/temp.ts";
 import { waitFor } from "../support/wait.ts";
 import { figure, scale } from "./support/figures.ts";
 import { canary, gitObjects, procEnviron, SecretScanner } from "./support/secrets-scan.ts";
+import { decodeContinuation } from "../../src/runs/continuation.ts";
+import { Database } from "bun:sqlite";
 import { serverUser } from "./support/server-user.ts";
 
 const SUITE = "secrets";
@@ -502,6 +504,16 @@ describe("secret canaries", () => {
 
     // The store, its WAL, and opencode's own state (sessions of the start-up probes, logs, caches).
     expect(scanner.scanTree("DATA_DIR", dirs.data, (f) => credentials.has(f))).toBeGreaterThanOrEqual(2);
+    // The sessions kept for follow-ups are gzipped in the store: unpacked, so the scan sees what they hold.
+    const db = new Database(path.join(dirs.data, "opencode-server.db"), { readonly: true });
+    const kept = db.query("SELECT run_id, data FROM continuations").all() as { run_id: string; data: Uint8Array }[];
+    db.close();
+    expect(kept.length).toBeGreaterThan(0);
+    for (const k of kept) {
+      const c = decodeContinuation(k.data);
+      for (const f of c.session.files) scanner.scan(`kept session ${k.run_id} ${f.name}`, Buffer.from(f.data));
+      // A kept bundle is a compressed pack of the commits whose diff the answer's `patch` shows (scanned above).
+    }
     expect(scanner.scanTree("CACHE_DIR", dirs.cache)).toBeGreaterThan(0);
     const mirrors = readdirSync(dirs.cache).filter((n) => n.endsWith(".git"));
     expect(mirrors.length).toBe(2);

@@ -8,6 +8,14 @@ import { FollowUpRequest, RunRequest, type FollowUpBody, type RunRequestBody } f
 import type { RunsController } from "./controller.ts";
 import { ListQuery, RunCreated, RunIdParams, RunList, RunView } from "./model.ts";
 
+/** A run queued: 202, its Location, and whether an Idempotency-Key found an earlier one. */
+function accepted<T extends { links: { self: string } }>(created: { replayed: boolean; body: T }, set: { status?: number | string; headers: Record<string, string | number> }): T {
+  set.status = 202;
+  set.headers.location = created.body.links.self;
+  if (created.replayed) set.headers["idempotent-replayed"] = "true";
+  return created.body;
+}
+
 export function runsModule(controller: RunsController, opts: { maxRequestBytes: number }) {
   const detail = (summary: string, description: string) => ({ tags: ["runs"], summary, description, security: SECURITY });
   return new Elysia({ name: "runs" })
@@ -15,11 +23,7 @@ export function runsModule(controller: RunsController, opts: { maxRequestBytes: 
       "/runs",
       async ({ body, request, set }) => {
         // Validated by the parse hook below (the one validation of the body).
-        const created = await controller.create(body as RunRequestBody, { requestId: requestMeta(request).id, headers: request.headers });
-        set.status = 202;
-        set.headers.location = created.body.links.self;
-        if (created.replayed) set.headers["idempotent-replayed"] = "true";
-        return created.body;
+        return accepted(await controller.create(body as RunRequestBody, { requestId: requestMeta(request).id, headers: request.headers }), set);
       },
       {
         parse: ({ request }) => parsePromptBody(request, opts.maxRequestBytes, RunRequest),
@@ -36,11 +40,7 @@ export function runsModule(controller: RunsController, opts: { maxRequestBytes: 
       "/runs/:id/messages",
       async ({ params, body, request, set }) => {
         // Validated by the parse hook below (the one validation of the body).
-        const created = await controller.followUp(params.id, body as FollowUpBody, { requestId: requestMeta(request).id, headers: request.headers });
-        set.status = 202;
-        set.headers.location = created.body.links.self;
-        if (created.replayed) set.headers["idempotent-replayed"] = "true";
-        return created.body;
+        return accepted(await controller.followUp(params.id, body as FollowUpBody, { requestId: requestMeta(request).id, headers: request.headers }), set);
       },
       {
         params: RunIdParams,
