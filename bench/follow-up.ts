@@ -58,7 +58,7 @@ export async function followUp(ctx: BenchContext): Promise<BenchResult> {
     let packed = 0;
     for (let i = 0; i < (ctx.quick ? 2 : 20); i++) {
       const [t, blob] = await timed(() => {
-        const files = readSessionFiles(home, sessionId, 1 << 30);
+        const files = readSessionFiles(home, cwd, sessionId, 1 << 30);
         if (!files) throw new Error("no session files");
         raw = files.files.reduce((n, f) => n + f.data.length, 0);
         return encodeContinuation({ session: files, commits: null });

@@ -50,10 +50,10 @@ export function opencodeArgs(bin: string, input: Pick<AgentInput, "runId" | "mod
 }
 
 /** The session the agent left in its home (every process of it is gone by now), or why it cannot be kept. */
-function keptSession(home: string, sessionId: string | null): { session: SessionFiles | null; sessionProblem: string | null } {
+function keptSession(home: string, cwd: string, sessionId: string | null): { session: SessionFiles | null; sessionProblem: string | null } {
   if (!sessionId) return { session: null, sessionProblem: null };
   try {
-    const session = readSessionFiles(home, sessionId, MAX_CONTINUATION_BYTES);
+    const session = readSessionFiles(home, cwd, sessionId, MAX_CONTINUATION_BYTES);
     return { session, sessionProblem: session ? null : "opencode wrote no session database" };
   } catch (err) {
     return { session: null, sessionProblem: err instanceof Error ? err.message : String(err) };
@@ -186,6 +186,6 @@ export class OpencodeRunner implements AgentRunner {
 
     const { exitCode, signal } = exitOf(proc, wrapped);
     const failed = !input.signal.aborted && exitCode !== 0;
-    return { ...outcome(exitCode, failed ? diagnose(collector.errorEvents, stderr.value, exitCode, signal) : null, survivors), ...keptSession(input.home, collector.summary().sessionId) };
+    return { ...outcome(exitCode, failed ? diagnose(collector.errorEvents, stderr.value, exitCode, signal) : null, survivors), ...keptSession(input.home, input.cwd, collector.summary().sessionId) };
   }
 }

@@ -41,7 +41,7 @@ function readAgentFile(file: string, maxBytes: number): Uint8Array | null {
 }
 
 /** The session files under `home` (the agent's processes are all gone); null when opencode wrote none. */
-export function readSessionFiles(home: string, sessionId: string, maxBytes: number): SessionFiles | null {
+export function readSessionFiles(home: string, directory: string, sessionId: string, maxBytes: number): SessionFiles | null {
   const dir = opencodeDirs(home).data;
   // Every directory on the way is the one the server created, not a link the agent put in its place.
   if (realpathSync(dir) !== path.join(realpathSync(home), path.relative(home, dir))) throw new Error("opencode's data directory was replaced by a link");
@@ -53,7 +53,7 @@ export function readSessionFiles(home: string, sessionId: string, maxBytes: numb
     total += data.length;
     files.push({ name, data });
   }
-  return files.some((f) => f.name === "opencode.db") ? { sessionId, files } : null;
+  return files.some((f) => f.name === "opencode.db") ? { sessionId, directory, files } : null;
 }
 
 /** Puts a kept session into a fresh run home (created by prepareRunHome), so `opencode run --session` finds it. */

@@ -4,6 +4,8 @@ import { z } from "zod";
 /** opencode's session database as the run's agent left it (the WAL holds what was not checkpointed). */
 export interface SessionFiles {
   sessionId: string;
+  /** The directory the session worked in: opencode continues a session only there. */
+  directory: string;
   files: { name: string; data: Uint8Array }[];
 }
 
@@ -27,6 +29,7 @@ export const MAX_CONTINUATION_BYTES = 64 * 1024 * 1024;
 const Header = z.object({
   v: z.literal(1),
   sessionId: z.string(),
+  directory: z.string(),
   files: z.array(z.object({ name: z.string(), size: z.number().int().nonnegative() })),
   commits: z.object({ branch: z.string(), head: z.string(), prerequisite: z.string().nullable(), size: z.number().int().nonnegative() }).nullable(),
 });
@@ -41,6 +44,7 @@ export function encodeContinuation(c: Continuation): Uint8Array {
     JSON.stringify({
       v: 1,
       sessionId: c.session.sessionId,
+      directory: c.session.directory,
       files: c.session.files.map((f) => ({ name: f.name, size: f.data.length })),
       commits: c.commits ? { branch: c.commits.branch, head: c.commits.head, prerequisite: c.commits.prerequisite, size: c.commits.bundle.length } : null,
     } satisfies z.infer<typeof Header>),
@@ -70,5 +74,5 @@ export function decodeContinuation(blob: Uint8Array): Continuation {
   };
   const files = header.files.map((f) => ({ name: f.name, data: take(f.size) }));
   const commits = header.commits ? { branch: header.commits.branch, head: header.commits.head, prerequisite: header.commits.prerequisite, bundle: take(header.commits.size) } : null;
-  return { session: { sessionId: header.sessionId, files }, commits };
+  return { session: { sessionId: header.sessionId, directory: header.directory, files }, commits };
 }

@@ -94,6 +94,11 @@ export async function executeRun(
     // Stopped before it began (a thread already over its budget): nothing is created.
     if (signal.aborted) throw stopReason(signal);
     await using workspace = createWorkspace(deps.workDir, spec.threadId, { git: spec.repo !== null });
+    const sessionDir = spec.resume?.session.directory;
+    if (sessionDir && sessionDir !== workspace.dir) {
+      // opencode opens a continued session in its own directory (and fails when it is missing).
+      throw new AppError("session_gone", `The session was kept by a server whose WORK_DIR differs (it worked in ${sessionDir}, this run would work in ${workspace.dir}): opencode continues a session only in its own directory — give every replica the same WORK_DIR`);
+    }
     try {
       let prepared: PreparedRepo | null = null;
       if (spec.repo) {

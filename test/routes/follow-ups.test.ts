@@ -1,11 +1,14 @@
 // Follow-ups and budgets through the real app with a fake runner: what a follow-up inherits and gets, refusals (400/404/409/410).
 import { describe, expect, test } from "bun:test";
 import { json, testApp, type TestApp } from "../support/app.ts";
+import type { AgentInput } from "../../src/opencode/types.ts";
 import { FakeRunner } from "../support/fake-runner.ts";
 import { readJson } from "../support/http.ts";
 import { waitFor } from "../support/wait.ts";
 
-const SESSION = { sessionId: "ses_kept", files: [{ name: "opencode.db", data: new Uint8Array([1, 2, 3]) }] };
+const FILES = [{ name: "opencode.db", data: new Uint8Array([1, 2, 3]) }];
+/** What the real runner keeps: the session, in the directory the run worked in. */
+const kept = (input: AgentInput) => ({ session: { sessionId: "ses_kept", directory: input.cwd, files: FILES } });
 
 async function finished(t: TestApp, id: string) {
   let view: Record<string, unknown> = {};
@@ -20,7 +23,7 @@ async function runOnce(t: TestApp, body: Record<string, unknown>) {
 
 describe("follow-ups", () => {
   test("inherit model and agent (or override them), get the kept session, and show the chain", async () => {
-    const runner = new FakeRunner(() => ({ output: "ok", sessionId: "ses_kept", session: SESSION }));
+    const runner = new FakeRunner((input) => ({ output: "ok", sessionId: "ses_kept", ...kept(input) }));
     const t = testApp({ runner });
     const a = await runOnce(t, { prompt: "first", model: "fake/one", agent: "plan" });
     expect(a.status).toBe(200);
@@ -29,7 +32,9 @@ describe("follow-ups", () => {
     const b = await readJson(res);
     expect(b.links).toMatchObject({ messages: `/runs/${b.id}/messages` });
     expect(await finished(t, String(b.id))).toMatchObject({ status: "succeeded", model: "fake/one", agent: "plan", parent_run_id: a.body.run_id, thread_id: a.body.run_id });
-    expect(runner.calls[1]).toMatchObject({ prompt: "second", model: "fake/one", agent: "plan", resume: { sessionId: "ses_kept", files: [{ name: "opencode.db", data: new Uint8Array([1, 2, 3]) }] } });
+    expect(runner.calls[1]).toMatchObject({ prompt: "second", model: "fake/one", agent: "plan", resume: { sessionId: "ses_kept", directory: runner.calls[0]?.cwd, files: FILES } });
+    // Every run of a conversation works in the same directory: opencode keeps it in the session.
+    expect(runner.calls[1]?.cwd).toBe(runner.calls[0]?.cwd as string);
     const c = await runOnce(t, { continue: b.id, prompt: "third", model: "fake/two", agent: "build" });
     expect(c.body).toMatchObject({ success: true, model: "fake/two", parent_run_id: b.id, thread_id: a.body.run_id });
     expect(runner.calls[2]).toMatchObject({ model: "fake/two", agent: "build" });
@@ -50,11 +55,18 @@ describe("follow-ups", () => {
     expect(res).toMatchObject({ status: 410, body: { code: "session_gone" } });
     expect(String(res.body.error)).toContain("is no longer kept");
     expect(runner.calls.length).toBe(2);
+    // Kept by a replica with another WORK_DIR: opencode could not open it here, and the run says why.
+    runner.setBehaviour(() => ({ output: "ok", sessionId: "ses_far", session: { sessionId: "ses_far", directory: "/elsewhere/agent/work", files: FILES } }));
+    const far = await runOnce(t, { prompt: "kept elsewhere" });
+    const res2 = await runOnce(t, { continue: far.body.run_id, prompt: "go on" });
+    expect(res2).toMatchObject({ status: 410, body: { success: false, code: "session_gone", parent_run_id: far.body.run_id } });
+    expect(String(res2.body.error)).toContain("give every replica the same WORK_DIR");
+    expect(runner.calls.length).toBe(3);
     await t.close();
   });
 
   test("what a follow-up may not say: repository, branch, base (inherited), push on a run without repository", async () => {
-    const t = testApp({ runner: new FakeRunner(() => ({ output: "ok", session: SESSION })) });
+    const t = testApp({ runner: new FakeRunner((input) => ({ output: "ok", ...kept(input) })) });
     const a = await runOnce(t, { prompt: "first" });
     for (const [field, value] of [["repository", "https://github.com/acme/app.git"], ["branch", "x"], ["base", "main"]] as const) {
       expect(await runOnce(t, { continue: a.body.run_id, prompt: "p", [field]: value })).toMatchObject({

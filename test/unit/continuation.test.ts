@@ -12,11 +12,11 @@ import { tempDir } from "../support/temp.ts";
 
 test("a continuation round-trips: session files and a bundle, byte for byte", () => {
   const c = {
-    session: { sessionId: "ses_1", files: [{ name: "opencode.db", data: new Uint8Array([1, 2, 3]) }, { name: "opencode.db-wal", data: new Uint8Array(70_000).fill(7) }] },
+    session: { sessionId: "ses_1", directory: "/work/t/agent/work", files: [{ name: "opencode.db", data: new Uint8Array([1, 2, 3]) }, { name: "opencode.db-wal", data: new Uint8Array(70_000).fill(7) }] },
     commits: { branch: "opencode/abc", head: "f".repeat(40), prerequisite: "e".repeat(40), bundle: new Uint8Array([42, 43]) },
   };
   expect(decodeContinuation(encodeContinuation(c))).toEqual(c);
-  const bare = { session: { sessionId: "ses_2", files: [] }, commits: null };
+  const bare = { session: { sessionId: "ses_2", directory: "/w", files: [] }, commits: null };
   expect(decodeContinuation(encodeContinuation(bare))).toEqual(bare);
   expect(() => decodeContinuation(Bun.gzipSync(new Uint8Array([0, 0, 0, 2, 123, 125])))).toThrow();
 });
@@ -33,13 +33,13 @@ test("session files are read from the agent's home as plain files; written into 
   writeFileSync(path.join(a.data, "opencode.db"), "db");
   writeFileSync(path.join(a.data, "opencode.db-wal"), "wal");
   writeFileSync(path.join(a.data, "auth.json"), "{}");
-  const kept = readSessionFiles(a.home, "ses_x", 1024);
-  expect(kept).toEqual({ sessionId: "ses_x", files: [{ name: "opencode.db", data: new TextEncoder().encode("db") }, { name: "opencode.db-wal", data: new TextEncoder().encode("wal") }] });
+  const kept = readSessionFiles(a.home, "/w", "ses_x", 1024);
+  expect(kept).toEqual({ sessionId: "ses_x", directory: "/w", files: [{ name: "opencode.db", data: new TextEncoder().encode("db") }, { name: "opencode.db-wal", data: new TextEncoder().encode("wal") }] });
   const b = home();
   writeSessionFiles(b.home, kept as NonNullable<typeof kept>);
-  expect(readSessionFiles(b.home, "ses_x", 1024)).toEqual(kept);
-  expect(readSessionFiles(home().home, "ses_y", 1024)).toBeNull();
-  expect(() => readSessionFiles(a.home, "ses_x", 4)).toThrow("over");
+  expect(readSessionFiles(b.home, "/w", "ses_x", 1024)).toEqual(kept);
+  expect(readSessionFiles(home().home, "/w", "ses_y", 1024)).toBeNull();
+  expect(() => readSessionFiles(a.home, "/w", "ses_x", 4)).toThrow("over");
 });
 
 test("an agent cannot make the server copy another file: a symlink, a hard link, a linked directory are refused", () => {
@@ -47,17 +47,17 @@ test("an agent cannot make the server copy another file: a symlink, a hard link,
   writeFileSync(secret, "the server's own file");
   const linked = home();
   symlinkSync(secret, path.join(linked.data, "opencode.db"));
-  expect(() => readSessionFiles(linked.home, "s", 1024)).toThrow();
+  expect(() => readSessionFiles(linked.home, "/w", "s", 1024)).toThrow();
   const hard = home();
   linkSync(secret, path.join(hard.data, "opencode.db"));
-  expect(() => readSessionFiles(hard.home, "s", 1024)).toThrow("not a plain file");
+  expect(() => readSessionFiles(hard.home, "/w", "s", 1024)).toThrow("not a plain file");
   const moved = home();
   rmSync(path.join(moved.home, ".local"), { recursive: true });
   const elsewhere = tempDir("ocs-elsewhere-");
   mkdirSync(path.join(elsewhere, "share/opencode"), { recursive: true });
   writeFileSync(path.join(elsewhere, "share/opencode/opencode.db"), "planted");
   symlinkSync(elsewhere, path.join(moved.home, ".local"));
-  expect(() => readSessionFiles(moved.home, "s", 1024)).toThrow("replaced by a link");
+  expect(() => readSessionFiles(moved.home, "/w", "s", 1024)).toThrow("replaced by a link");
 });
 
 test("the budget: cost and tokens stop the step that goes over; steps stop the one that reaches the cap and wants more", () => {
