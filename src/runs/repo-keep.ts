@@ -16,10 +16,11 @@ const bundleFile = (ws: Workspace) => path.join(ws.root, "kept.bundle");
 
 /**
  * The run's commits beyond what the remote has, when they were not pushed; null when there is nothing
- * to keep (unchanged, or pushed: a follow-up clones the branch). Throws when git fails.
+ * to keep (no commit beyond the remote's, or pushed: a follow-up clones the branch). Throws when git fails.
  */
 export async function keepCommits(deps: RepoDeps, prepared: PreparedRepo, ws: Workspace, git: GitOutcome, runId: string): Promise<KeptCommits | null> {
-  if (git.pushed || !git.changed || !git.commit) return null;
+  // Unchanged by this run but started from kept commits: they are still unpushed, and kept again.
+  if (git.pushed || !git.commit || git.commit === prepared.remoteBase) return null;
   const options = { ...clientOptions(deps, ws, prepared.request.url, runId, AbortSignal.timeout(BUNDLE_MS)) };
   const file = bundleFile(ws);
   try {

@@ -51,7 +51,7 @@ test("Swagger UI works offline: only local asset URLs, all embedded and served",
     expect((await res.arrayBuffer()).byteLength).toBeGreaterThan(10_000);
   }
   const spec = (await readJson(await fetch(`${server.url}/swagger/json`))) as { paths: JsonObject };
-  expect(Object.keys(spec.paths).sort()).toEqual(["/health", "/metrics", "/run", "/runs", "/runs/{id}", "/runs/{id}/cancel", "/runs/{id}/events"]);
+  expect(Object.keys(spec.paths).sort()).toEqual(["/health", "/metrics", "/run", "/runs", "/runs/{id}", "/runs/{id}/cancel", "/runs/{id}/events", "/runs/{id}/messages"]);
 });
 
 test("a real run through the binary", async () => {

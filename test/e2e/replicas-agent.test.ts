@@ -79,3 +79,35 @@ test("runs on one repository branch never overlap across replicas: a second wait
   expect(firstDone.status).toBe("succeeded");
   expect(Date.parse(String(done.started_at))).toBeGreaterThanOrEqual(Date.parse(String(firstDone.finished_at)));
 }, 120_000);
+
+test("a follow-up continues on another replica: the session kept in Postgres reaches it, and the model gets the earlier messages", async () => {
+  const first = opencodeServerEnv(llm, {});
+  // Replicas share WORK_DIR's path (opencode keeps a session's directory), as a Deployment's pods do.
+  const all = await replicas((i, url) => opencodeServerEnv(llm, { DATABASE_URL: url, REPLICA_ID: `f${i + 1}`, MAX_CONCURRENT_RUNS: "1", LOG_LEVEL: "info", WORK_DIR: first.WORK_DIR as string }));
+  const [a, b, c] = all as [ServerProcess, ServerProcess, ServerProcess];
+  const cmd = `sleep 351.${process.pid}`;
+  const sleeper = async () => String((await postJson(a.url, "/runs", { prompt: fakeScript({ bash: cmd, timeout: 600_000 }) })).body.id);
+  const running = async (ids: string[]) => {
+    let views: JsonObject[] = [];
+    await waitFor(async () => (views = await Promise.all(ids.map((id) => view(b, id)))).every((v) => v.status === "running"), { what: "sleepers running", timeoutMs: 60_000 });
+    return views.map((v) => String(v.replica));
+  };
+  // Two replicas busy: the first run goes to the third; then that one is busy, one of the others is freed,
+  // and the follow-up can only start there — another replica than the one that ran the session.
+  const [s1, s2] = [await sleeper(), await sleeper()];
+  const [freed] = await running([s1, s2]);
+  const root = await postJson(c.url, "/run", { prompt: `Remember heron-77\n${fakeScript({ text: "Remembered heron-77." })}` });
+  expect(root).toMatchObject({ status: 200, body: { success: true } });
+  const rootReplica = String((await view(a, String(root.body.run_id))).replica);
+  const s3 = await sleeper();
+  expect(await running([s3])).toEqual([rootReplica]);
+  await fetch(`${a.url}/runs/${s1}`, { method: "DELETE" });
+  const marker = `across-${process.pid}`;
+  const next = await postJson(b.url, "/run", { continue: root.body.run_id, prompt: `${marker}: which word?\n${fakeScript({ text: "heron-77" })}` });
+  expect(next).toMatchObject({ status: 200, body: { success: true, output: "heron-77", parent_run_id: root.body.run_id, session_id: root.body.session_id } });
+  expect((await view(c, String(next.body.run_id))).replica).toBe(freed);
+  expect(freed).not.toBe(rootReplica);
+  const chat = llm.requests.find((r) => JSON.stringify(r.body.messages?.at(-1)?.content ?? "").includes(marker))?.body.messages ?? [];
+  expect(chat.filter((m) => m.role === "user" || m.role === "assistant").length).toBe(3);
+  for (const id of [s2, s3]) await fetch(`${a.url}/runs/${id}`, { method: "DELETE" });
+}, 180_000);

@@ -292,7 +292,7 @@ describe("hostile requests", () => {
               id: expect.stringMatching(UUID),
               status: expect.stringMatching(/^(queued|running|succeeded)$/),
               queue_position: created.queue_position === null ? null : expect.any(Number),
-              links: { self: `/runs/${created.id}`, events: `/runs/${created.id}/events`, cancel: `/runs/${created.id}` },
+              links: { self: `/runs/${created.id}`, events: `/runs/${created.id}/events`, cancel: `/runs/${created.id}`, messages: `/runs/${created.id}/messages` },
             });
             await t.runner.waitForCalls(expectedCalls);
           } else if (expected.sse) {

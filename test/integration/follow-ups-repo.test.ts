@@ -78,8 +78,11 @@ test("push: false — the follow-up starts from the commit the server kept, and 
   expect(next.body).toMatchObject({ success: true, branch, base_commit: first.body.commit, pushed: false, files_changed: ["FINAL.md"] });
   expect(String(next.body.patch)).toContain("+final");
   expect(String(next.body.patch)).not.toContain("DRAFT.md");
-  // A third run with push: true delivers the kept commits, though it changes nothing itself.
-  const third = await run({ continue: next.body.run_id, push: true, prompt: fakeScript({ text: "nothing more" }) });
+  // A run that changes nothing keeps the commits it started from for the next one.
+  const idle = await run({ continue: next.body.run_id, prompt: fakeScript({ text: "nothing to add" }) });
+  expect(idle.body).toMatchObject({ success: true, branch, pushed: false, changed: false, commit: next.body.commit });
+  // A run with push: true delivers the kept commits, though it changes nothing itself.
+  const third = await run({ continue: idle.body.run_id, push: true, prompt: fakeScript({ text: "nothing more" }) });
   expect(third.status).toBe(200);
   expect(third.body).toMatchObject({ branch, pushed: true, changed: false, files_changed: [], commit: next.body.commit });
   expect(await git.head("app", branch)).toBe(String(next.body.commit));

@@ -308,6 +308,12 @@ const goodAgent = fc.constantFrom("build", "plan", "my_agent.v2", `a${"b".repeat
 
 const badPush = fc.constantFrom<unknown>("true", "false", 1, 0, [], {}, "yes");
 
+// Budget caps: positive numbers (whole for tokens and steps); the fuzzed server sets no ceiling.
+const goodCost = fc.oneof(fc.double({ min: 1e-6, max: 1e6, noNaN: true, noDefaultInfinity: true }), fc.integer({ min: 1, max: 1000 }));
+const goodCount = fc.integer({ min: 1, max: 1_000_000 });
+const badCap = fc.constantFrom<unknown>(0, -1, -0.5, "1", "ten", "Infinity", true, [], {}, [1]);
+const badCount = fc.oneof(badCap, fc.constantFrom<unknown>(1.5, 0.1, 2 ** 60));
+
 /** A field that is mostly absent, sometimes null, valid or invalid. */
 function field(good: fc.Arbitrary<unknown>, bad: fc.Arbitrary<unknown>, absentWeight = 6): fc.Arbitrary<Optional> {
   return fc.oneof(
@@ -494,7 +500,7 @@ const repoField: fc.Arbitrary<{ kind: RepoKind | "absent"; tagged: Optional }> =
   },
 );
 
-const KNOWN_KEYS: ReadonlySet<string> = new Set(["prompt", "model", "agent", "repository", "branch", "base", "push"]);
+const KNOWN_KEYS: ReadonlySet<string> = new Set(["prompt", "model", "agent", "repository", "branch", "base", "push", "continue", "max_cost_usd", "max_tokens", "max_steps"]);
 
 const EXTRA_KEYS = ["prompts", "Prompt", "PROMPT", "prompt ", " prompt", "__proto__", "constructor", "toString", "hasOwnProperty", "", "\u0000", "p\u0000rompt", "repo", "token", "env"];
 
@@ -517,6 +523,9 @@ export const structuredJson: fc.Arbitrary<JsonBody> = fc
     branch: field(goodBranch, badBranch),
     base: field(goodBranch, badBranch, 8),
     push: field(fc.boolean(), badPush, 8),
+    maxCost: field(goodCost, badCap, 10),
+    maxTokens: field(goodCount, badCount, 10),
+    maxSteps: field(goodCount, badCount, 10),
     extra: fc.oneof(
       { weight: 8, arbitrary: fc.constant(null) },
       { weight: 1, arbitrary: fc.tuple(fc.oneof(fc.constantFrom(...EXTRA_KEYS), fc.string({ maxLength: 12 }).filter((k) => !KNOWN_KEYS.has(k))), fc.jsonValue({ maxDepth: 2 })) },
@@ -527,7 +536,7 @@ export const structuredJson: fc.Arbitrary<JsonBody> = fc
   })
   .map((r): JsonBody => {
     let branch = r.branch;
-    const fieldsOk = [r.prompt, r.model, r.agent, r.repository.tagged, branch, r.base, r.push].every((t) => t === ABSENT || t.ok) && r.prompt !== ABSENT;
+    const fieldsOk = [r.prompt, r.model, r.agent, r.repository.tagged, branch, r.base, r.push, r.maxCost, r.maxTokens, r.maxSteps].every((t) => t === ABSENT || t.ok) && r.prompt !== ABSENT;
     const hasRepo = r.repository.tagged !== ABSENT && r.repository.tagged.value !== null;
     const needsRepo = [branch, r.base, r.push].some((t) => t !== ABSENT && t.value !== null);
     let bad = !fieldsOk || r.repository.kind === "bad" || r.extra !== null || (!hasRepo && needsRepo);
@@ -547,6 +556,9 @@ export const structuredJson: fc.Arbitrary<JsonBody> = fc
     put("branch", branch);
     put("base", r.base);
     put("push", r.push);
+    put("max_cost_usd", r.maxCost);
+    put("max_tokens", r.maxTokens);
+    put("max_steps", r.maxSteps);
     if (r.extra) entries.push(r.extra);
     // JSON.parse keeps the last of duplicate keys, so a junk value ahead of a key the body sets again changes nothing.
     const shadowed = r.shadow && entries.length > 0 ? entries[r.shadow[0] % entries.length] : undefined;
