@@ -234,12 +234,11 @@ export class Scheduler {
 
   /** A run that ran here ended: its end is written (or kept for a retry) before its slot and branch are free. */
   private async finish(record: RunRecord, ended: RunResult): Promise<void> {
-    let result: RunResult;
     const id = record.id;
     const run = this.active.get(id);
     run?.clearTimers();
     this.deadlines.clear(id);
-    result = withThread(ended, record, run?.budget ?? null, this.deps.logger);
+    const result = withThread(ended, record, run?.budget ?? null, this.deps.logger);
     const status = statusOfResult(result);
     const outcome = outcomeOf(result);
     try {
