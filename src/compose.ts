@@ -116,6 +116,7 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
     onFinished: (id, outcome) => service?.finished(id, outcome),
     replica: config.replicaId,
     leaseMs: config.store.leaseMs,
+    keepSessions: config.runs.keepSessions,
   });
   const leases = store.shared ? new Leases({ store, events, scheduler, health, logger, replica: config.replicaId, leaseMs: config.store.leaseMs }) : null;
   health.onRecovered = () => scheduler.resume();
@@ -131,6 +132,7 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
     maxQueued: config.runs.maxQueued,
     replica: config.replicaId,
     ceilings: config.runs.ceilings,
+    keepSessions: config.runs.keepSessions,
   });
   const app = createApp({
     logger,

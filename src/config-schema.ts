@@ -137,6 +137,7 @@ export const EnvSchema = z.object({
   REPLICA_ID: optionalText.refine((v) => v === undefined || /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(v), "must be 1-63 letters, digits, dots, dashes or underscores").transform((v) => v ?? os.hostname()),
   LEASE_TIMEOUT: withDefault((v) => { const ms = parseDuration(v); return ms !== null && ms >= 3000 ? ms : null; }, DEFAULTS.LEASE_TIMEOUT, "must be a Go duration of at least 3s"),
   METRICS_PUBLIC: withDefault((v) => bool(v), DEFAULTS.METRICS_PUBLIC, "must be true or false"),
+  KEEP_SESSIONS: withDefault((v) => bool(v), DEFAULTS.KEEP_SESSIONS, "must be true or false"),
   DOCS_PUBLIC: withDefault((v) => bool(v), DEFAULTS.DOCS_PUBLIC, "must be true or false"),
   AGENT_ENV_PASSTHROUGH: optionalText.transform((v, ctx) => {
     const names = (v ?? "").split(",").map((n) => n.trim()).filter(Boolean);

@@ -65,6 +65,8 @@ export interface Config {
     retentionMs: number;
     /** MAX_RUN_*: each run's caps, which a request may lower but never raise. */
     ceilings: Limits;
+    /** KEEP_SESSIONS: each run's session is stored for its follow-ups. */
+    keepSessions: boolean;
   };
   /** Where runs are stored: SQLite in DATA_DIR, or one Postgres many replicas share. */
   store: {
@@ -197,6 +199,7 @@ export function loadConfig(env: Env): Config {
       idleTimeoutMs: e.IDLE_TIMEOUT,
       retentionMs: e.RUN_RETENTION,
       ceilings: { max_cost_usd: e.MAX_RUN_COST_USD, max_tokens: e.MAX_RUN_TOKENS, max_steps: e.MAX_RUN_STEPS },
+      keepSessions: e.KEEP_SESSIONS,
     },
     store: { databaseUrl: e.DATABASE_URL, connectTimeoutMs: e.DATABASE_CONNECT_TIMEOUT, leaseMs: e.LEASE_TIMEOUT },
     replicaId: e.REPLICA_ID,

@@ -44,6 +44,8 @@ export interface SchedulerDeps {
   replica: string;
   /** LEASE_TIMEOUT: how long a claimed run's lease lasts without renewal (shared stores). */
   leaseMs: number;
+  /** KEEP_SESSIONS: store each run's session for its follow-ups. */
+  keepSessions: boolean;
 }
 
 export class Scheduler {
@@ -242,7 +244,7 @@ export class Scheduler {
     const status = statusOfResult(result);
     const outcome = outcomeOf(result);
     try {
-      await keepContinuation(this.deps.store, this.deps.logger, result);
+      if (this.deps.keepSessions) await keepContinuation(this.deps.store, this.deps.logger, result);
       await recordEnd(this.deps, this.unrecorded, id, status, outcome);
     } catch (err) {
       // Only a bug gets here; the slot must still be freed and the waiters answered.

@@ -40,6 +40,8 @@ export interface RunServiceDeps {
   replica: string;
   /** MAX_RUN_*: the caps a request may lower but never raise. */
   ceilings: Limits;
+  /** KEEP_SESSIONS: false, and no run can be continued. */
+  keepSessions: boolean;
 }
 
 /** A store fault as the caller sees it: nothing was started, try again later. */
@@ -145,6 +147,7 @@ export class RunService {
 
   /** The run a follow-up continues, checked (404, 409 while it runs, 410 without a session). */
   private async followUp(input: RunInput, parentId: string): Promise<FollowUp> {
+    if (!this.deps.keepSessions) throw new AppError("session_gone", "This server keeps no session history (KEEP_SESSIONS=false): runs cannot be continued");
     const parent = await this.get(parentId);
     const kept = parent?.outcome?.session_id ? await this.read((s) => s.hasContinuation(parentId)) : false;
     return followUpOf(input, parent, parentId, kept, this.deps.allowedRepos);

@@ -84,6 +84,17 @@ describe("follow-ups", () => {
   });
 });
 
+test("KEEP_SESSIONS=false: no session is stored, and a follow-up is a 410 that says so", async () => {
+  const t = testApp({ runner: new FakeRunner((input) => ({ output: "ok", sessionId: "ses_kept", ...kept(input) })), env: { KEEP_SESSIONS: "false" } });
+  const a = await runOnce(t, { prompt: "first" });
+  expect(await t.store.hasContinuation(String(a.body.run_id))).toBe(false);
+  expect(await runOnce(t, { continue: a.body.run_id, prompt: "go on" })).toEqual({
+    status: 410,
+    body: { success: false, code: "session_gone", error: "This server keeps no session history (KEEP_SESSIONS=false): runs cannot be continued", request_id: expect.any(String) },
+  });
+  await t.close();
+});
+
 describe("budget fields", () => {
   const t = testApp({ env: { MAX_RUN_STEPS: "10", MAX_RUN_COST_USD: "1" } });
 
