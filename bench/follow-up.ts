@@ -14,6 +14,14 @@ import { interleave, median, ms, percentile, postRun, tempDir, type BenchContext
 
 const PROMPT = `List the files\n${fakeScript({ bash: "ls -la" }, { text: "Listed: {{tool_output}}" })}`;
 
+/** POST /run and its answer (the run must succeed). */
+async function runJson(url: string, body: object): Promise<{ run_id: string; success: boolean }> {
+  const res = await fetch(`${url}/run`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const answer = (await res.json()) as { run_id: string; success: boolean };
+  if (res.status !== 200 || !answer.success) throw new Error(`run failed with ${res.status}: ${JSON.stringify(answer).slice(0, 300)}`);
+  return answer;
+}
+
 async function timed<T>(fn: () => Promise<T> | T): Promise<[number, T]> {
   const t = performance.now();
   const value = await fn();
@@ -29,14 +37,10 @@ export async function followUp(ctx: BenchContext): Promise<BenchResult> {
   const server = await startServer(config, { logSink: () => {} });
   try {
     await server.ready;
-    const first = (await (await postRun(server.url, PROMPT)).json()) as { run_id: string };
-    let parent = first.run_id;
+    let parent = (await runJson(server.url, { prompt: PROMPT })).run_id;
     // Each follow-up continues the last one, so the conversation (and what is kept) grows as a real one does.
     const next = async () => {
-      const res = await postRun(server.url, { continue: parent, prompt: PROMPT });
-      const body = (await res.json()) as { run_id: string; success: boolean };
-      if (!body.success) throw new Error(`follow-up failed: ${JSON.stringify(body).slice(0, 300)}`);
-      parent = body.run_id;
+      parent = (await runJson(server.url, { continue: parent, prompt: PROMPT })).run_id;
     };
     const { a, b } = await interleave(rounds, warmup, () => postRun(server.url, PROMPT), next);
     const db = new Database(path.join(config.dataDir, "opencode-server.db"), { readonly: true });
