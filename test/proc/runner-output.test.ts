@@ -56,3 +56,54 @@ echo '{"type":"step_finish","sessionID":"ses_flood","part":{"tokens":{"input":7,
   // ~30 MB read: a collection per 8 MiB.
   expect(collections).toBe(3);
 });
+
+/** A stand-in opencode that reports a session and, when asked, writes a session database into its data dir. */
+function sessionAgent(dir: string, writesDb: boolean): OpencodeRunner {
+  const bin = path.join(dir, "opencode");
+  writeFileSync(
+    bin,
+    `#!/bin/sh
+cat > /dev/null
+echo "$*" > "$HOME/argv"
+db="$XDG_DATA_HOME/opencode/opencode.db"
+${writesDb ? '[ -f "$db" ] || printf "db of the first run" > "$db"' : ""}
+echo '{"type":"step_finish","sessionID":"ses_kept","part":{"reason":"stop","tokens":{"input":1,"output":1,"reasoning":0,"cache":{"read":0,"write":0}},"cost":0}}'
+`,
+    { mode: 0o755 },
+  );
+  return new OpencodeRunner({
+    bin,
+    baseEnv: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+    defaultModel: null,
+    maxOutputBytes: 1 << 20,
+    sandbox: createSandbox({ mode: "off" }),
+    files: { auth: "{}", config: null },
+    hidden: [],
+    readOnly: [],
+    networks: null,
+  });
+}
+
+test("the session an agent leaves is kept with the directory it worked in; a follow-up gets it back and --session", async () => {
+  const dir = tempDir("ocs-session-run-");
+  const input = (home: string, resume: Parameters<OpencodeRunner["run"]>[0]["resume"] = null) => {
+    mkdirSync(home);
+    return { runId: "s1", prompt: "p", model: null, agent: null, root: dir, cwd: dir, tmpDir: dir, home, resume, signal: new AbortController().signal, onEvent: () => {} };
+  };
+  const first = await sessionAgent(dir, true).run(input(path.join(dir, "home1")));
+  expect(first.session).toEqual({ sessionId: "ses_kept", directory: dir, files: [{ name: "opencode.db", data: new TextEncoder().encode("db of the first run") }] });
+  expect(await Bun.file(path.join(dir, "home1/argv")).text()).not.toContain("--session");
+  // The follow-up: the kept database is in its fresh home before the agent starts, and opencode is told to continue it.
+  const next = await sessionAgent(dir, true).run(input(path.join(dir, "home2"), first.session));
+  expect(await Bun.file(path.join(dir, "home2/argv")).text()).toContain("--session=ses_kept");
+  expect(next.session).toEqual(first.session as NonNullable<typeof first.session>);
+});
+
+test("an agent that writes no session database: nothing kept, and no problem to report (no warning per run)", async () => {
+  const dir = tempDir("ocs-session-none-");
+  const home = path.join(dir, "home");
+  mkdirSync(home);
+  const out = await sessionAgent(dir, false).run({ runId: "s2", prompt: "p", model: null, agent: null, root: dir, cwd: dir, tmpDir: dir, home, signal: new AbortController().signal, onEvent: () => {} });
+  expect(out.sessionId).toBe("ses_kept");
+  expect([out.session, out.sessionProblem]).toEqual([null, null]);
+});
