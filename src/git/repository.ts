@@ -172,6 +172,11 @@ export async function fetchCommit(git: SimpleGit, commit: string): Promise<void>
   await run(git, ["fetch", "--quiet", "--no-tags", "--depth=1", "origin", commit]);
 }
 
+/** The rest of a shallow clone's history (a server that refuses fetching a commit by id). */
+export async function unshallow(git: SimpleGit): Promise<void> {
+  await run(git, ["fetch", "--quiet", "--no-tags", "--unshallow", "origin"]);
+}
+
 /** Puts the current branch at the bundle's `branch` (its prerequisite must be present). */
 export async function checkoutBundle(git: SimpleGit, file: string, branch: string): Promise<void> {
   // A bundle is read through the file transport, which the hardened config allows nowhere else.

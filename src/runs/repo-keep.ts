@@ -42,7 +42,10 @@ export async function restoreKept(deps: RepoDeps, prepared: PreparedRepo, ws: Wo
   const git = gitIn(ws.dir, clientOptions(deps, ws, prepared.request.url, runId, signal));
   const file = bundleFile(ws);
   try {
-    if (kept.prerequisite && !(await repo.hasCommit(git, kept.prerequisite))) await repo.fetchCommit(git, kept.prerequisite);
+    if (kept.prerequisite && !(await repo.hasCommit(git, kept.prerequisite))) {
+      // Servers may refuse a commit by id (uploadpack.allowReachableSHA1InWant): then the branch's whole history.
+      await repo.fetchCommit(git, kept.prerequisite).catch(() => repo.unshallow(git));
+    }
     await Bun.write(file, kept.bundle);
     await repo.checkoutBundle(git, file, kept.branch);
   } catch (err) {

@@ -107,10 +107,15 @@ describe("three replicas on one Postgres", () => {
     expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
     // Each replica's count is at most a second old.
     for (const s of all) await waitFor(async () => (await health(s)).runs_queued === 2, { what: "every replica to count the two queued runs" });
-    for (const g of gates) await g.fire();
+    // One slot frees: its replica takes the queued runs one after the other, oldest first. (Freeing all at
+    // once would let two replicas claim together, and each stamps started_at before its claim commits.)
+    await gates[0]!.fire();
     const first = await untilStatus(all[0]!, String(same[0]!.body.id), "succeeded");
     const next = await untilStatus(all[0]!, String(second.body.id), "succeeded");
+    const freed = (await untilStatus(all[0]!, String(blockers[0]!.body.id), "succeeded")).replica;
+    expect([first.replica, next.replica]).toEqual([freed, freed]);
     expect(Date.parse(String(first.started_at))).toBeLessThanOrEqual(Date.parse(String(next.started_at)));
+    for (const g of gates.slice(1)) await g.fire();
     for (const b of blockers) await untilStatus(all[0]!, String(b.body.id), "succeeded");
   }, 60_000);
 

@@ -3,11 +3,13 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
 import { shortRunId } from "../../src/runs/ids.ts";
 import { fakeScript, startFakeLlm, type FakeLlm } from "../support/fake-llm.ts";
-import { startGitServer, type GitServer } from "../support/git-server.ts";
+import path from "node:path";
+import { git as gitIn, startGitServer, type GitServer } from "../support/git-server.ts";
 import { readJson } from "../support/http.ts";
 import { opencodeServerEnv } from "../support/opencode-env.ts";
 import { processesRunning } from "../support/procs.ts";
 import { startTestServer, type TestServer } from "../support/server.ts";
+import { tempDir } from "../support/temp.ts";
 
 const GIT_TOKEN = "canary-git-token-follow-9c1d";
 
@@ -101,4 +103,29 @@ test("a follow-up of a timed-out run starts from its partial work (pushed for it
   expect(next.status).toBe(200);
   expect(toolOutputAfter(marker)).toBe("partial\n");
   expect(next.body).toMatchObject({ success: true, branch: first.body.branch, base_commit: first.body.commit, changed: false });
+});
+
+test("kept commits on a shallow clone (REPO_CACHE=false, depth 1) whose base moved on: the commit they build on is fetched first", async () => {
+  await git.createRepo("moving", { files: { "README.md": "# moving\n" } });
+  const shallowEnv = opencodeServerEnv(llm, { GIT_TOKEN, ALLOWED_REPO_PREFIXES: `${git.url}/`, REPO_CACHE: "false", GIT_CLONE_DEPTH: "1" });
+  const shallow = await startTestServer(shallowEnv);
+  try {
+    const post = async (body: Record<string, unknown>) => {
+      const res = await fetch(`${shallow.url}/run`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      return { status: res.status, body: await readJson(res) };
+    };
+    const first = await post({ prompt: fakeScript({ bash: "echo kept > KEPT.md" }, { text: "kept" }), repository: git.repoUrl("moving"), push: false });
+    expect(first.body).toMatchObject({ success: true, pushed: false, changed: true });
+    // Someone pushes to main meanwhile: a depth-1 clone of main no longer holds the commit the kept work builds on.
+    const work = tempDir("ocs-moving-");
+    await gitIn(work, "clone", "--quiet", path.join(git.root, "moving.git"), "c");
+    await gitIn(path.join(work, "c"), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "--allow-empty", "-m", "moved on");
+    await gitIn(path.join(work, "c"), "push", "--quiet", "origin", "main");
+    const marker = `shallow-${process.pid}`;
+    const next = await post({ continue: first.body.run_id, prompt: `${marker}\n${fakeScript({ bash: "cat KEPT.md" }, { text: "seen" })}` });
+    expect(next).toMatchObject({ status: 200, body: { success: true, base_commit: first.body.commit } });
+    expect(toolOutputAfter(marker)).toBe("kept\n");
+  } finally {
+    await shallow.stop();
+  }
 });
