@@ -60,6 +60,7 @@ const MIGRATIONS = [
    ALTER TABLE runs ADD COLUMN thread_id TEXT COLLATE "C";
    ALTER TABLE runs ADD COLUMN limits TEXT;
    CREATE INDEX runs_by_thread ON runs (thread_id, created_at);
+   CREATE INDEX runs_by_parent ON runs (parent_id) WHERE parent_id IS NOT NULL;
    CREATE TABLE continuations (run_id TEXT COLLATE "C" PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE, data BYTEA NOT NULL);`,
 ];
 

@@ -30,7 +30,7 @@ test("a database from before replicas (schema 2) gains the replica column, its r
   await store.close();
   // Back to what version 2 wrote.
   const raw = new Database(f);
-  raw.exec("DROP TABLE continuations; DROP INDEX runs_by_thread; ALTER TABLE runs DROP COLUMN parent_id; ALTER TABLE runs DROP COLUMN thread_id; ALTER TABLE runs DROP COLUMN limits;");
+  raw.exec("DROP TABLE continuations; DROP INDEX runs_by_thread; DROP INDEX runs_by_parent; ALTER TABLE runs DROP COLUMN parent_id; ALTER TABLE runs DROP COLUMN thread_id; ALTER TABLE runs DROP COLUMN limits;");
   raw.exec("ALTER TABLE runs DROP COLUMN replica; PRAGMA user_version = 2;");
   raw.close();
   const reopened = new SqliteRunStore(f);
