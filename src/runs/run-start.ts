@@ -14,17 +14,22 @@ export function specOf(record: RunRecord, request: QueuedRequest, repo: RepoRequ
   return { runId: record.id, requestId: record.requestId, prompt: request.prompt, model: request.model, agent: request.agent, repo, threadId: record.threadId, resume: null };
 }
 
-/** A thread longer than this is summed over its first runs only (a conversation is dozens of runs, not thousands). */
-const MAX_THREAD_RUNS = 10_000;
+/** The thread is read in pages of this many runs. */
+const THREAD_PAGE = 500;
 
-/** What the thread's other finished runs spent (runs of a thread never overlap, so they are all over). */
+/** What the thread's other finished runs spent, all of them (runs of a thread never overlap, so they are all over). */
 export async function threadSpent(store: RunStore, record: RunRecord): Promise<Spent> {
   let spent = NOTHING_SPENT;
-  for (const r of await store.thread(record.threadId, MAX_THREAD_RUNS)) {
-    if (r.id === record.id || !r.outcome) continue;
-    spent = addSpent(spent, r.outcome.budget?.used ?? spentOf(r.outcome.usage, 0));
+  let after: { createdAt: number; id: string } | undefined;
+  for (;;) {
+    const page = await store.thread(record.threadId, THREAD_PAGE, after);
+    for (const r of page) {
+      if (r.id !== record.id && r.outcome) spent = addSpent(spent, r.outcome.budget?.used ?? spentOf(r.outcome.usage, 0));
+    }
+    const last = page.at(-1);
+    if (page.length < THREAD_PAGE || !last) return spent;
+    after = { createdAt: last.createdAt, id: last.id };
   }
-  return spent;
 }
 
 export interface Prepared {
