@@ -21,7 +21,7 @@ const bundleFile = (ws: Workspace) => path.join(ws.root, "kept.bundle");
 export async function keepCommits(deps: RepoDeps, prepared: PreparedRepo, ws: Workspace, git: GitOutcome, runId: string): Promise<KeptCommits | null> {
   // Unchanged by this run but started from kept commits: they are still unpushed, and kept again.
   if (git.pushed || !git.commit || git.commit === prepared.remoteBase) return null;
-  const options = { ...clientOptions(deps, ws, prepared.request.url, runId, AbortSignal.timeout(BUNDLE_MS)) };
+  const options = clientOptions(deps, ws, prepared.request.url, runId, AbortSignal.timeout(BUNDLE_MS));
   const file = bundleFile(ws);
   try {
     await repo.createBundle(gitIn(ws.dir, options), file, prepared.target, prepared.remoteBase);

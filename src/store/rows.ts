@@ -56,6 +56,7 @@ export function answerOf(answer: string | null): RunOutcome | null {
 }
 
 export function recordOf(row: RunColumns): RunRecord {
+  const limits = limitsOf(row.limits);
   return {
     id: row.id,
     requestId: row.request_id,
@@ -78,7 +79,8 @@ export function recordOf(row: RunColumns): RunRecord {
     replica: row.replica,
     parentId: row.parent_id,
     threadId: row.thread_id ?? row.id,
-    ...(({ run, thread }) => ({ limits: run, threadLimits: thread }))(limitsOf(row.limits)),
+    limits: limits.run,
+    threadLimits: limits.thread,
     outcome: answerOf(row.answer),
   };
 }

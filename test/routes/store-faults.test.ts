@@ -7,6 +7,7 @@ import type { RunStore } from "../../src/runs/store.ts";
 import { SqliteRunStore } from "../../src/store/sqlite-store.ts";
 import { testApp, text, type TestApp } from "../support/app.ts";
 import { FakeRunner } from "../support/fake-runner.ts";
+import { gate } from "../support/gate.ts";
 import { readJson } from "../support/http.ts";
 import { tempDir } from "../support/temp.ts";
 import { waitFor } from "../support/wait.ts";
@@ -72,10 +73,9 @@ describe("fault injection at every store call", () => {
   for (const c of CASES) {
     test(`${c.method} failing (${c.what}): the client gets an answer, the server keeps serving, the slot is free, and it recovers`, async () => {
       const faulty = new FaultyStore();
-      let release: () => void = () => {};
-      const blocked = new Promise<void>((r) => (release = r));
+      const blocked = gate();
       const runner = new FakeRunner(async (input) => {
-        if (input.prompt === "blocker") await blocked;
+        if (input.prompt === "blocker") await blocked.promise;
         input.onEvent({ type: "text", text: "working" });
         return { output: "done" };
       });
@@ -85,7 +85,7 @@ describe("fault injection at every store call", () => {
       faulty.fail(c.method, c.from);
       const answer = t.request("/run", text("go", { "idempotency-key": `fault-${c.method}-${c.from}` }));
       if (c.queued) await waitFor(() => faulty.thrown > 0 || t.runs.queued > 0, { what: "the run to be queued (or refused)" });
-      release();
+      blocked.open();
       const res = await answer;
       const body = await readJson(res);
       expect(faulty.thrown).toBeGreaterThan(0);
@@ -102,7 +102,7 @@ describe("fault injection at every store call", () => {
       expect(await readJson(next)).toMatchObject({ success: true, output: "done" });
       expect(next.status).toBe(200);
       await waitFor(async () => (await healthOf(t)).status === "healthy", { what: "health to recover", timeoutMs: 10_000 });
-      t.close();
+      await t.close();
     });
   }
 
@@ -126,7 +126,7 @@ describe("fault injection at every store call", () => {
     const events = await (await t.request(`/runs/${record.id}/events`)).text();
     expect([...events.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]))).toEqual([1, 2, 3]);
     expect((await t.request("/run", text("next"))).status).toBe(200);
-    t.close();
+    await t.close();
   });
 
   test("reads that fail (events, list, queue position) answer 503 store_unavailable or leave the field out; the server keeps serving", async () => {
@@ -149,7 +149,7 @@ describe("fault injection at every store call", () => {
     expect(faulty.thrown).toBe(3);
     faulty.heal();
     expect((await t.request("/health")).status).toBe(200);
-    t.close();
+    await t.close();
   });
 
   test("while the store cannot be written, new runs get 503 store_unavailable and /health says degraded; then both recover by themselves", async () => {
@@ -166,16 +166,15 @@ describe("fault injection at every store call", () => {
     // No request needed: the probe finds the store writable again.
     await waitFor(async () => (await healthOf(t)).status === "healthy", { what: "the probe to see the store back", timeoutMs: 10_000 });
     expect((await t.request("/runs", text("x"))).status).toBe(202);
-    t.close();
+    await t.close();
   });
 
   test("events the store cannot take wait in memory: the run goes on, and once the store is back every event is stored, in order", async () => {
     const faulty = new FaultyStore();
-    let release: () => void = () => {};
-    const gate = new Promise<void>((r) => (release = r));
+    const held = gate();
     const runner = new FakeRunner(async (input) => {
       input.onEvent({ type: "text", text: "one" });
-      await gate;
+      await held.promise;
       input.onEvent({ type: "text", text: "two" });
       return { output: "done" };
     });
@@ -183,7 +182,7 @@ describe("fault injection at every store call", () => {
     faulty.fail("appendEvents");
     const res = t.request("/run", text("x"));
     await waitFor(() => faulty.thrown > 0, { what: "an event write to fail" });
-    release();
+    held.open();
     const answer = await readJson(await res);
     expect(answer).toMatchObject({ success: true, output: "done" });
     faulty.heal();
@@ -222,11 +221,10 @@ describe("fault injection at every store call", () => {
 
   test("held events that can never be written (the store works, they do not fit) are dropped after a second try; the run's end is stored without them", async () => {
     const faulty = new FaultyStore();
-    let release: () => void = () => {};
-    const gate = new Promise<void>((r) => (release = r));
+    const held = gate();
     const runner = new FakeRunner(async (input) => {
       input.onEvent({ type: "text", text: "held" });
-      await gate;
+      await held.promise;
       return { output: "done" };
     });
     const t = testApp({ store: faulty.store, runner });
@@ -236,7 +234,7 @@ describe("fault injection at every store call", () => {
     // From now on only writes carrying the held text event fail: everything else (the probe, a bare end) works.
     const carriesHeld = (args: unknown[]) => JSON.stringify(args).includes('"text":"held"');
     faulty.fail("finish", 1, carriesHeld);
-    release();
+    held.open();
     const answer = await readJson(await res);
     expect(answer).toMatchObject({ success: true, output: "done" });
     const id = String(answer.run_id);
@@ -263,6 +261,6 @@ describe("fault injection at every store call", () => {
     expect(await readJson(retry)).toMatchObject({ success: true, run_id: runId });
     faulty.heal();
     await waitFor(async () => (await readJson(await t.request(`/runs/${runId}`))).status === "succeeded", { what: "the end to be written", timeoutMs: 10_000 });
-    t.close();
+    await t.close();
   });
 });
