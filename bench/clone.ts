@@ -44,7 +44,7 @@ async function checkoutFloor(bare: string, base: string, rounds: number): Promis
 async function prepare(deps: RepoDeps, config: Config, url: string, workRoot: string, runId: string): Promise<number> {
   const ws = createWorkspace(workRoot, runId, { git: true });
   try {
-    const request = { url: resolveRepositoryUrl(url, parsePrefixes(config.git.allowedPrefixes)), branch: null, base: null, push: false };
+    const request = { url: resolveRepositoryUrl(url, parsePrefixes(config.git.allowedPrefixes)), branch: null, base: null, push: false, pullRequest: null };
     const t = performance.now();
     await prepareRepo(deps, request, ws, runId, new AbortController().signal);
     return performance.now() - t;

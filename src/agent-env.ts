@@ -4,7 +4,7 @@ import type { OpencodeDirs } from "./opencode/dirs.ts";
 import { PROVIDER_ENV_VARS } from "./opencode/provider-env.ts";
 
 /** Variables that carry the server's own secrets or settings: never handed to the agent. */
-export const SERVER_SECRET_VARS = ["API_KEY", "GITHUB_TOKEN", "GIT_TOKEN", "OPENCODE_AUTH_TOKEN", "OPENCODE_AUTH_JSON", "OPENCODE_CONFIG_JSON", "DATABASE_URL"];
+export const SERVER_SECRET_VARS = ["API_KEY", "GITHUB_TOKEN", "GIT_TOKEN", "OPENCODE_AUTH_TOKEN", "OPENCODE_AUTH_JSON", "OPENCODE_CONFIG_JSON", "DATABASE_URL", "WEBHOOK_SECRET", "WEBHOOK_URL"];
 const SERVER_OWN_OPENCODE_VARS = new Set(["OPENCODE_AUTH_TOKEN", "OPENCODE_AUTH_JSON", "OPENCODE_AUTH_FILE", "OPENCODE_CONFIG_JSON", "OPENCODE_BIN", "OPENCODE_MODEL"]);
 
 /** Network settings both the agent and the server's git commands need from the host. */

@@ -26,6 +26,8 @@ import type { SandboxMode } from "./sandbox/types.ts";
 import { PgRunStore } from "./store/pg-store.ts";
 import { SqliteRunStore } from "./store/sqlite-store.ts";
 import { VERSION } from "./version.ts";
+import { deliveredView } from "./modules/runs/views.ts";
+import { WebhookDispatcher } from "./webhooks/dispatcher.ts";
 
 const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
 
@@ -41,6 +43,10 @@ export interface GraphDeps {
   store?: RunStore;
   /** A mirror cache shared with another graph (tests that run several apps on one cache). */
   cache?: MirrorCache;
+  /** Forge API timeouts and retries (tests shorten them). */
+  forgeHttp?: RepoDeps["forgeHttp"];
+  /** How often the webhook outbox is polled (tests). */
+  webhookPollMs?: number;
 }
 
 export interface Graph {
@@ -63,7 +69,7 @@ function findGit(config: Config): string | null {
   return Bun.which(config.git.bin, { PATH: config.git.baseEnv.PATH ?? "" });
 }
 
-export function repoDeps(config: Config, gitBinary: string | null, cache?: MirrorCache): RepoDeps {
+export function repoDeps(config: Config, gitBinary: string | null, cache?: MirrorCache, forgeHttp: RepoDeps["forgeHttp"] = {}): RepoDeps {
   return {
     gitBinary,
     gitBaseEnv: config.git.baseEnv,
@@ -76,6 +82,10 @@ export function repoDeps(config: Config, gitBinary: string | null, cache?: Mirro
     undeliveredDir: path.join(config.dataDir, "undelivered"),
     maxPatchBytes: config.maxOutputBytes,
     cache: cache ?? (config.git.cache ? new MirrorCache(config.git.cache.dir, config.git.cache.maxBytes) : null),
+    forges: config.forges,
+    forgeHttp,
+    userAgent: `opencode-server/${VERSION}`,
+    publicUrl: config.publicUrl,
   };
 }
 
@@ -98,7 +108,7 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
   events.dropped = (runId, n, err) => logger.error("a run's held events could not be stored and were dropped", { run_id: runId, events: n, error: err });
   health.backlogged = () => events.backlog > 0;
   events.failing = () => health.problem !== null;
-  const repo = repoDeps(config, gitBinary, deps.cache);
+  const repo = repoDeps(config, gitBinary, deps.cache, deps.forgeHttp);
   let service: RunService | undefined;
   const metrics = new Metrics({ inFlight: () => scheduler.inFlight, queued: () => service?.queuedNow() ?? Promise.resolve(0) });
   const scheduler: Scheduler = new Scheduler({
@@ -108,16 +118,38 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
     logger,
     observer: metrics,
     execute: (spec, signal, emit) => executeRun({ runner: deps.runner, workDir: config.workDir, redactor, defaultModel: config.opencode.defaultModel, repo }, spec, signal, emit),
-    repoOf: (r) => (r.repository ? { url: repositoryUrlOf(new URL(r.repository.url)), branch: r.repository.branch, base: r.repository.base, push: r.repository.push } : null),
+    repoOf: (r) => (r.repository ? { url: repositoryUrlOf(new URL(r.repository.url)), branch: r.repository.branch, base: r.repository.base, push: r.repository.push, pullRequest: r.repository.pullRequest } : null),
     defaultModel: config.opencode.defaultModel,
     maxConcurrent: config.runs.maxConcurrent,
     maxExecutionMs: config.maxExecutionMs,
     idleTimeoutMs: config.runs.idleTimeoutMs,
-    onFinished: (id, outcome) => service?.finished(id, outcome),
+    onFinished: (id, outcome) => {
+      service?.finished(id, outcome);
+      webhooks?.wake();
+    },
     replica: config.replicaId,
     leaseMs: config.store.leaseMs,
     keepSessions: config.runs.keepSessions,
   });
+  const hooks = config.webhooks;
+  const webhooks = hooks.secret
+    ? new WebhookDispatcher({
+        store,
+        logger,
+        observer: metrics,
+        present: async (record) => deliveredView(record, await store.children(record.id)),
+        secret: hooks.secret,
+        prefixes: hooks.allowedPrefixes,
+        serverUrl: hooks.url,
+        timeoutMs: hooks.timeoutMs,
+        maxAttempts: hooks.maxAttempts,
+        retryBaseMs: hooks.retryBaseMs,
+        retryMaxMs: hooks.retryMaxMs,
+        concurrency: hooks.concurrency,
+        userAgent: `opencode-server/${VERSION}`,
+        ...(deps.webhookPollMs ? { pollMs: deps.webhookPollMs } : {}),
+      })
+    : null;
   const leases = store.shared ? new Leases({ store, events, scheduler, health, logger, replica: config.replicaId, leaseMs: config.store.leaseMs }) : null;
   health.onRecovered = () => scheduler.resume();
   service = new RunService({
@@ -133,6 +165,8 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
     replica: config.replicaId,
     ceilings: config.runs.ceilings,
     keepSessions: config.runs.keepSessions,
+    webhooks: { enabled: hooks.secret !== null, prefixes: hooks.allowedPrefixes, events: hooks.events, server: hooks.url !== null },
+    forges: config.forges,
   });
   const app = createApp({
     logger,
@@ -182,6 +216,7 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
         pruneTimer = setInterval(() => void prune(), PRUNE_INTERVAL_MS);
         pruneTimer.unref();
         leases?.start();
+        webhooks?.start();
         scheduler.pump();
       })();
       return started;
@@ -192,6 +227,7 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
       leases?.stop();
       health.stop();
       await scheduler.settled();
+      await webhooks?.stop();
       await store.close();
     },
   };

@@ -30,6 +30,12 @@ export const DEFAULTS = {
   AGENT_NETWORK: "proxy",
   DATABASE_CONNECT_TIMEOUT: "30s",
   LEASE_TIMEOUT: "30s",
+  WEBHOOK_EVENTS: "run.finished",
+  WEBHOOK_TIMEOUT: "10s",
+  WEBHOOK_MAX_ATTEMPTS: "10",
+  WEBHOOK_RETRY_BASE: "5s",
+  WEBHOOK_RETRY_MAX: "1h",
+  WEBHOOK_CONCURRENCY: "8",
 } as const;
 
 
@@ -81,5 +87,16 @@ export const ENV_DOCS: readonly { name: string; default: string; description: st
   { name: "DATABASE_CONNECT_TIMEOUT", default: DEFAULTS.DATABASE_CONNECT_TIMEOUT, description: "at start-up, how long to wait for Postgres before exiting non-zero" },
   { name: "REPLICA_ID", default: "the hostname", description: "this replica's name, shown on its runs and log lines" },
   { name: "LEASE_TIMEOUT", default: DEFAULTS.LEASE_TIMEOUT, description: "Postgres: a replica silent this long is dead, and its running runs become interrupted" },
+  { name: "PUBLIC_URL", default: "", description: "the server's address as users reach it (https://agents.example.com): links to runs in pull requests" },
+  { name: "FORGES", default: "https://github.com/=github", description: "which forge serves which repositories, for pull requests: <url prefix>=github|gitlab|gitea[:<api url>], comma-separated (github.com is known)" },
+  { name: "WEBHOOK_URL", default: "", description: "called back (a signed POST) about every run; needs WEBHOOK_SECRET" },
+  { name: "WEBHOOK_SECRET", default: "", description: "HMAC-SHA256 key of X-Signature-256 on every delivery (at least 16 characters); unset = no webhooks" },
+  { name: "WEBHOOK_ALLOWED_PREFIXES", default: "", description: "URL prefixes a run's callback_url must start with, comma-separated; loopback, link-local and private addresses only when a prefix names them" },
+  { name: "WEBHOOK_EVENTS", default: DEFAULTS.WEBHOOK_EVENTS, description: "what is delivered: run.finished (the final state), run.status (queued, running), comma-separated" },
+  { name: "WEBHOOK_TIMEOUT", default: DEFAULTS.WEBHOOK_TIMEOUT, description: "one delivery attempt's limit (connect and the whole answer)" },
+  { name: "WEBHOOK_MAX_ATTEMPTS", default: DEFAULTS.WEBHOOK_MAX_ATTEMPTS, description: "attempts per delivery before it is marked failed" },
+  { name: "WEBHOOK_RETRY_BASE", default: DEFAULTS.WEBHOOK_RETRY_BASE, description: "first retry's delay; each next one doubles (with jitter)" },
+  { name: "WEBHOOK_RETRY_MAX", default: DEFAULTS.WEBHOOK_RETRY_MAX, description: "longest delay between two attempts" },
+  { name: "WEBHOOK_CONCURRENCY", default: DEFAULTS.WEBHOOK_CONCURRENCY, description: "deliveries in flight at once (at most 2 per receiver host)" },
   { name: "AGENT_ALLOWED_HOSTS", default: "", description: "hosts the agent may reach in proxy mode: host, *.domain or an IP, with :port (default 80 and 443), comma-separated" },
 ];

@@ -9,6 +9,9 @@ import { opencodeDirs, type OpencodeDirs } from "./opencode/dirs.ts";
 import type { HostPattern } from "./network/allow-list.ts";
 import type { NetworkMode } from "./network/agent-network.ts";
 import type { SandboxRequest } from "./sandbox/types.ts";
+import type { ForgeSite } from "./git/forge/types.ts";
+import type { WebhookEvent } from "./webhooks/model.ts";
+import type { WebhookPrefix } from "./webhooks/url-policy.ts";
 
 // Importers see one module: the parts live in siblings only to keep each file short.
 export { secretLeaves, SERVER_SECRET_VARS } from "./agent-env.ts";
@@ -99,6 +102,23 @@ export interface Config {
     /** The mirror cache; null when REPO_CACHE is off. */
     cache: { dir: string; maxBytes: number } | null;
   };
+  /** PUBLIC_URL without a trailing slash: links to runs (pull request bodies); null when unset. */
+  publicUrl: string | null;
+  /** FORGES, github.com included: the forge and API of each repository prefix. */
+  forges: ForgeSite[];
+  webhooks: {
+    /** WEBHOOK_URL (a secret: it may carry the receiver's token). */
+    url: string | null;
+    /** WEBHOOK_SECRET; null: no webhooks at all. */
+    secret: string | null;
+    allowedPrefixes: WebhookPrefix[];
+    events: WebhookEvent[];
+    timeoutMs: number;
+    maxAttempts: number;
+    retryBaseMs: number;
+    retryMaxMs: number;
+    concurrency: number;
+  };
   /** Provider credential variables present in the environment (names only), for the start-up check. */
   providerCredentialVars: string[];
   /** Every secret value known at start-up, for redaction. */
@@ -144,6 +164,7 @@ export function loadConfig(env: Env): Config {
   }
   const e = parsed.data;
   if (e.OPENCODE_AUTH_JSON) validateAuthJson(e.OPENCODE_AUTH_JSON);
+  if (e.WEBHOOK_URL && !e.WEBHOOK_SECRET) throw new ConfigError("WEBHOOK_SECRET", "must be set when WEBHOOK_URL is: every delivery is signed with it");
 
   // The invoking user's HOME/XDG locate DATA_DIR's default only: opencode's files for runs live in a
   // home of the server's own, so a developer's ~/.config/opencode and auth.json are never touched.
@@ -217,6 +238,19 @@ export function loadConfig(env: Env): Config {
       inactivityTimeoutMs: e.GIT_TIMEOUT,
       baseEnv: gitBaseEnv(env),
       cache: cacheDir ? { dir: cacheDir, maxBytes: e.CACHE_MAX_BYTES } : null,
+    },
+    publicUrl: e.PUBLIC_URL,
+    forges: e.FORGES,
+    webhooks: {
+      url: e.WEBHOOK_URL,
+      secret: e.WEBHOOK_SECRET ?? null,
+      allowedPrefixes: e.WEBHOOK_ALLOWED_PREFIXES,
+      events: e.WEBHOOK_EVENTS,
+      timeoutMs: e.WEBHOOK_TIMEOUT,
+      maxAttempts: e.WEBHOOK_MAX_ATTEMPTS,
+      retryBaseMs: e.WEBHOOK_RETRY_BASE,
+      retryMaxMs: e.WEBHOOK_RETRY_MAX,
+      concurrency: e.WEBHOOK_CONCURRENCY,
     },
     providerCredentialVars: providerCredentials,
     secrets,

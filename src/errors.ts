@@ -25,6 +25,8 @@ export const ERROR_CODES = [
   "budget_exceeded",
   "run_not_finished",
   "session_gone",
+  "pull_request_failed",
+  "callback_not_allowed",
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -42,6 +42,11 @@ export const ERROR_EXAMPLES: Record<ErrorCode, CodeExample> = {
   budget_exceeded: { run: true, error: "Budget exceeded: the run's cost reached $0.0512, over max_cost_usd ($0.05); it was stopped after step 7" },
   run_not_finished: { error: "Run 0b6f3c1e-8a2d-4f5e-9c7b-1d2e3f4a5b6c is still running: continue it once it has ended", details: { status: "running" } },
   session_gone: { error: "Run 0b6f3c1e-8a2d-4f5e-9c7b-1d2e3f4a5b6c has no opencode session to continue: it ended before its agent started" },
+  pull_request_failed: {
+    run: true,
+    error: 'The branch was pushed, but the pull request could not be opened: github (422): Validation Failed: No commits between main and opencode/0b6f3c1e',
+  },
+  callback_not_allowed: { error: "callback_url https://hooks.example.org/ci is not allowed on this server (WEBHOOK_ALLOWED_PREFIXES: https://hooks.example.com/)" },
 };
 
 /** The example Error answer for `code`: the table's message, or `own` where a route words it differently. */

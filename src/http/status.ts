@@ -27,6 +27,9 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
   budget_exceeded: 402,
   run_not_finished: 409,
   session_gone: 410,
+  // The push landed; the forge refused or failed the pull request (as push_failed: the far end's fault).
+  pull_request_failed: 502,
+  callback_not_allowed: 403,
 };
 
 export function statusOf(code: ErrorCode): number {

@@ -22,6 +22,9 @@ export class Metrics implements RunObserver {
   private readonly gitFailures: Counter<"operation">;
   private readonly egress: Counter<"outcome">;
   private readonly budgetStops: Counter<"cap" | "scope">;
+  private readonly pullRequests: Counter<"result">;
+  private readonly webhookAttempts: Counter<"event" | "outcome">;
+  private readonly webhookDuration: Histogram<"event">;
   private readonly http: Counter<"method" | "route" | "status">;
   private readonly httpDuration: Histogram<"method" | "route">;
 
@@ -42,6 +45,20 @@ export class Metrics implements RunObserver {
     this.gitFailures = new Counter({ name: `${PREFIX}git_failures_total`, help: "Repository clones and pushes that failed", labelNames: ["operation"], registers });
     this.egress = new Counter({ name: `${PREFIX}egress_total`, help: "Agents' connections through the egress proxy, allowed or refused", labelNames: ["outcome"], registers });
     this.budgetStops = new Counter({ name: `${PREFIX}runs_budget_exceeded_total`, help: "Runs stopped by a budget, by the cap that stopped them (max_cost_usd, max_tokens, max_steps) and its scope (run or thread)", labelNames: ["cap", "scope"], registers });
+    this.pullRequests = new Counter({ name: `${PREFIX}pull_requests_total`, help: "Pull requests of runs: created, updated (one was open from the branch), failed", labelNames: ["result"], registers });
+    this.webhookAttempts = new Counter({
+      name: `${PREFIX}webhook_attempts_total`,
+      help: "Webhook delivery attempts by event and outcome: delivered, retry (failed, another attempt is scheduled), failed (the last attempt failed), refused (the destination is not allowed)",
+      labelNames: ["event", "outcome"],
+      registers,
+    });
+    this.webhookDuration = new Histogram({
+      name: `${PREFIX}webhook_attempt_duration_seconds`,
+      help: "Duration of webhook delivery attempts",
+      labelNames: ["event"],
+      buckets: [0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
     this.http = new Counter({ name: `${PREFIX}http_requests_total`, help: "HTTP requests by route pattern and status", labelNames: ["method", "route", "status"], registers });
     this.httpDuration = new Histogram({
       name: `${PREFIX}http_request_duration_seconds`,
@@ -81,7 +98,15 @@ export class Metrics implements RunObserver {
     if (result.code === "push_failed" || (result.git?.deliveryError ?? null) !== null) this.gitFailures.inc({ operation: "push" });
     const exceeded = result.code === "budget_exceeded" ? result.budget?.exceeded : null;
     if (exceeded) this.budgetStops.inc({ cap: exceeded.cap, scope: exceeded.scope });
+    const pr = result.git?.pullRequest;
+    if (pr) this.pullRequests.inc({ result: pr.action });
+    else if (result.code === "pull_request_failed") this.pullRequests.inc({ result: "failed" });
     for (const e of result.egress) this.egress.inc({ outcome: e.allowed ? "allowed" : "refused" }, e.count);
+  }
+
+  webhookAttempt(event: string, outcome: "delivered" | "retry" | "failed" | "refused", seconds: number): void {
+    this.webhookAttempts.inc({ event, outcome });
+    this.webhookDuration.observe({ event }, seconds);
   }
 
   httpRequest(method: string, route: string, status: number, seconds: number): void {

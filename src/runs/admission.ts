@@ -3,34 +3,40 @@ import { createHash } from "node:crypto";
 import { AppError } from "../errors.ts";
 import { allowedRepository, RepositoryUrlError, type RepoPrefix } from "../git/url-policy.ts";
 import { newRunId } from "./ids.ts";
-import type { Limits, QueuedRequest, RunRecord } from "./model.ts";
+import type { WebhookSubscription } from "../webhooks/model.ts";
+import type { Limits, PullRequestOptions, QueuedRequest, RunRecord } from "./model.ts";
 
 /** A validated request: the repository URL is checked (syntax) but not yet allowed (policy). */
 export interface RunInput {
   prompt: string;
   model: string | null;
   agent: string | null;
-  repository: { url: URL; branch: string | null; base: string | null; push: boolean } | null;
-  /** A follow-up: the finished run it continues, and whether to push (null: as that run did). */
-  continues: { parentId: string; push: boolean | null } | null;
+  repository: { url: URL; branch: string | null; base: string | null; push: boolean; pullRequest: PullRequestOptions | null } | null;
+  /** A follow-up: the finished run it continues, whether to push and open a pull request (null: as that run did; false: no pull request). */
+  continues: { parentId: string; push: boolean | null; pullRequest: PullRequestOptions | false | null } | null;
+  /** callback_url as sent (checked against WEBHOOK_ALLOWED_PREFIXES by the service). */
+  callbackUrl: string | null;
   /** The caps the request asked for (null: the server's ceiling). */
   limits: Limits;
 }
 
 /** Same request, same fingerprint: how an Idempotency-Key reused for something else is caught. */
 export function fingerprint(input: RunInput): string {
-  const repo = input.repository ? { ...input.repository, url: input.repository.url.href } : null;
+  const { pullRequest, ...repoFields } = input.repository ?? { pullRequest: null };
+  const repo = input.repository ? { ...repoFields, url: input.repository.url.href } : null;
   const extra = input.continues || Object.values(input.limits).some((v) => v !== null) ? [input.continues, input.limits] : [];
-  return createHash("sha256").update(JSON.stringify([input.prompt, input.model, input.agent, repo, ...extra])).digest("hex");
+  // Fields newer than the fingerprint count only when set: a key retried across an upgrade still matches.
+  const later = pullRequest || input.callbackUrl ? [pullRequest, input.callbackUrl] : [];
+  return createHash("sha256").update(JSON.stringify([input.prompt, input.model, input.agent, repo, ...extra, ...later])).digest("hex");
 }
 
 /** What the queue stores for the run to start from; the repository must be under the allow-list (403). */
 export function queuedRequest(input: RunInput, allowedRepos: readonly RepoPrefix[]): QueuedRequest {
   if (!input.repository) return { prompt: input.prompt, model: input.model, agent: input.agent, repository: null };
-  const { url, branch, base, push } = input.repository;
+  const { url, branch, base, push, pullRequest } = input.repository;
   try {
     const allowed = allowedRepository(url, allowedRepos).href;
-    return { prompt: input.prompt, model: input.model, agent: input.agent, repository: { url: allowed, branch, base, push } };
+    return { prompt: input.prompt, model: input.model, agent: input.agent, repository: { url: allowed, branch, base, push, pullRequest } };
   } catch (err) {
     if (err instanceof RepositoryUrlError) throw new AppError("repository_not_allowed", err.message);
     throw err;
@@ -57,6 +63,7 @@ export interface RecordOptions {
   model: string | null;
   now: number;
   limits: Limits;
+  webhooks: WebhookSubscription[];
   /** A follow-up's place in its conversation; a first run starts its own (its caps as asked are the thread's). */
   thread: { parentId: string; threadId: string; threadLimits: Limits } | { asked: Limits };
 }
@@ -88,6 +95,8 @@ export function newRecord(request: QueuedRequest, opts: RecordOptions): RunRecor
     threadId: thread.threadId,
     limits: opts.limits,
     threadLimits: thread.threadLimits,
+    pullRequest: repo?.pullRequest ?? null,
+    webhooks: opts.webhooks,
     outcome: null,
   };
 }

@@ -31,6 +31,7 @@ export function followUpOf(input: RunInput, parent: RunRecord | null, parentId: 
   }
   if (!hasSession) throw new AppError("session_gone", `Run ${parentId}'s session history is no longer kept (it could not be saved when the run ended): it cannot be continued`);
   const push = input.continues?.push ?? null;
+  const asked = input.continues?.pullRequest ?? null;
   let repository: QueuedRequest["repository"] = null;
   if (parent.repository) {
     let url: string;
@@ -41,9 +42,14 @@ export function followUpOf(input: RunInput, parent: RunRecord | null, parentId: 
       throw err;
     }
     const out = parent.outcome;
-    repository = { url, branch: out.branch ?? parent.branch, base: out.base_branch ?? parent.base, push: push ?? parent.push ?? true };
-  } else if (push !== null) {
-    throw new AppError("invalid_request", `Invalid field "push": run ${parentId} worked on no repository`, { field: "push" });
+    const pushes = push ?? parent.push ?? true;
+    // An inherited pull request follows the branch only while it is pushed; one asked for with push: false is a 400 already.
+    const pullRequest = asked === false || !pushes ? null : (asked ?? parent.pullRequest);
+    repository = { url, branch: out.branch ?? parent.branch, base: out.base_branch ?? parent.base, push: pushes, pullRequest };
+  } else {
+    for (const [field, value] of [["push", push], ["pull_request", asked || null]] as const) {
+      if (value !== null) throw new AppError("invalid_request", `Invalid field "${field}": run ${parentId} worked on no repository`, { field });
+    }
   }
   return {
     request: { prompt: input.prompt, model: input.model ?? parent.model, agent: input.agent ?? parent.agent, repository },

@@ -1,6 +1,7 @@
 // A run's shapes as zod schemas — statuses, outcomes, events, records, queued requests: each defined once, its type z.infer'd.
 import { z } from "zod";
 import { ERROR_CODES } from "../errors.ts";
+import { WebhookSubscription } from "../webhooks/model.ts";
 
 export const RUN_STATUSES = ["queued", "running", "succeeded", "failed", "timed_out", "cancelled", "interrupted"] as const;
 export const RunStatus = z.enum(RUN_STATUSES).meta({ id: "RunStatus" });
@@ -71,6 +72,24 @@ export const BudgetReport = z
   .meta({ id: "Budget", description: "Present when a cap applied to the run" });
 export type BudgetReport = z.infer<typeof BudgetReport>;
 
+/** What a repository run asked of its pull request (`pull_request: true` is all defaults). */
+export const PullRequestOptions = z.object({
+  title: z.string().nullable(),
+  body: z.string().nullable(),
+  draft: z.boolean(),
+  base: z.string().nullable(),
+});
+export type PullRequestOptions = z.infer<typeof PullRequestOptions>;
+
+export const PullRequestResult = z
+  .object({
+    url: z.string().describe("The pull (merge) request's page"),
+    number: z.number().int().describe("Its number (GitLab: the merge request's iid)"),
+    action: z.enum(["created", "updated"]).describe("created: opened by this run; updated: one was already open from the branch — its body was updated and a comment added"),
+  })
+  .meta({ id: "PullRequest" });
+export type PullRequestResult = z.infer<typeof PullRequestResult>;
+
 /** The fields every outcome has (the seed's, and ours); repository runs add the git fields. */
 const outcomeFields = {
   output: z.string().describe("The agent's text, as plain `opencode run` prints it (partial on failure)"),
@@ -97,6 +116,8 @@ const outcomeFields = {
   patch: z.string().optional().describe("With push: false, the change as a diff"),
   patch_truncated: z.boolean().optional(),
   undelivered_patch: z.string().optional().describe("When the push failed: where the commits were saved on the server (git am)"),
+  pull_request: PullRequestResult.optional().describe("pull_request runs: the pull request the branch is in"),
+  pull_request_note: z.string().optional().describe("pull_request runs: why no pull request was opened or updated (nothing pushed, the run did not succeed, the work is on the base branch)"),
   budget: BudgetReport.optional(),
   parent_run_id: z.string().optional().describe("Follow-up runs only: the run this one continued"),
   thread_id: z.string().optional().describe("Follow-up runs only: the first run of the conversation"),
@@ -119,6 +140,7 @@ export type RunOutcome = z.infer<typeof RunOutcome>;
 const GitEvent = z.union([
   z.object({ type: z.literal("git"), action: z.literal("cloned"), branch: z.string(), base_branch: z.string().nullable(), base_commit: z.string().nullable() }),
   z.object({ type: z.literal("git"), action: z.enum(["committed", "pushed"]), branch: z.string(), commit: z.string().nullable(), changed: z.boolean(), pushed: z.boolean() }),
+  z.object({ type: z.literal("git"), action: z.literal("pull_request"), branch: z.string(), base: z.string(), url: z.string(), number: z.number().int(), result: z.enum(["created", "updated"]) }),
 ]);
 
 /** What a run reports as it goes; the event log numbers, stores and publishes them. */
@@ -168,6 +190,10 @@ export const RunRecord = z.object({
   /** This run's caps, and its thread's (the first run's own request's). */
   limits: Limits,
   threadLimits: Limits,
+  /** A repository run's pull request (follow-ups inherit it); null: none asked for. */
+  pullRequest: PullRequestOptions.nullable(),
+  /** Who is called back about this run, and on which events. */
+  webhooks: z.array(WebhookSubscription),
   outcome: RunOutcome.nullable(),
 });
 export type RunRecord = z.infer<typeof RunRecord>;
@@ -177,6 +203,8 @@ export const QueuedRequest = z.object({
   prompt: z.string(),
   model: z.string().nullable(),
   agent: z.string().nullable(),
-  repository: z.object({ url: z.string(), branch: z.string().nullable(), base: z.string().nullable(), push: z.boolean() }).nullable(),
+  repository: z
+    .object({ url: z.string(), branch: z.string().nullable(), base: z.string().nullable(), push: z.boolean(), pullRequest: PullRequestOptions.nullable().default(null) })
+    .nullable(),
 });
 export type QueuedRequest = z.infer<typeof QueuedRequest>;

@@ -19,6 +19,8 @@ function gitFields(git: GitOutcome) {
     push_note: git.pushNote,
     ...(git.patch !== null ? { patch: git.patch, patch_truncated: git.patchTruncated } : {}),
     ...(git.undeliveredPatch !== null ? { undelivered_patch: git.undeliveredPatch } : {}),
+    ...(git.pullRequest !== null ? { pull_request: git.pullRequest } : {}),
+    ...(git.pullRequestNote !== null ? { pull_request_note: git.pullRequestNote } : {}),
   };
 }
 

@@ -12,6 +12,7 @@ import type { Continuation, KeptCommits } from "./continuation.ts";
 import { prepareRepo } from "./repo-clone.ts";
 import { keepCommits, restoreKept } from "./repo-keep.ts";
 import { publishRepo } from "./repo-publish.ts";
+import { deliverPullRequest } from "./repo-pull-request.ts";
 import type { GitOutcome, PreparedRepo, RepoDeps, RepoRequest } from "./repository.ts";
 import type { RunResult } from "./result.ts";
 import { createWorkspace } from "./workspace.ts";
@@ -75,6 +76,29 @@ function continuationOf(outcome: AgentOutcome | null, commits: KeptCommits | nul
   return { session: outcome.session, commits };
 }
 
+/** A pushed branch's pull request (only for a run that succeeded); what failed, if it did. */
+async function pullRequestOf(
+  deps: PipelineDeps,
+  prepared: PreparedRepo,
+  git: GitOutcome,
+  failure: Failure | null,
+  ctx: { spec: RunSpec; model: string | null; outcome: AgentOutcome; signal: AbortSignal; emit: (event: PipelineEvent) => void },
+): Promise<Failure | null> {
+  if (failure) {
+    git.pullRequestNote = `the run did not succeed (${failure.code}): no pull request${git.pushed ? ` (its work is on "${git.branch}")` : ""}`;
+    return null;
+  }
+  const run = { runId: ctx.spec.runId, prompt: ctx.spec.prompt, output: deps.redactor.redact(ctx.outcome.output), model: ctx.model, usage: ctx.outcome.usage };
+  const step = await deliverPullRequest(deps.repo, prepared, git, run, ctx.signal);
+  git.pullRequest = step.result;
+  git.pullRequestNote = step.note;
+  if (step.result && step.base) {
+    ctx.emit({ type: "git", action: "pull_request", branch: git.branch, base: step.base, url: step.result.url, number: step.result.number, result: step.result.action });
+  }
+  if (!step.error) return null;
+  return ctx.signal.aborted ? failureOf(null, ctx.signal) : { code: "pull_request_failed", message: step.error };
+}
+
 /** Runs the agent for `spec`; never throws for anything the run itself did. */
 export async function executeRun(
   deps: PipelineDeps,
@@ -130,6 +154,7 @@ export async function executeRun(
         git = await publishRepo(deps.repo, prepared, workspace, { runId: spec.runId, prompt: spec.prompt, stopped: failure?.code ?? null }, publishSignal);
         emit({ type: "git", action: git.pushed ? "pushed" : "committed", branch: git.branch, commit: git.commit, changed: git.changed, pushed: git.pushed });
         if (git.deliveryError && !failure) failure = signal.aborted ? failureOf(null, signal) : { code: "push_failed", message: git.deliveryError };
+        if (prepared.request.pullRequest) failure = (await pullRequestOf(deps, prepared, git, failure, { spec, model, outcome, signal, emit })) ?? failure;
         // What was not pushed stays on the server for a follow-up (a session without its commits would mislead the agent).
         if (outcome.session) kept = await keepCommits(deps.repo, prepared, workspace, git, spec.runId).catch((err: unknown) => ((keepProblem = `its unpushed commits could not be kept: ${err instanceof Error ? err.message : String(err)}`), null));
       }

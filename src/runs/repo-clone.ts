@@ -63,7 +63,7 @@ export async function prepareRepo(deps: RepoDeps, request: RepoRequest, ws: Work
   }
   if (!exists) await repo.createBranch(git, target);
   const baseCommit = await repo.headCommit(git);
-  return { request, target, generated: request.branch === null, baseBranch, baseCommit, remoteBase: baseCommit, trustedConfig: await repo.readConfig(ws.dir) };
+  return { request, target, generated: request.branch === null, baseBranch, defaultBranch: info.defaultBranch, baseCommit, remoteBase: baseCommit, trustedConfig: await repo.readConfig(ws.dir) };
 }
 
 /** Fetches what changed into the mirror and clones the workspace from it; a broken mirror is rebuilt once. */

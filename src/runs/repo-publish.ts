@@ -11,14 +11,15 @@ const shortId = shortRunId;
 /** How long writing an undelivered patch may take (local only, no network). */
 const SAVE_PATCH_MS = 30_000;
 
-function subjectOf(prompt: string): string {
+/** The prompt's first line (what a commit and a pull request are titled), clipped to 72 characters. */
+export function commitSubject(prompt: string): string {
   const line = prompt.split("\n").find((l) => l.trim() !== "" && !l.startsWith("@fake ")) ?? "";
   const subject = line.trim().replace(/\s+/g, " ");
   return subject.length > 72 ? `${subject.slice(0, 71)}…` : subject;
 }
 
 export function commitMessage(prompt: string, runId: string, stopped: string | null): string {
-  const subject = subjectOf(prompt) || `opencode run ${shortId(runId)}`;
+  const subject = commitSubject(prompt) || `opencode run ${shortId(runId)}`;
   const body = stopped ? `The run stopped before finishing (${stopped}); this is its partial work.\n\n` : "";
   return `${stopped ? "WIP: " : ""}${subject}\n\n${body}Run-Id: ${runId}\n`;
 }
@@ -47,6 +48,8 @@ export async function publishRepo(deps: RepoDeps, prepared: PreparedRepo, ws: Wo
     patchTruncated: false,
     undeliveredPatch: null,
     deliveryError: null,
+    pullRequest: null,
+    pullRequestNote: null,
   };
   const options = clientOptions(deps, ws, request.url, opts.runId, signal);
   const git = gitIn(ws.dir, options);

@@ -1,7 +1,10 @@
 // A run's repository: what cloning and publishing share (settings, the request, the outcome, git's options).
 import { AppError } from "../errors.ts";
+import type { PullRequestOptions, PullRequestResult } from "./model.ts";
 import type { GitAuth, GitClientOptions } from "../git/git-client.ts";
 import type { MirrorCache } from "../git/mirror-cache.ts";
+import type { ForgeHttpOptions } from "../git/forge/forge-http.ts";
+import type { ForgeSite } from "../git/forge/types.ts";
 import type { RepositoryUrl } from "../git/url-policy.ts";
 import { RUN_COOKIE_VAR } from "../proc/process-tree.ts";
 import type { Workspace } from "./workspace.ts";
@@ -23,6 +26,13 @@ export interface RepoDeps {
   maxPatchBytes: number;
   /** Mirrors to clone from; null when the cache is off. */
   cache: MirrorCache | null;
+  /** Which forge serves which repositories (pull requests). */
+  forges: readonly ForgeSite[];
+  /** Timeouts and retries of forge API calls (tests shorten them). */
+  forgeHttp: Omit<ForgeHttpOptions, "signal" | "userAgent">;
+  userAgent: string;
+  /** PUBLIC_URL: links to runs in pull requests; null: none. */
+  publicUrl: string | null;
 }
 
 export interface RepoRequest {
@@ -30,6 +40,8 @@ export interface RepoRequest {
   branch: string | null;
   base: string | null;
   push: boolean;
+  /** Open (or update) a pull request after the push; null: none. */
+  pullRequest: PullRequestOptions | null;
 }
 
 export interface PreparedRepo {
@@ -39,6 +51,8 @@ export interface PreparedRepo {
   /** True when the server chose the branch name (opencode/<id>). */
   generated: boolean;
   baseBranch: string | null;
+  /** The remote's default branch (HEAD), where a pull request goes when nothing else says. */
+  defaultBranch: string | null;
   baseCommit: string | null;
   /** The commit on the remote the work builds on (baseCommit, unless the work started from commits kept on the server). */
   remoteBase: string | null;
@@ -62,10 +76,19 @@ export interface GitOutcome {
   undeliveredPatch: string | null;
   /** Why the work could not be delivered (becomes push_failed). */
   deliveryError: string | null;
+  /** The pull request the branch is in, when one was asked for and opened or updated. */
+  pullRequest: PullRequestResult | null;
+  /** Why a pull request asked for was not opened, when that is no failure. */
+  pullRequestNote: string | null;
+}
+
+/** GITHUB_TOKEN for github.com, GIT_TOKEN elsewhere: for git and for the forge's API alike. */
+export function tokenFor(deps: Pick<RepoDeps, "githubToken" | "gitToken">, url: RepositoryUrl): string | null {
+  return url.host === "github.com" ? deps.githubToken : deps.gitToken;
 }
 
 function authFor(deps: RepoDeps, url: RepositoryUrl): GitAuth | null {
-  const token = url.host === "github.com" ? deps.githubToken : deps.gitToken;
+  const token = tokenFor(deps, url);
   return token ? { origin: url.origin, username: deps.tokenUsername, token } : null;
 }
 

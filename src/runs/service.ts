@@ -15,6 +15,9 @@ import { QueueCount } from "./queue-count.ts";
 import type { Scheduler } from "./scheduler.ts";
 import type { StoreHealth } from "./store-health.ts";
 import { StoreError, type ListQuery, type RunStore } from "./store.ts";
+import { siteFor } from "../git/forge/sites.ts";
+import type { ForgeSite } from "../git/forge/types.ts";
+import { subscriptionsFor, type WebhookSettings } from "../webhooks/subscriptions.ts";
 
 export type { RunInput };
 
@@ -42,6 +45,9 @@ export interface RunServiceDeps {
   ceilings: Limits;
   /** KEEP_SESSIONS: false, and no run can be continued. */
   keepSessions: boolean;
+  webhooks: WebhookSettings;
+  /** Which forge each repository lives on (FORGES, github.com known): a pull request elsewhere is refused before it runs. */
+  forges: readonly ForgeSite[];
 }
 
 /** A store fault as the caller sees it: nothing was started, try again later. */
@@ -94,13 +100,18 @@ export class RunService {
     const modelProblem = input.model ? this.deps.models?.problem(input.model) : null;
     if (modelProblem) throw new AppError("invalid_request", `Invalid field "model": ${modelProblem}`, { field: "model" });
     const limits = resolveLimits(input.limits, this.deps.ceilings);
+    const webhooks = subscriptionsFor(input.callbackUrl, this.deps.webhooks);
     const follow = input.continues ? await this.followUp(input, input.continues.parentId) : null;
     const request: QueuedRequest = follow ? follow.request : queuedRequest(input, this.deps.allowedRepos);
+    const repo = request.repository;
+    if (repo?.pullRequest && !siteFor(this.deps.forges, repo.url)) {
+      throw new AppError("invalid_request", `Invalid field "pull_request": no forge is known for ${repo.url} — name it in FORGES (github.com is known)`, { field: "pull_request" });
+    }
     const lock = follow ? follow.lock : branchLock(request);
     const now = Date.now();
     const model = request.model ?? this.deps.defaultModel;
     const thread = follow ? { parentId: follow.parent.id, threadId: follow.parent.threadId, threadLimits: follow.parent.threadLimits } : { asked: input.limits };
-    const record = newRecord(request, { requestId: opts.requestId, idempotencyKey: opts.idempotencyKey, fingerprint: print, model, now, limits, thread });
+    const record = newRecord(request, { requestId: opts.requestId, idempotencyKey: opts.idempotencyKey, fingerprint: print, model, now, limits, thread, webhooks });
     // A run that can start at once never waits, so it is never a queue row: its prompt is not written at all.
     // On a shared store every run goes through the queue, which is what keeps arrival order across replicas.
     const atOnce = !store.shared && scheduler.canStartAtOnce(lock);
@@ -226,6 +237,8 @@ export class RunService {
   /** The runs that continue run `id`. */
   children = (id: string) => this.read((s) => s.children(id));
   list = (q: ListQuery) => this.read((s) => s.list(q));
+  /** The run's webhook deliveries and their attempts. */
+  deliveries = (id: string) => this.read((s) => s.deliveries(id));
 
   async queuePosition(id: string): Promise<number | null> {
     try {

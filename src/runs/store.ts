@@ -1,5 +1,6 @@
 // What the run core needs from storage, in domain types: SQLite for one machine, Postgres for many replicas (src/store/).
 import type { ErrorCode } from "../errors.ts";
+import type { Delivery, DeliveryAttempt, DeliveryState } from "../webhooks/model.ts";
 import type { QueuedRequest, RunEvent, RunOutcome, RunRecord, RunStatus } from "./model.ts";
 
 /** Any failure of the store (disk full, I/O error, a lost connection): it ends a run, never the server. */
@@ -118,6 +119,18 @@ export interface RunStore {
    * conversation goes as a whole, once its newest run is that old: its budget and history stay whole.
    */
   prune(before: number): Promise<number>;
+  /**
+   * Webhook deliveries due at `now` (pending, oldest first): read only — a replica takes one with
+   * moveDelivery. Every stored status change of a run with subscriptions made its delivery rows in the
+   * same commit (its `webhooks`).
+   */
+  dueDeliveries(now: number, limit: number): Promise<Delivery[]>;
+  /** Moves a pending delivery's due time from `from` to `to` (claiming or releasing it); false when it was not at `from`: another replica took it. */
+  moveDelivery(id: string, from: number, to: number): Promise<boolean>;
+  /** One attempt's outcome appended, and the delivery's next state. */
+  recordAttempt(id: string, attempt: DeliveryAttempt, next: { state: DeliveryState; nextAt: number | null }): Promise<void>;
+  /** A run's deliveries, in the order they were made. */
+  deliveries(runId: string): Promise<Delivery[]>;
   /** A small write: rejects with a StoreError while the store cannot be written. */
   probe(): Promise<void>;
   close(): Promise<void>;

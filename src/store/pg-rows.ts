@@ -1,6 +1,7 @@
 // Postgres rows as Bun.sql returns them (BIGINT as a string) turned into domain types; events written with their announcements.
 import type { SQL } from "bun";
-import type { RunEvent, RunRecord } from "../runs/model.ts";
+import { FINAL_STATUSES, type RunEvent, type RunRecord } from "../runs/model.ts";
+import { webhookEventOf } from "../webhooks/model.ts";
 import { CHANNEL, eventAnnouncements } from "./pg-notify.ts";
 import { recordOf, storedEvent, type EventColumns, type RunColumns } from "./rows.ts";
 
@@ -18,7 +19,7 @@ export interface PgEventRow {
   answer: string | null;
 }
 
-const RUN_COLUMNS = ["id", "request_id", "status", "code", "error", "created_at", "started_at", "finished_at", "idempotency_key", "fingerprint", "prompt_chars", "model", "agent", "repository", "branch", "base", "push", "replica", "parent_id", "thread_id", "limits", "answer"] as const satisfies readonly (keyof PgRunRow)[];
+const RUN_COLUMNS = ["id", "request_id", "status", "code", "error", "created_at", "started_at", "finished_at", "idempotency_key", "fingerprint", "prompt_chars", "model", "agent", "repository", "branch", "base", "push", "replica", "parent_id", "thread_id", "limits", "pull_request", "webhooks", "answer"] as const satisfies readonly (keyof PgRunRow)[];
 
 /**
  * The columns a RunRecord reads, named rather than `*`: a column a newer replica adds during a rolling
@@ -64,6 +65,11 @@ export async function writeEvents(q: SQL, origin: string, events: readonly RunEv
     return;
   }
   const rows = events.map(storedEvent);
+  // A status change of a run with subscriptions makes its webhook deliveries in the same statement (the outbox).
+  const hooks = events.flatMap((e) => {
+    const hook = webhookEventOf(e, FINAL_STATUSES);
+    return hook ? [{ runId: e.run_id, seq: e.seq, ...hook, time: Date.parse(e.time) }] : [];
+  });
   await q`
     WITH inserted AS (
       INSERT INTO events (run_id, seq, type, data, time)
@@ -71,6 +77,16 @@ export async function writeEvents(q: SQL, origin: string, events: readonly RunEv
                            ${q.array(rows.map((r) => r.type), "TEXT")}::text[], ${q.array(rows.map((r) => r.data), "TEXT")}::text[],
                            ${q.array(rows.map((r) => r.time), "BIGINT")}::bigint[])
       ON CONFLICT DO NOTHING
+    ), hooked AS (
+      INSERT INTO deliveries (id, run_id, seq, event, status, target, url, state, attempts, next_at, created_at)
+      SELECT replace(gen_random_uuid()::text, '-', ''), r.id, h.seq, h.event, h.status, j->>'target', j->>'url', 'pending', '[]', h.time, h.time
+      FROM unnest(${q.array(hooks.map((h) => h.runId), "TEXT")}::text[], ${q.array(hooks.map((h) => h.seq), "INT")}::int[],
+                  ${q.array(hooks.map((h) => h.event), "TEXT")}::text[], ${q.array(hooks.map((h) => h.status), "TEXT")}::text[],
+                  ${q.array(hooks.map((h) => h.time), "BIGINT")}::bigint[]) AS h(run_id, seq, event, status, time)
+      JOIN runs r ON r.id = h.run_id AND r.webhooks IS NOT NULL
+      CROSS JOIN LATERAL jsonb_array_elements(r.webhooks::jsonb) j
+      WHERE j->>'event' = h.event
+      ON CONFLICT (run_id, seq, target) DO NOTHING
     )
     SELECT pg_notify(${CHANNEL}, p) FROM unnest(${payloads}::text[]) p`;
 }

@@ -62,6 +62,25 @@ const MIGRATIONS = [
    CREATE INDEX runs_by_thread ON runs (thread_id, created_at);
    CREATE INDEX runs_by_parent ON runs (parent_id) WHERE parent_id IS NOT NULL;
    CREATE TABLE continuations (run_id TEXT COLLATE "C" PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE, data BYTEA NOT NULL);`,
+  // Pull requests and webhooks: what a run asked for (JSON), and the outbox of its deliveries — a row per
+  // (status event, target), written in the statement that stores the event, so no restart can lose one.
+  `ALTER TABLE runs ADD COLUMN pull_request TEXT;
+   ALTER TABLE runs ADD COLUMN webhooks TEXT;
+   CREATE TABLE deliveries (
+     id TEXT COLLATE "C" PRIMARY KEY,
+     run_id TEXT COLLATE "C" NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+     seq INTEGER NOT NULL,
+     event TEXT NOT NULL,
+     status TEXT NOT NULL,
+     target TEXT NOT NULL,
+     url TEXT,
+     state TEXT NOT NULL,
+     attempts TEXT NOT NULL,
+     next_at BIGINT,
+     created_at BIGINT NOT NULL,
+     UNIQUE (run_id, seq, target)
+   );
+   CREATE INDEX deliveries_due ON deliveries (next_at) WHERE state = 'pending';`,
 ];
 
 /**

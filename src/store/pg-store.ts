@@ -11,6 +11,8 @@ import { CHANNEL, cancelAnnouncement, listen, queueAnnouncement } from "./pg-not
 import { int, pgEventColumns, pgRecordOf, runColumns, writeEvents, type PgEventRow, type PgRunRow } from "./pg-rows.ts";
 import { migrate } from "./pg-schema.ts";
 import * as threads from "./pg-thread.ts";
+import * as outbox from "./pg-deliveries.ts";
+import type { DeliveryAttempt, DeliveryState } from "../webhooks/model.ts";
 import { answerOf, eventOf } from "./rows.ts";
 
 type Recover = Parameters<RunStore["recoverRunning"]>;
@@ -226,6 +228,11 @@ export class PgRunStore implements RunStore {
   thread = (threadId: string, limit: number, after?: { createdAt: number; id: string }) => this.guard("list a thread", (sql) => threads.thread(sql, threadId, limit, after));
   children = (id: string) => this.guard("list a run's follow-ups", (sql) => threads.children(sql, id));
   prune = (before: number) => this.guard("prune runs", (sql) => threads.prune(sql, before));
+  dueDeliveries = (now: number, limit: number) => this.guard("read due webhook deliveries", (sql) => outbox.dueDeliveries(sql, now, limit));
+  moveDelivery = (id: string, from: number, to: number) => this.guard("take a webhook delivery", (sql) => outbox.moveDelivery(sql, id, from, to));
+  recordAttempt = (id: string, attempt: DeliveryAttempt, next: { state: DeliveryState; nextAt: number | null }) =>
+    this.guard("record a webhook attempt", (sql) => outbox.recordAttempt(sql, id, attempt, next));
+  deliveries = (runId: string) => this.guard("read a run's webhook deliveries", (sql) => outbox.deliveries(sql, runId));
 
   probe(): Promise<void> {
     return this.guard("write", async (sql) => {

@@ -1,6 +1,7 @@
 // Rows as both stores hold them, turned into domain types and back: one mapper for runs, one for events.
 import { z } from "zod";
-import { ErrorCodeSchema, Limits, NO_LIMITS, RunOutcome, RunStatus, type RunEvent, type RunRecord } from "../runs/model.ts";
+import { ErrorCodeSchema, Limits, NO_LIMITS, PullRequestOptions, RunOutcome, RunStatus, type RunEvent, type RunRecord } from "../runs/model.ts";
+import { DeliveryAttempt, DeliveryState, WebhookEvent, WebhookSubscription, WebhookTargetKind, type Delivery } from "../webhooks/model.ts";
 
 /** A runs row with its columns already in JavaScript types (each store converts its own integers and booleans). */
 export interface RunColumns {
@@ -25,6 +26,8 @@ export interface RunColumns {
   parent_id: string | null;
   thread_id: string | null;
   limits: string | null;
+  pull_request: string | null;
+  webhooks: string | null;
   answer: string | null;
 }
 
@@ -81,6 +84,8 @@ export function recordOf(row: RunColumns): RunRecord {
     threadId: row.thread_id ?? row.id,
     limits: limits.run,
     threadLimits: limits.thread,
+    pullRequest: row.pull_request === null ? null : PullRequestOptions.parse(JSON.parse(row.pull_request)),
+    webhooks: row.webhooks === null ? [] : z.array(WebhookSubscription).parse(JSON.parse(row.webhooks)),
     outcome: answerOf(row.answer),
   };
 }
@@ -97,4 +102,40 @@ export function eventOf(runId: string, row: EventColumns, answer: () => RunOutco
   const data = JSON.parse(row.data) as Record<string, unknown>;
   if (row.type === "result") data.answer = answer();
   return { ...data, type: row.type, run_id: runId, seq: row.seq, time: new Date(row.time).toISOString() } as RunEvent;
+}
+
+/** The pull_request and webhooks columns of a new run (null when it has none: no delivery query finds it). */
+export function extrasColumns(r: Pick<RunRecord, "pullRequest" | "webhooks">): { pullRequest: string | null; webhooks: string | null } {
+  return { pullRequest: r.pullRequest ? JSON.stringify(r.pullRequest) : null, webhooks: r.webhooks.length > 0 ? JSON.stringify(r.webhooks) : null };
+}
+
+/** A deliveries row with its columns in JavaScript types. */
+export interface DeliveryColumns {
+  id: string;
+  run_id: string;
+  seq: number;
+  event: string;
+  status: string;
+  target: string;
+  url: string | null;
+  state: string;
+  attempts: string;
+  next_at: number | null;
+  created_at: number;
+}
+
+export function deliveryOf(row: DeliveryColumns): Delivery {
+  return {
+    id: row.id,
+    runId: row.run_id,
+    seq: row.seq,
+    event: WebhookEvent.parse(row.event),
+    status: row.status,
+    target: WebhookTargetKind.parse(row.target),
+    url: row.url,
+    state: DeliveryState.parse(row.state),
+    attempts: z.array(DeliveryAttempt).parse(JSON.parse(row.attempts)),
+    nextAt: row.next_at,
+    createdAt: row.created_at,
+  };
 }

@@ -4,7 +4,9 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { QueuedRequest, type RunEvent, type RunRecord } from "../runs/model.ts";
 import { StoreError, type Claimed, type Enqueued, type EventMaker, type Finish, type ListQuery, type RunStore } from "../runs/store.ts";
-import { answerOf, eventOf, limitsColumn, recordOf, storedEvent, type EventColumns, type RunColumns } from "./rows.ts";
+import type { Delivery, DeliveryAttempt, DeliveryState } from "../webhooks/model.ts";
+import { answerOf, eventOf, extrasColumns, limitsColumn, recordOf, storedEvent, type EventColumns, type RunColumns } from "./rows.ts";
+import * as outbox from "./sqlite-deliveries.ts";
 import { migrate } from "./sqlite-schema.ts";
 import * as threads from "./sqlite-thread.ts";
 
@@ -23,6 +25,7 @@ export class SqliteRunStore implements RunStore {
   private readonly db: Database;
   private readonly statements: Statement[] = [];
   private readonly insertEvent: Statement;
+  private readonly insertDeliveries: Statement;
   private readonly selectRun: Statement<RunRow, [string]>;
   private readonly selectLastSeq: Statement<{ seq: number }, [string]>;
 
@@ -32,6 +35,7 @@ export class SqliteRunStore implements RunStore {
     this.db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;");
     migrate(this.db);
     this.insertEvent = this.prepare("INSERT OR IGNORE INTO events (run_id, seq, type, data, time) VALUES (?, ?, ?, ?, ?)");
+    this.insertDeliveries = this.prepare(outbox.INSERT_DELIVERIES);
     this.selectRun = this.prepare("SELECT * FROM runs WHERE id = ?") as Statement<RunRow, [string]>;
     this.selectLastSeq = this.prepare("SELECT coalesce(max(seq), 0) AS seq FROM events WHERE run_id = ?") as Statement<{ seq: number }, [string]>;
   }
@@ -55,11 +59,12 @@ export class SqliteRunStore implements RunStore {
     return this.db.transaction(fn)();
   }
 
-  /** Stored numbers are skipped (INSERT OR IGNORE): a retry after a lost answer writes nothing twice. */
+  /** Stored numbers are skipped (INSERT OR IGNORE): a retry after a lost answer writes nothing twice. A status change makes its webhook deliveries here. */
   private writeEvents(events: readonly RunEvent[]): void {
     for (const e of events) {
       const s = storedEvent(e);
       this.insertEvent.run(s.runId, s.seq, s.type, s.data, s.time);
+      outbox.writeDeliveries(this.insertDeliveries, e, s.time);
     }
   }
 
@@ -93,12 +98,13 @@ export class SqliteRunStore implements RunStore {
   }
 
   private insertRun(r: RunRecord): void {
+    const extras = extrasColumns(r);
     this.db
       .query(
-        `INSERT INTO runs (id, request_id, status, created_at, started_at, idempotency_key, fingerprint, prompt_chars, model, agent, repository, branch, base, push, replica, parent_id, thread_id, limits)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO runs (id, request_id, status, created_at, started_at, idempotency_key, fingerprint, prompt_chars, model, agent, repository, branch, base, push, replica, parent_id, thread_id, limits, pull_request, webhooks)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(r.id, r.requestId, r.status, r.createdAt, r.startedAt, r.idempotencyKey, r.fingerprint, r.promptChars, r.model, r.agent, r.repository, r.branch, r.base, r.push === null ? null : Number(r.push), r.replica, r.parentId, r.threadId, limitsColumn(r));
+      .run(r.id, r.requestId, r.status, r.createdAt, r.startedAt, r.idempotencyKey, r.fingerprint, r.promptChars, r.model, r.agent, r.repository, r.branch, r.base, r.push === null ? null : Number(r.push), r.replica, r.parentId, r.threadId, limitsColumn(r), extras.pullRequest, extras.webhooks);
   }
 
   /** One process: its `busy` locks are all there is, and no lease can lapse while it lives (leaseUntil is not stored). */
@@ -256,6 +262,22 @@ export class SqliteRunStore implements RunStore {
 
   prune(before: number): Promise<number> {
     return this.guard("prune runs", () => threads.prune(this.db, before));
+  }
+
+  dueDeliveries(now: number, limit: number): Promise<Delivery[]> {
+    return this.guard("read due webhook deliveries", () => outbox.dueDeliveries(this.db, now, limit));
+  }
+
+  moveDelivery(id: string, from: number, to: number): Promise<boolean> {
+    return this.guard("take a webhook delivery", () => outbox.moveDelivery(this.db, id, from, to));
+  }
+
+  recordAttempt(id: string, attempt: DeliveryAttempt, next: { state: DeliveryState; nextAt: number | null }): Promise<void> {
+    return this.guard("record a webhook attempt", () => outbox.recordAttempt(this.db, id, attempt, next));
+  }
+
+  deliveries(runId: string): Promise<Delivery[]> {
+    return this.guard("read a run's webhook deliveries", () => outbox.deliveries(this.db, runId));
   }
 
   probe(): Promise<void> {

@@ -76,6 +76,7 @@ describe("documentation", () => {
       "FollowUpRequest",
       "Health",
       "Limits",
+      "PullRequest",
       "Run",
       "RunCreated",
       "RunFailure",
@@ -87,6 +88,8 @@ describe("documentation", () => {
       "Spent",
       "ToolCall",
       "Usage",
+      "WebhookAttempt",
+      "WebhookDelivery",
     ]);
     const text = JSON.stringify(spec);
     expect(text).not.toContain("$defs");

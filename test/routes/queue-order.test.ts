@@ -17,7 +17,7 @@ const DB = "opencode-server.db";
 async function queueEarlier(dataDir: string, prompt: string): Promise<string> {
   const store = new SqliteRunStore(path.join(dataDir, DB));
   const request = { prompt, model: null, agent: null, repository: null };
-  const record = newRecord(request, { requestId: `earlier-${prompt}`, idempotencyKey: null, fingerprint: "f", model: null, now: Date.now(), limits: NO_LIMITS, thread: { asked: NO_LIMITS } });
+  const record = newRecord(request, { requestId: `earlier-${prompt}`, idempotencyKey: null, fingerprint: "f", model: null, now: Date.now(), limits: NO_LIMITS, thread: { asked: NO_LIMITS }, webhooks: [] });
   await store.enqueue(record, request, null, [{ run_id: record.id, seq: 1, time: new Date().toISOString(), type: "status", status: "queued" }], 100);
   await store.close();
   return record.id;

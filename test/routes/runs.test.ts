@@ -65,6 +65,8 @@ describe("lifecycle", () => {
       parent_run_id: null,
       thread_id: id,
       links: body.links,
+      pull_request: null,
+      webhooks: [],
       children: [],
       result: null,
     });

@@ -110,7 +110,7 @@ describe("fault injection at every store call", () => {
     const faulty = new FaultyStore();
     // Queued by "the previous process": its events' numbers are only in the store.
     const request = { prompt: "left in the queue", model: null, agent: null, repository: null };
-    const record = newRecord(request, { requestId: "earlier", idempotencyKey: null, fingerprint: "f", model: null, now: Date.now(), limits: NO_LIMITS, thread: { asked: NO_LIMITS } });
+    const record = newRecord(request, { requestId: "earlier", idempotencyKey: null, fingerprint: "f", model: null, now: Date.now(), limits: NO_LIMITS, thread: { asked: NO_LIMITS }, webhooks: [] });
     await faulty.store.enqueue(record, request, null, [{ run_id: record.id, seq: 1, time: new Date().toISOString(), type: "status", status: "queued" }], 100);
     faulty.fail("claim");
     const t = testApp({ store: faulty.store });

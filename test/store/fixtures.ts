@@ -26,6 +26,8 @@ export function record(id: string, createdAt: number, extra: Partial<RunRecord> 
     threadId: extra.threadId ?? id,
     limits: NO_LIMITS,
     threadLimits: NO_LIMITS,
+    pullRequest: null,
+    webhooks: [],
     outcome: null,
     ...extra,
   };

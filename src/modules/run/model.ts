@@ -65,6 +65,35 @@ const agentFields = {
 
 const INHERITED = ["repository", "branch", "base"] as const;
 
+const pullRequestField = z
+  .union([
+    z.boolean(),
+    z
+      .object({
+        title: z.string().trim().min(1).max(256).optional().describe("Default: the prompt's first line"),
+        body: z.string().max(50_000).optional().describe("Default: what the agent did (its final text, clipped); the run's details are always appended"),
+        draft: z.boolean().optional().describe("Open it as a draft (GitLab: a Draft: title, Gitea: a WIP: title)"),
+        base: branchName("pull_request.base").optional().describe("The branch to merge into; default the branch the run started from (a new branch's base)"),
+      })
+      .strict(),
+  ])
+  .nullish()
+  .describe("After the push, open a pull (merge) request from the run's branch — or update the one already open from it and comment on it. Repository runs only; needs push. A follow-up inherits its run's; false turns it off");
+
+const callbackFields = {
+  callback_url: z
+    .string()
+    .min(1)
+    .max(2048)
+    .nullish()
+    .describe("Called back (a signed POST) with the run's final state — and its status changes if WEBHOOK_EVENTS says so; must lie under WEBHOOK_ALLOWED_PREFIXES"),
+};
+
+/** A pull request needs a pushed branch. */
+function pullRequestNeedsPush(body: { push?: boolean | null; pull_request?: unknown }, ctx: z.RefinementCtx): void {
+  if (body.push === false && body.pull_request) ctx.addIssue({ code: "custom", path: ["pull_request"], message: "needs push: a pull request is opened from the pushed branch (drop push: false)" });
+}
+
 export const RunRequest = z
   .object({
     ...agentFields,
@@ -84,10 +113,13 @@ export const RunRequest = z
       .max(100)
       .nullish()
       .describe("A finished run's id: this run continues its opencode session (and its branch or commit) with the new prompt — the same as POST /runs/{id}/messages"),
+    pull_request: pullRequestField,
+    ...callbackFields,
     ...capFields,
   })
   .strict()
   .superRefine((body, ctx) => {
+    pullRequestNeedsPush(body, ctx);
     if (body.continue) {
       for (const key of INHERITED) {
         if (body[key] !== undefined && body[key] !== null) ctx.addIssue({ code: "custom", path: [key], message: "is inherited from the run being continued" });
@@ -95,7 +127,7 @@ export const RunRequest = z
       return;
     }
     if (body.repository) return;
-    for (const key of ["branch", "base", "push"] as const) {
+    for (const key of ["branch", "base", "push", "pull_request"] as const) {
       if (body[key] !== undefined && body[key] !== null) ctx.addIssue({ code: "custom", path: [key], message: "requires repository" });
     }
   })
@@ -103,8 +135,15 @@ export const RunRequest = z
 
 /** POST /runs/{id}/messages: what a follow-up may say; repository, branch and base come from the run it continues. */
 export const FollowUpRequest = z
-  .object({ ...agentFields, push: z.boolean().nullish().describe("false: commit but do not push; default: as the earlier run"), ...capFields })
+  .object({
+    ...agentFields,
+    push: z.boolean().nullish().describe("false: commit but do not push; default: as the earlier run"),
+    pull_request: pullRequestField,
+    ...callbackFields,
+    ...capFields,
+  })
   .strict()
+  .superRefine(pullRequestNeedsPush)
   .meta({ id: "FollowUpRequest", examples: [{ prompt: "Now fix the failing test too" }] });
 
 export type FollowUpBody = z.infer<typeof FollowUpRequest>;

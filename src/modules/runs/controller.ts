@@ -2,7 +2,7 @@
 import { AppError } from "../../errors.ts";
 import { outcomeResponse } from "../../http/answer.ts";
 import { eventStream, lastEventId, LiveEvents, SSE_HEADERS } from "../../http/sse.ts";
-import { FINAL_STATUSES } from "../../runs/model.ts";
+import { FINAL_STATUSES, type PullRequestOptions } from "../../runs/model.ts";
 import type { RunInput, RunService } from "../../runs/service.ts";
 import type { FollowUpBody, RunRequestBody } from "../run/model.ts";
 import type { RunStatus } from "./model.ts";
@@ -10,13 +10,23 @@ import { decodeCursor, encodeCursor, linksOf, summaryOf, viewOf } from "./views.
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
+/** `pull_request` as the run core takes it: options with defaults, false (turned off), or null (not said). */
+function pullRequestOf(field: RunRequestBody["pull_request"]): PullRequestOptions | false | null {
+  if (field === undefined || field === null) return null;
+  if (field === false) return false;
+  const o = field === true ? {} : field;
+  return { title: o.title ?? null, body: o.body ?? null, draft: o.draft ?? false, base: o.base ?? null };
+}
+
 export function inputOf(body: RunRequestBody): RunInput {
+  const pullRequest = pullRequestOf(body.pull_request);
   return {
     prompt: body.prompt,
     model: body.model ?? null,
     agent: body.agent ?? null,
-    repository: body.repository ? { url: body.repository, branch: body.branch ?? null, base: body.base ?? null, push: body.push ?? true } : null,
-    continues: body.continue ? { parentId: body.continue, push: body.push ?? null } : null,
+    repository: body.repository ? { url: body.repository, branch: body.branch ?? null, base: body.base ?? null, push: body.push ?? true, pullRequest: pullRequest || null } : null,
+    continues: body.continue ? { parentId: body.continue, push: body.push ?? null, pullRequest } : null,
+    callbackUrl: body.callback_url ?? null,
     limits: { max_cost_usd: body.max_cost_usd ?? null, max_tokens: body.max_tokens ?? null, max_steps: body.max_steps ?? null },
   };
 }
@@ -86,7 +96,7 @@ export class RunsController {
   async get(id: string) {
     const record = await this.service.get(id);
     if (!record) throw this.notFound(id);
-    return viewOf(record, record.status === "queued" ? await this.service.queuePosition(id) : null, await this.service.children(id));
+    return viewOf(record, record.status === "queued" ? await this.service.queuePosition(id) : null, await this.service.children(id), await this.service.deliveries(id));
   }
 
   async list(q: { status?: RunStatus[]; limit?: number; cursor?: string; thread?: string }) {

@@ -1,6 +1,7 @@
 // The /runs resource: its views, list query, and the events its stream carries, as zod schemas.
 import { z } from "zod";
-import { RUN_STATUSES, RunStatus } from "../../runs/model.ts";
+import { PullRequestOptions, RUN_STATUSES, RunStatus } from "../../runs/model.ts";
+import { DeliveryAttempt, DeliveryState, WebhookEvent } from "../../webhooks/model.ts";
 import { RunFailure, RunSuccess } from "../run/model.ts";
 
 export { RUN_STATUSES, RunStatus };
@@ -61,9 +62,24 @@ const summaryFields = {
 
 export const RunSummary = z.object(summaryFields).meta({ id: "RunSummary" });
 
+export const WebhookDelivery = z
+  .object({
+    id: z.string().describe("The delivery id (also in the signed body and X-Webhook-Id): the same on every attempt"),
+    event: WebhookEvent,
+    status: RunStatus.describe("The status the delivery announces"),
+    target: z.enum(["callback_url", "WEBHOOK_URL"]),
+    url: z.string().nullable().describe("The callback_url; null for the server's WEBHOOK_URL (not shown)"),
+    state: DeliveryState.describe("pending (due, or waiting for its next attempt), delivered (a 2xx), failed (attempts used up, or the destination refused)"),
+    attempts: z.array(DeliveryAttempt),
+    next_attempt_at: z.string().nullable().describe("When a pending delivery is tried next (RFC 3339)"),
+  })
+  .meta({ id: "WebhookDelivery" });
+
 export const RunView = z
   .object({
     ...summaryFields,
+    pull_request: PullRequestOptions.nullable().describe("The pull request asked for (inherited by follow-ups); the result's pull_request says what happened"),
+    webhooks: z.array(WebhookDelivery).describe("Deliveries of this run's webhooks and every attempt, in order"),
     children: z.array(z.string()).describe("Runs that continue this one (POST /runs/{id}/messages), oldest first"),
     result: RunSuccess.or(RunFailure).nullable().describe("Once finished: the same JSON POST /run answers with"),
   })
@@ -96,4 +112,5 @@ export const RunIdParams = z.object({ id: z.string() });
 
 
 export type RunViewBody = z.infer<typeof RunView>;
+export type WebhookDeliveryBody = z.infer<typeof WebhookDelivery>;
 export type RunSummaryBody = z.infer<typeof RunSummary>;

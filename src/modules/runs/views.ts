@@ -1,7 +1,8 @@
 // A stored run as the API shows it (snake_case JSON, links, its queue position), and list cursors.
 import { AppError } from "../../errors.ts";
-import type { RunRecord } from "../../runs/model.ts";
-import type { RunSummaryBody, RunViewBody } from "./model.ts";
+import { RunStatus, type RunRecord } from "../../runs/model.ts";
+import type { Delivery } from "../../webhooks/model.ts";
+import type { RunSummaryBody, RunViewBody, WebhookDeliveryBody } from "./model.ts";
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -34,8 +35,28 @@ export function summaryOf(r: RunRecord, queuePosition: number | null): RunSummar
   };
 }
 
-export function viewOf(r: RunRecord, queuePosition: number | null, children: string[]): RunViewBody {
-  return { ...summaryOf(r, queuePosition), children, result: r.outcome };
+export function deliveryView(d: Delivery): WebhookDeliveryBody {
+  return {
+    id: d.id,
+    event: d.event,
+    status: RunStatus.parse(d.status),
+    target: d.target === "callback" ? "callback_url" : "WEBHOOK_URL",
+    url: d.target === "callback" ? d.url : null,
+    state: d.state,
+    attempts: d.attempts,
+    next_attempt_at: d.state === "pending" ? iso(d.nextAt) : null,
+  };
+}
+
+export function viewOf(r: RunRecord, queuePosition: number | null, children: string[], deliveries: readonly Delivery[]): RunViewBody {
+  return { ...summaryOf(r, queuePosition), pull_request: r.pullRequest, webhooks: deliveries.map(deliveryView), children, result: r.outcome };
+}
+
+/** What a webhook delivery carries: the run as GET /runs/{id} shows it, without its own deliveries. */
+export function deliveredView(r: RunRecord, children: string[]): Omit<RunViewBody, "webhooks"> {
+  const { webhooks, ...rest } = viewOf(r, null, children, []);
+  void webhooks;
+  return rest;
 }
 
 export function encodeCursor(r: Pick<RunRecord, "createdAt" | "id">): string {

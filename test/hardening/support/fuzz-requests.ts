@@ -362,7 +362,7 @@ const promptField: fc.Arbitrary<Optional> = fc.oneof(
 
 type RepoKind = "bad" | "notAllowed" | "refused" | "allowed" | "unknown";
 
-const badRepos = [
+export const badRepos = [
   "-uhttps://git.example.test/acme/x",
   "--upload-pack=touch /tmp/x",
   "--upload-pack=touch${IFS}/tmp/x",
@@ -419,7 +419,7 @@ const badRepos = [
   "https://xn--git-example-test/acme/x",
 ];
 
-const notAllowedRepos = [
+export const notAllowedRepos = [
   "http://169.254.169.254/latest/meta-data/",
   "http://169.254.169.254/computeMetadata/v1/",
   "http://[::1]/x",
@@ -456,7 +456,7 @@ const notAllowedRepos = [
   "https://g\u0131t.example.test/acme/x",
 ];
 
-const allowedRepos = [
+export const allowedRepos = [
   "https://git.example.test/acme/repo.git",
   "https://git.example.test/acme/sub/repo",
   "https://GIT.Example.Test/acme/x",
