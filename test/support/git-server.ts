@@ -205,7 +205,8 @@ export function startGitServer(opts: { token: string; throttle?: Throttle; fault
       const authorization = req.headers.get("authorization");
       const record: GitRequest = { method: req.method, path: url.pathname, service, authorization, bytes: 0 };
       requests.push(record);
-      const name = url.pathname.split("/")[1]?.replace(/\.git$/, "") ?? "";
+      // Names may have segments of their own (owner/repo, group/subgroup/project), as on a forge.
+      const name = /^\/(.+?)\.git(?:\/|$)/.exec(url.pathname)?.[1] ?? url.pathname.split("/")[1] ?? "";
       const spec = specs.get(name);
       if (!spec) return new Response("repository not found", { status: 404 });
       if (spec.private && authorization !== expected) {
