@@ -263,6 +263,14 @@ describe("destinations refused before any connection", () => {
     await waitFor(() => wire.connections === 1, { what: "the tripwire connection" });
   });
 
+  test("anyAddress (the operator's own WEBHOOK_URL): an internal answer is connected to, still resolved once and pinned", async () => {
+    const fake = fakeLookup(["127.0.0.1"], ["10.0.0.5"]);
+    const t = target(`http://hooks.test:${receiver.port}/hooks/x`, [`http://hooks.test:${receiver.port}/`]);
+    expect(await sendOnce({ target: t, anyAddress: true, body: BODY, headers: {}, timeoutMs: 5_000, lookup: fake.lookup })).toMatchObject({ status: 200, error: null, refused: false });
+    expect([fake.asked, receiver.hits, wire.connections]).toEqual([["hooks.test"], 1, 0]);
+    receiver.reset();
+  });
+
   test("a target whose URL does not match its prefix is refused (it would borrow the prefix's literal exception)", async () => {
     const { prefix } = toReceiver();
     const result = await sendOnce({ target: { url: new URL(`http://127.0.0.2:${receiver.port}/hooks/x`), prefix }, body: BODY, headers: {}, timeoutMs: 5_000 });

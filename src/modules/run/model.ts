@@ -254,7 +254,7 @@ export function runOperationDoc(): OperationDoc {
       401: "unauthorized: API_KEY is set and no valid key was sent",
       402: "budget_exceeded: a step took the run (or its thread) over max_cost_usd or max_tokens, or the agent wanted a step beyond max_steps; it was stopped like a timeout (`budget` says which cap, and what was spent)",
       404: "not_found: `continue` names no run",
-      403: "repository_not_allowed: the repository is not under ALLOWED_REPO_PREFIXES (Error); or permission_denied: opencode's permissions refused every tool call the agent made (RunFailure, each tool's `error` says why)",
+      403: "repository_not_allowed: the repository is not under ALLOWED_REPO_PREFIXES (Error); callback_not_allowed: callback_url is not under WEBHOOK_ALLOWED_PREFIXES (Error); or permission_denied: opencode's permissions refused every tool call the agent made (RunFailure, each tool's `error` says why)",
       408: "timeout: MAX_EXECUTION_TIME passed (counted from arrival, queue included) or idle_timeout: no agent activity for IDLE_TIMEOUT; the agent was killed; the output so far is included",
       409: "cancelled: someone cancelled the run (DELETE /runs/{id}) (RunFailure); or run_not_finished: the run to continue is still queued or running (Error)",
       410: "session_gone: the run to continue has no kept opencode session (it ended before its agent started, or its session could not be saved)",
@@ -263,7 +263,7 @@ export function runOperationDoc(): OperationDoc {
       422: "idempotency_conflict: the Idempotency-Key was used for a different request",
       429: "rate_limited: MAX_QUEUED_RUNS runs are already waiting (Retry-After says when to retry)",
       500: "agent_failed: opencode failed and `error` says why (RunFailure); or internal: a server fault (Error)",
-      502: "clone_failed: the repository could not be read (git's reason); push_failed: the work could not be pushed (it was saved: undelivered_patch)",
+      502: "clone_failed: the repository could not be read (git's reason); push_failed: the work could not be pushed (it was saved: undelivered_patch); pull_request_failed: the branch was pushed, the forge refused or failed the pull request",
       503:
         "shutting_down: the server is draining (Error), or stopped this run while shutting down (RunFailure); " +
         "interrupted: the server restarted during the run, answered to a retry with its Idempotency-Key (RunFailure)",
