@@ -36,7 +36,7 @@ export interface DispatcherOptions {
 /** A hanging receiver holds at most this many of the slots: the others keep delivering. */
 const PER_HOST = 2;
 /** Beyond an attempt's timeout, how long a taken delivery stays with this replica before another may take it (reads and writes around the send). */
-const LEASE_MARGIN_MS = 30_000;
+const LEASE_MARGIN_MS = 10_000;
 const POLL_MS = 1000;
 
 type Resolved = { target: WebhookTarget; anyAddress: boolean } | { problem: string };
