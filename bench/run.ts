@@ -12,8 +12,9 @@ import { replicas } from "./replicas.ts";
 import { sandbox } from "./sandbox.ts";
 import { machineInfo, removeTempDirs, ROOT, type BenchContext, type BenchResult } from "./support/common.ts";
 import { throughput } from "./throughput.ts";
+import { webhooks } from "./webhooks.ts";
 
-const BENCHES: Record<string, (ctx: BenchContext) => Promise<BenchResult>> = { latency, throughput, opencode, clone, concurrency, memory, sandbox, "key-proxy": keyProxy, queue, replicas, "follow-up": followUp };
+const BENCHES: Record<string, (ctx: BenchContext) => Promise<BenchResult>> = { latency, throughput, opencode, clone, concurrency, memory, sandbox, "key-proxy": keyProxy, queue, replicas, "follow-up": followUp, webhooks };
 
 function parseArgs(argv: string[]): { quick: boolean; only: string[] } {
   const quick = argv.includes("--quick");

@@ -49,6 +49,7 @@ export class WebhookDispatcher {
   /** Wake-ups at retries due before the next poll. */
   private readonly soon = new Set<ReturnType<typeof setTimeout>>();
   private pumping = false;
+  private woken = false;
   private again = false;
   private storeFailing = false;
 
@@ -60,9 +61,14 @@ export class WebhookDispatcher {
     this.wake();
   }
 
-  /** Looks for due deliveries now (a run just ended here). */
+  /** Looks for due deliveries soon (a run just ended here): after the current turn, so the run's answer goes out first. */
   wake(): void {
-    void this.pump();
+    if (this.woken) return;
+    this.woken = true;
+    setImmediate(() => {
+      this.woken = false;
+      void this.pump();
+    });
   }
 
   /** No new attempts; attempts in flight are cut short and handed back, due at once (the next process sends them). */
