@@ -26,6 +26,7 @@ export class SqliteRunStore implements RunStore {
   private readonly statements: Statement[] = [];
   private readonly insertEvent: Statement;
   private readonly insertDeliveries: Statement;
+  private readonly subscribed: outbox.Subscribed;
   private readonly selectRun: Statement<RunRow, [string]>;
   private readonly selectLastSeq: Statement<{ seq: number }, [string]>;
 
@@ -36,6 +37,7 @@ export class SqliteRunStore implements RunStore {
     migrate(this.db);
     this.insertEvent = this.prepare("INSERT OR IGNORE INTO events (run_id, seq, type, data, time) VALUES (?, ?, ?, ?, ?)");
     this.insertDeliveries = this.prepare(outbox.INSERT_DELIVERIES);
+    this.subscribed = new outbox.Subscribed(this.prepare("SELECT webhooks IS NOT NULL AS w FROM runs WHERE id = ?"));
     this.selectRun = this.prepare("SELECT * FROM runs WHERE id = ?") as Statement<RunRow, [string]>;
     this.selectLastSeq = this.prepare("SELECT coalesce(max(seq), 0) AS seq FROM events WHERE run_id = ?") as Statement<{ seq: number }, [string]>;
   }
@@ -64,7 +66,8 @@ export class SqliteRunStore implements RunStore {
     for (const e of events) {
       const s = storedEvent(e);
       this.insertEvent.run(s.runId, s.seq, s.type, s.data, s.time);
-      outbox.writeDeliveries(this.insertDeliveries, e, s.time);
+      outbox.writeDeliveries(this.insertDeliveries, e, s.time, this.subscribed.has);
+      if (e.type === "result") this.subscribed.forget(e.run_id);
     }
   }
 
@@ -99,6 +102,7 @@ export class SqliteRunStore implements RunStore {
 
   private insertRun(r: RunRecord): void {
     const extras = extrasColumns(r);
+    this.subscribed.set(r.id, extras.webhooks !== null);
     this.db
       .query(
         `INSERT INTO runs (id, request_id, status, created_at, started_at, idempotency_key, fingerprint, prompt_chars, model, agent, repository, branch, base, push, replica, parent_id, thread_id, limits, pull_request, webhooks)
