@@ -3,6 +3,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { SAME_SIGNAL_MS } from "../../src/lib/signals.ts";
 import { agentServerEnv, faultGate } from "../support/fake-opencode.ts";
 import { readJson } from "../support/http.ts";
+import { processesWithEnv } from "../support/procs.ts";
 import { ROOT, SOURCE_CMD, spawnServer, type ServerProcess } from "../support/process-server.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -62,6 +63,13 @@ describe("the listening address", () => {
 });
 
 describe("start-up failures are one clean line and exit 1", () => {
+  test("a server that never says it listens is killed by the test harness, not left running", async () => {
+    const marker = `never-listens-${process.pid}`;
+    const env = { ...agentServerEnv({ REPLICA_ID: marker }), LOG_LEVEL: "warn" };
+    await expect(spawnServer(SOURCE_CMD, env, { startTimeoutMs: 2000 })).rejects.toThrow("the listening log line");
+    expect(processesWithEnv(`REPLICA_ID=${marker}`)).toEqual([]);
+  });
+
   test("a port already in use", async () => {
     const holder = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
     try {

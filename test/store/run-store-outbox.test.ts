@@ -68,6 +68,16 @@ describe.each([sqliteFactory(), postgresFactory()])("$name webhook outbox", (fac
     expect(await store.dueDeliveries(AT - 1, 10)).toEqual([]);
   });
 
+  test("a process that did not store the run (a restart, recovery, another replica) still makes its deliveries; one without subscriptions makes none", async () => {
+    await fresh();
+    const [a, b] = [newRunId(), newRunId()];
+    await store.enqueue(record(a, 1, { webhooks: [SUBSCRIBED[0] as WebhookSubscription] }), request("a"), null, queuedEvents(a), 10);
+    await store.enqueue(record(b, 2), request("b"), null, queuedEvents(b), 10);
+    const later = await h.open();
+    for (const id of [a, b]) await later.finishQueued(id, succeeded(id, 5), maker([{ type: "status", status: "succeeded" }, { type: "result", status: "succeeded", answer: outcome(id) }]));
+    expect([await later.deliveries(a), await later.deliveries(b)]).toEqual([[pending(a, 3, "run.finished", "succeeded", "callback")], []]);
+  });
+
   test("a delivery is taken by one process only, attempted, rescheduled, and settled; settled ones are never due", async () => {
     await fresh();
     const a = newRunId();

@@ -39,7 +39,7 @@ function parse(line: string): Record<string, unknown> | null {
 }
 
 /** Spawns `cmd` with exactly `env` (plus nothing from this process) and waits until it listens and opencode answered. */
-export async function spawnServer(cmd: string[], env: Record<string, string>, opts: { cwd?: string; waitForOpencode?: boolean } = {}): Promise<ServerProcess> {
+export async function spawnServer(cmd: string[], env: Record<string, string>, opts: { cwd?: string; waitForOpencode?: boolean; startTimeoutMs?: number } = {}): Promise<ServerProcess> {
   const proc = Bun.spawn(cmd, { env, cwd: opts.cwd ?? ROOT, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   const lines: string[] = [];
   void follow(proc.stdout, lines);
@@ -53,8 +53,16 @@ export async function spawnServer(cmd: string[], env: Record<string, string>, op
       },
       { what, timeoutMs },
     );
-  const listening = await waitForLog((r) => r.msg === "listening", "the listening log line");
-  if (opts.waitForOpencode ?? true) await waitForLog((r) => r.msg === "opencode ready", "opencode's version probe");
+  let listening: Record<string, unknown>;
+  try {
+    listening = await waitForLog((r) => r.msg === "listening", "the listening log line", opts.startTimeoutMs);
+    if (opts.waitForOpencode ?? true) await waitForLog((r) => r.msg === "opencode ready", "opencode's version probe", opts.startTimeoutMs);
+  } catch (err) {
+    // Nobody gets a handle on a server that did not come up: it must not outlive the failed start.
+    proc.kill("SIGKILL");
+    await proc.exited;
+    throw err;
+  }
   return {
     proc,
     url: String(listening.url),
