@@ -120,11 +120,11 @@ export interface RunStore {
    */
   prune(before: number): Promise<number>;
   /**
-   * Webhook deliveries due at `now` (pending, oldest first): read only — a replica takes one with
-   * moveDelivery. Every stored status change of a run with subscriptions made its delivery rows in the
+   * Webhook deliveries due at `now` (pending, oldest first; `after`: the next page, by (nextAt, id)):
+   * read only — a replica takes one with moveDelivery. Every stored status change of a run with subscriptions made its delivery rows in the
    * same commit (its `webhooks`).
    */
-  dueDeliveries(now: number, limit: number): Promise<Delivery[]>;
+  dueDeliveries(now: number, limit: number, after?: { nextAt: number; id: string }): Promise<Delivery[]>;
   /** Moves a pending delivery's due time from `from` to `to` (claiming or releasing it); false when it was not at `from`: another replica took it. */
   moveDelivery(id: string, from: number, to: number): Promise<boolean>;
   /** One attempt's outcome appended, and the delivery's next state. */

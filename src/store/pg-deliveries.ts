@@ -8,8 +8,11 @@ type PgDeliveryRow = Omit<DeliveryColumns, "next_at" | "created_at"> & { next_at
 
 const fromPg = (row: PgDeliveryRow): Delivery => deliveryOf({ ...row, next_at: row.next_at === null ? null : int(row.next_at), created_at: int(row.created_at) });
 
-export async function dueDeliveries(sql: SQL, now: number, limit: number): Promise<Delivery[]> {
-  const rows = (await sql`SELECT * FROM deliveries WHERE state = 'pending' AND next_at <= ${now} ORDER BY next_at, id LIMIT ${limit}`) as PgDeliveryRow[];
+export async function dueDeliveries(sql: SQL, now: number, limit: number, after?: { nextAt: number; id: string }): Promise<Delivery[]> {
+  const a = after ?? { nextAt: -1, id: "" };
+  const rows = (await sql`
+    SELECT * FROM deliveries WHERE state = 'pending' AND next_at <= ${now} AND (next_at, id) > (${a.nextAt}::bigint, ${a.id}::text)
+    ORDER BY next_at, id LIMIT ${limit}`) as PgDeliveryRow[];
   return rows.map(fromPg);
 }
 

@@ -228,7 +228,8 @@ export class PgRunStore implements RunStore {
   thread = (threadId: string, limit: number, after?: { createdAt: number; id: string }) => this.guard("list a thread", (sql) => threads.thread(sql, threadId, limit, after));
   children = (id: string) => this.guard("list a run's follow-ups", (sql) => threads.children(sql, id));
   prune = (before: number) => this.guard("prune runs", (sql) => threads.prune(sql, before));
-  dueDeliveries = (now: number, limit: number) => this.guard("read due webhook deliveries", (sql) => outbox.dueDeliveries(sql, now, limit));
+  dueDeliveries = (now: number, limit: number, after?: { nextAt: number; id: string }) =>
+    this.guard("read due webhook deliveries", (sql) => outbox.dueDeliveries(sql, now, limit, after));
   moveDelivery = (id: string, from: number, to: number) => this.guard("take a webhook delivery", (sql) => outbox.moveDelivery(sql, id, from, to));
   recordAttempt = (id: string, attempt: DeliveryAttempt, next: { state: DeliveryState; nextAt: number | null }) =>
     this.guard("record a webhook attempt", (sql) => outbox.recordAttempt(sql, id, attempt, next));

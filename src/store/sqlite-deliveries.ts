@@ -45,8 +45,11 @@ export class Subscribed {
   }
 }
 
-export function dueDeliveries(db: Database, now: number, limit: number): Delivery[] {
-  const rows = db.query("SELECT * FROM deliveries WHERE state = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?").all(now, limit) as DeliveryColumns[];
+export function dueDeliveries(db: Database, now: number, limit: number, after?: { nextAt: number; id: string }): Delivery[] {
+  const a = after ?? { nextAt: -1, id: "" };
+  const rows = db
+    .query("SELECT * FROM deliveries WHERE state = 'pending' AND next_at <= ? AND (next_at > ? OR (next_at = ? AND id > ?)) ORDER BY next_at, id LIMIT ?")
+    .all(now, a.nextAt, a.nextAt, a.id, limit) as DeliveryColumns[];
   return rows.map(deliveryOf);
 }
 

@@ -268,8 +268,8 @@ export class SqliteRunStore implements RunStore {
     return this.guard("prune runs", () => threads.prune(this.db, before));
   }
 
-  dueDeliveries(now: number, limit: number): Promise<Delivery[]> {
-    return this.guard("read due webhook deliveries", () => outbox.dueDeliveries(this.db, now, limit));
+  dueDeliveries(now: number, limit: number, after?: { nextAt: number; id: string }): Promise<Delivery[]> {
+    return this.guard("read due webhook deliveries", () => outbox.dueDeliveries(this.db, now, limit, after));
   }
 
   moveDelivery(id: string, from: number, to: number): Promise<boolean> {

@@ -38,6 +38,9 @@ const PER_HOST = 2;
 /** Beyond an attempt's timeout, how long a taken delivery stays with this replica before another may take it (reads and writes around the send). */
 const LEASE_MARGIN_MS = 10_000;
 const POLL_MS = 1000;
+/** The outbox is read this many due deliveries at a time, at most MAX_PAGES pages per look (bounded work per wake-up). */
+const PAGE = 50;
+const MAX_PAGES = 40;
 
 type Resolved = { target: WebhookTarget; anyAddress: boolean } | { problem: string };
 
@@ -90,25 +93,7 @@ export class WebhookDispatcher {
     try {
       do {
         this.again = false;
-        const free = this.o.concurrency - this.flying.size;
-        if (free <= 0) break;
-        const due = await this.o.store.dueDeliveries(Date.now(), Math.max(16, free * 4));
-        for (const d of due) {
-          if (this.flying.size >= this.o.concurrency || this.abort.signal.aborted) break;
-          if (this.flying.has(d.id) || d.nextAt === null) continue;
-          const resolved = this.resolve(d);
-          const host = "target" in resolved ? resolved.target.url.host : "";
-          if ((this.perHost.get(host) ?? 0) >= PER_HOST) continue;
-          const lease = Date.now() + this.o.timeoutMs + LEASE_MARGIN_MS;
-          if (!(await this.o.store.moveDelivery(d.id, d.nextAt, lease))) continue;
-          this.perHost.set(host, (this.perHost.get(host) ?? 0) + 1);
-          const done = this.attempt(d, resolved, lease).finally(() => {
-            this.flying.delete(d.id);
-            this.perHost.set(host, (this.perHost.get(host) ?? 1) - 1);
-            this.wake();
-          });
-          this.flying.set(d.id, done);
-        }
+        await this.takeDue();
       } while (this.again);
       this.storeFailing = false;
     } catch (err) {
@@ -117,6 +102,37 @@ export class WebhookDispatcher {
       this.storeFailing = true;
     } finally {
       this.pumping = false;
+    }
+  }
+
+  /**
+   * Starts due deliveries while slots are free. The outbox is read in pages: a host at its cap (a hanging
+   * receiver with a backlog) is skipped, and the deliveries behind its backlog are still found.
+   */
+  private async takeDue(): Promise<void> {
+    const now = Date.now();
+    let after: { nextAt: number; id: string } | undefined;
+    for (let page = 0; page < MAX_PAGES && this.flying.size < this.o.concurrency; page++) {
+      const due = await this.o.store.dueDeliveries(now, PAGE, after);
+      for (const d of due) {
+        if (this.flying.size >= this.o.concurrency || this.abort.signal.aborted) return;
+        if (this.flying.has(d.id) || d.nextAt === null) continue;
+        const resolved = this.resolve(d);
+        const host = "target" in resolved ? resolved.target.url.host : "";
+        if ((this.perHost.get(host) ?? 0) >= PER_HOST) continue;
+        const lease = Date.now() + this.o.timeoutMs + LEASE_MARGIN_MS;
+        if (!(await this.o.store.moveDelivery(d.id, d.nextAt, lease))) continue;
+        this.perHost.set(host, (this.perHost.get(host) ?? 0) + 1);
+        const done = this.attempt(d, resolved, lease).finally(() => {
+          this.flying.delete(d.id);
+          this.perHost.set(host, (this.perHost.get(host) ?? 1) - 1);
+          this.wake();
+        });
+        this.flying.set(d.id, done);
+      }
+      const last = due.at(-1);
+      if (due.length < PAGE || !last || last.nextAt === null) return;
+      after = { nextAt: last.nextAt, id: last.id };
     }
   }
 
@@ -134,7 +150,8 @@ export class WebhookDispatcher {
     if (d.target === "server") {
       if (!this.o.serverUrl) return { problem: "WEBHOOK_URL is no longer configured" };
       const url = new URL(this.o.serverUrl);
-      const [prefix] = parseWebhookPrefixes([`${url.protocol}//${url.host}/`]) as [WebhookPrefix];
+      const prefix = parseWebhookPrefixes([`${url.protocol}//${url.host}/`])[0];
+      if (!prefix) return { problem: "WEBHOOK_URL is not a URL prefix" };
       return { target: { url, prefix }, anyAddress: true };
     }
     try {

@@ -114,6 +114,19 @@ test("a hanging receiver is cut off at WEBHOOK_TIMEOUT and delays neither runs n
   expect(hooks[0]?.attempts).toEqual([attempt(null, expect.stringMatching(/timed out/i))]);
 });
 
+test("a hanging receiver with a backlog of due deliveries does not hide the deliveries behind them from other receivers", async () => {
+  const stuck = await receiver();
+  stuck.answerAlways({ kind: "hang" });
+  const ok = await receiver();
+  const a = app({ WEBHOOK_ALLOWED_PREFIXES: [stuck.url("/"), ok.url("/")].join(","), WEBHOOK_TIMEOUT: "30s", WEBHOOK_MAX_ATTEMPTS: "1" });
+  // More due deliveries to the stuck host than one read of the outbox returns (its two slots are taken).
+  for (let i = 0; i < 60; i++) await start(a, { prompt: `stuck ${i}`, callback_url: stuck.url("/hook") });
+  await waitFor(() => stuck.hung >= 2, { what: "the stuck receiver's two slots to be taken" });
+  const id = await start(a, { prompt: "healthy", callback_url: ok.url("/hook") });
+  const [d] = await ok.waitForDeliveries(1, 5000);
+  expect([((d?.json as JsonObject).run as JsonObject).id, stuck.hung]).toEqual([id, 2]);
+});
+
 test("WEBHOOK_EVENTS=run.finished,run.status: queued, running and the end, in order, to callback_url and WEBHOOK_URL (never shown)", async () => {
   const r = await receiver();
   const a = app({ WEBHOOK_ALLOWED_PREFIXES: r.url("/cb/"), WEBHOOK_URL: r.url("/server"), WEBHOOK_EVENTS: "run.finished,run.status" });

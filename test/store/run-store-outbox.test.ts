@@ -66,6 +66,11 @@ describe.each([sqliteFactory(), postgresFactory()])("$name webhook outbox", (fac
     const due = await (await h.open()).dueDeliveries(AT, 10);
     expect(due.map((d) => [d.seq, d.target]).sort()).toEqual([[1, "callback"], [2, "callback"], [4, "callback"], [4, "server"]]);
     expect(await store.dueDeliveries(AT - 1, 10)).toEqual([]);
+    // Pages by (nextAt, id): together they are the whole list, in order, each once.
+    const first = await store.dueDeliveries(AT, 3);
+    const last = first.at(-1) as Delivery;
+    const rest = await store.dueDeliveries(AT, 3, { nextAt: last.nextAt as number, id: last.id });
+    expect([first.length, rest.length, [...first, ...rest].map((d) => d.id)]).toEqual([3, 1, [...due].sort((x, y) => (x.id < y.id ? -1 : 1)).map((d) => d.id)]);
   });
 
   test("a process that did not store the run (a restart, recovery, another replica) still makes its deliveries; one without subscriptions makes none", async () => {
