@@ -10,9 +10,8 @@ import { MODEL_MAX_LENGTH, MODEL_PATTERN } from "./opencode/names.ts";
 import { parsePattern, type HostPattern } from "./network/allow-list.ts";
 import type { NetworkMode } from "./network/agent-network.ts";
 import type { SandboxRequest } from "./sandbox/types.ts";
-import { parseForges, withDefaults } from "./git/forge/sites.ts";
-import { WEBHOOK_EVENTS, type WebhookEvent } from "./webhooks/model.ts";
-import { parseWebhookPrefixes } from "./webhooks/url-policy.ts";
+import { DELIVERY_ENV } from "./config-schema-delivery.ts";
+import { optionalText, positive, withDefault } from "./config-fields.ts";
 
 const NETWORK_MODES = ["open", "proxy", "none"] as const;
 
@@ -28,21 +27,7 @@ function parseSize(text: string): number | null {
   return Number.isSafeInteger(n) ? n : null;
 }
 
-const optionalText = z
-  .string()
-  .optional()
-  .transform((v) => (v === undefined || v.trim() === "" ? undefined : v.trim()));
 
-function withDefault<T>(parse: (raw: string) => T | null, fallback: string, expected: string) {
-  return optionalText.transform((raw, ctx) => {
-    const value = parse(raw ?? fallback);
-    if (value === null) {
-      ctx.addIssue({ code: "custom", message: expected });
-      return z.NEVER;
-    }
-    return value;
-  });
-}
 
 function jsonObject(expected: string) {
   return optionalText.transform((raw, ctx) => {
@@ -142,56 +127,7 @@ export const EnvSchema = z.object({
   METRICS_PUBLIC: withDefault((v) => bool(v), DEFAULTS.METRICS_PUBLIC, "must be true or false"),
   KEEP_SESSIONS: withDefault((v) => bool(v), DEFAULTS.KEEP_SESSIONS, "must be true or false"),
   DOCS_PUBLIC: withDefault((v) => bool(v), DEFAULTS.DOCS_PUBLIC, "must be true or false"),
-  PUBLIC_URL: optionalText.transform((v, ctx) => {
-    if (v === undefined) return null;
-    const problem = plainUrlProblem(v, false);
-    if (problem) {
-      ctx.addIssue({ code: "custom", message: problem });
-      return z.NEVER;
-    }
-    return v.replace(/\/+$/, "");
-  }),
-  FORGES: optionalText.transform((v, ctx) => {
-    try {
-      return withDefaults(parseForges(v ?? ""));
-    } catch (err) {
-      ctx.addIssue({ code: "custom", message: err instanceof Error ? err.message : String(err) });
-      return z.NEVER;
-    }
-  }),
-  WEBHOOK_URL: optionalText.transform((v, ctx) => {
-    if (v === undefined) return null;
-    // Never quoted: the URL may carry a token of the receiver's in its path or query.
-    const problem = plainUrlProblem(v, true);
-    if (problem) {
-      ctx.addIssue({ code: "custom", message: problem });
-      return z.NEVER;
-    }
-    return v;
-  }),
-  WEBHOOK_SECRET: optionalText.refine((v) => v === undefined || v.length >= 16, "must be at least 16 characters (a random string: openssl rand -hex 32)"),
-  WEBHOOK_ALLOWED_PREFIXES: optionalText.transform((v, ctx) => {
-    const list = (v ?? "").split(",").map((p) => p.trim()).filter(Boolean);
-    try {
-      return parseWebhookPrefixes(list);
-    } catch (err) {
-      ctx.addIssue({ code: "custom", message: err instanceof Error ? err.message : String(err) });
-      return z.NEVER;
-    }
-  }),
-  WEBHOOK_EVENTS: withDefault(
-    (v) => {
-      const list = v.split(",").map((e) => e.trim()).filter(Boolean);
-      return list.length > 0 && list.every((e) => (WEBHOOK_EVENTS as readonly string[]).includes(e)) ? [...new Set(list as WebhookEvent[])] : null;
-    },
-    DEFAULTS.WEBHOOK_EVENTS,
-    `must be a comma-separated list of ${WEBHOOK_EVENTS.join(", ")}`,
-  ),
-  WEBHOOK_TIMEOUT: withDefault((v) => positive(parseDuration(v)), DEFAULTS.WEBHOOK_TIMEOUT, "must be a positive Go duration such as 10s"),
-  WEBHOOK_MAX_ATTEMPTS: withDefault((v) => (/^\d+$/.test(v) && Number(v) >= 1 && Number(v) <= 50 ? Number(v) : null), DEFAULTS.WEBHOOK_MAX_ATTEMPTS, "must be a whole number from 1 to 50"),
-  WEBHOOK_RETRY_BASE: withDefault((v) => positive(parseDuration(v)), DEFAULTS.WEBHOOK_RETRY_BASE, "must be a positive Go duration such as 5s"),
-  WEBHOOK_RETRY_MAX: withDefault((v) => positive(parseDuration(v)), DEFAULTS.WEBHOOK_RETRY_MAX, "must be a positive Go duration such as 1h"),
-  WEBHOOK_CONCURRENCY: withDefault((v) => (/^\d+$/.test(v) && Number(v) >= 1 ? Number(v) : null), DEFAULTS.WEBHOOK_CONCURRENCY, "must be a whole number of at least 1"),
+  ...DELIVERY_ENV,
   AGENT_ENV_PASSTHROUGH: optionalText.transform((v, ctx) => {
     const names = (v ?? "").split(",").map((n) => n.trim()).filter(Boolean);
     for (const n of names) {
@@ -211,20 +147,6 @@ function prefixProblem(entry: string): string | null {
   }
   if (url.protocol !== "https:" && url.protocol !== "http:") return `"${entry}" must start with https:// (or http:// for a host you trust)`;
   if (url.username || url.password || url.search || url.hash) return `"${entry}" must not contain credentials, a query or a fragment`;
-  return null;
-}
-
-/** What is wrong with an http(s) URL the operator gives (PUBLIC_URL, WEBHOOK_URL), without quoting it. */
-function plainUrlProblem(v: string, queryAllowed: boolean): string | null {
-  let url: URL;
-  try {
-    url = new URL(v);
-  } catch {
-    return "is not a URL (expected https://host/path)";
-  }
-  if (url.protocol !== "https:" && url.protocol !== "http:") return "must start with https:// or http://";
-  if (url.username || url.password) return "must not contain credentials";
-  if (url.hash || (!queryAllowed && url.search)) return queryAllowed ? "must not have a fragment" : "must not have a query or fragment";
   return null;
 }
 
@@ -257,9 +179,6 @@ function bool(v: string): boolean | null {
   return null;
 }
 
-function positive(n: number | null): number | null {
-  return n !== null && n > 0 ? n : null;
-}
 
 function nonNegative(n: number | null): number | null {
   return n !== null && n >= 0 ? n : null;
