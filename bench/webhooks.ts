@@ -1,4 +1,5 @@
 // 12. Webhooks: what a subscribed run adds to POST /run, how soon its end reaches the receiver, and whether hanging receivers slow a healthy one.
+import { waitFor } from "../test/support/wait.ts";
 import { startWebhookReceiver, type WebhookReceiver } from "../test/support/webhook-receiver.ts";
 import { fakeAgentServer, interleave, median, ms, percentile, postRun, type BenchContext, type BenchResult } from "./support/common.ts";
 
@@ -11,12 +12,8 @@ function endToReceipt(r: WebhookReceiver, path: string): number[] {
     .map((d) => d.at - Date.parse(String(((d.json as { run: { finished_at: string } }).run).finished_at)));
 }
 
-async function settle(r: WebhookReceiver, path: string, n: number): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (r.deliveries.filter((d) => d.path === path && d.answer === "200").length < n) {
-    if (Date.now() > deadline) throw new Error(`only ${r.deliveries.length} of ${n} deliveries arrived`);
-    await Bun.sleep(5);
-  }
+function settle(r: WebhookReceiver, path: string, n: number): Promise<unknown> {
+  return waitFor(() => r.deliveries.filter((d) => d.path === path && d.answer === "200").length >= n, { timeoutMs: 60_000, what: `${n} deliveries to ${path}` });
 }
 
 export async function webhooks(ctx: BenchContext): Promise<BenchResult> {

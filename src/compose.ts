@@ -26,7 +26,7 @@ import type { SandboxMode } from "./sandbox/types.ts";
 import { PgRunStore } from "./store/pg-store.ts";
 import { SqliteRunStore } from "./store/sqlite-store.ts";
 import { VERSION } from "./version.ts";
-import { deliveredView } from "./modules/runs/views.ts";
+import { viewOf } from "./modules/runs/views.ts";
 import { WebhookDispatcher } from "./webhooks/dispatcher.ts";
 
 const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
@@ -137,7 +137,7 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
         store,
         logger,
         observer: metrics,
-        present: async (record) => deliveredView(record, await store.children(record.id)),
+        present: async (record) => viewOf(record, null, await store.children(record.id)),
         secret: hooks.secret,
         prefixes: hooks.allowedPrefixes,
         serverUrl: hooks.url,

@@ -80,7 +80,8 @@ export function parsePrefixes(list: readonly string[]): RepoPrefix[] {
   });
 }
 
-function under(url: URL, prefix: RepoPrefix): boolean {
+/** Whether `url` lies under `prefix` (scheme, host, then the path at a segment boundary): repositories and callbacks alike. */
+export function underPrefix(url: URL, prefix: RepoPrefix): boolean {
   if (url.protocol !== prefix.protocol || url.host.toLowerCase() !== prefix.host) return false;
   if (prefix.path === "/" || prefix.path === "") return true;
   // Compare at path-segment boundaries: "https://github.com/acme" must not admit "https://github.com/acme-evil/x".
@@ -96,7 +97,7 @@ export function repositoryUrlOf(url: URL): RepositoryUrl {
 
 /** Checks an already validated URL against the allow-list. http:// is only accepted where a prefix allows it explicitly. */
 export function allowedRepository(url: URL, prefixes: readonly RepoPrefix[]): RepositoryUrl {
-  if (!prefixes.some((p) => under(url, p))) {
+  if (!prefixes.some((p) => underPrefix(url, p))) {
     const allowed = prefixes.map((p) => `${p.protocol}//${p.host}${p.path}`).join(", ") || "none";
     throw new RepositoryUrlError(`repository ${url.protocol}//${url.host}${url.pathname} is not allowed on this server (ALLOWED_REPO_PREFIXES: ${allowed})`, "not_allowed");
   }

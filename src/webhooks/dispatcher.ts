@@ -44,6 +44,14 @@ const MAX_PAGES = 40;
 
 type Resolved = { target: WebhookTarget; anyAddress: boolean } | { problem: string };
 
+/** The operator's WEBHOOK_URL (checked by the config): any address may be its, so its prefix matters only for the pinned connection. */
+function serverTarget(serverUrl: string | null): Resolved {
+  if (!serverUrl) return { problem: "WEBHOOK_URL is no longer configured" };
+  const url = new URL(serverUrl);
+  const prefix = parseWebhookPrefixes([`${url.protocol}//${url.host}/`])[0];
+  return prefix ? { target: { url, prefix }, anyAddress: true } : { problem: "WEBHOOK_URL is not a URL prefix" };
+}
+
 export class WebhookDispatcher {
   private readonly flying = new Map<string, Promise<void>>();
   private readonly perHost = new Map<string, number>();
@@ -56,7 +64,12 @@ export class WebhookDispatcher {
   private again = false;
   private storeFailing = false;
 
-  constructor(private readonly o: DispatcherOptions) {}
+  /** WEBHOOK_URL as a target, built once. */
+  private readonly server: Resolved;
+
+  constructor(private readonly o: DispatcherOptions) {
+    this.server = serverTarget(o.serverUrl);
+  }
 
   start(): void {
     this.timer = setInterval(() => this.wake(), this.o.pollMs ?? POLL_MS);
@@ -147,13 +160,7 @@ export class WebhookDispatcher {
 
   /** Where a delivery goes now: the callback is checked again (the allow-list may have changed since the run was made). */
   private resolve(d: Delivery): Resolved {
-    if (d.target === "server") {
-      if (!this.o.serverUrl) return { problem: "WEBHOOK_URL is no longer configured" };
-      const url = new URL(this.o.serverUrl);
-      const prefix = parseWebhookPrefixes([`${url.protocol}//${url.host}/`])[0];
-      if (!prefix) return { problem: "WEBHOOK_URL is not a URL prefix" };
-      return { target: { url, prefix }, anyAddress: true };
-    }
+    if (d.target === "server") return this.server;
     try {
       return { target: checkWebhookUrl(d.url ?? "", this.o.prefixes), anyAddress: false };
     } catch (err) {
@@ -167,7 +174,7 @@ export class WebhookDispatcher {
     const started = Date.now();
     try {
       let result: AttemptResult;
-      const record = await this.o.store.get(d.runId);
+      const record = "problem" in resolved ? null : await this.o.store.get(d.runId);
       if ("problem" in resolved) result = { status: null, error: resolved.problem, durationMs: 0, refused: true };
       else if (!record) result = { status: null, error: "the run no longer exists", durationMs: 0, refused: true };
       else result = await this.send(d, n, record, resolved);

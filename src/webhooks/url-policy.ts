@@ -1,5 +1,6 @@
 // Which callback URLs a run may name: syntax checks (400), the operator's WEBHOOK_ALLOWED_PREFIXES (403), and the address classes no callback may reach unless a prefix names that address.
 import { isIP } from "node:net";
+import { underPrefix } from "../git/url-policy.ts";
 
 export class WebhookUrlError extends Error {
   override readonly name = "WebhookUrlError";
@@ -78,14 +79,6 @@ export function parseWebhookPrefixes(list: readonly string[]): WebhookPrefix[] {
   });
 }
 
-function under(url: URL, prefix: WebhookPrefix): boolean {
-  if (url.protocol !== prefix.protocol || url.host.toLowerCase() !== prefix.host) return false;
-  if (prefix.path === "/" || prefix.path === "") return true;
-  // Segment boundaries: "https://hooks.example.com/ci" must not admit "https://hooks.example.com/ci-evil/x".
-  const base = prefix.path.endsWith("/") ? prefix.path : `${prefix.path}/`;
-  return url.pathname === prefix.path || url.pathname.startsWith(base);
-}
-
 function listOf(prefixes: readonly WebhookPrefix[]): string {
   return prefixes.map((p) => `${p.protocol}//${p.host}${p.path}`).join(", ");
 }
@@ -121,7 +114,7 @@ export function checkWebhookUrl(raw: string, prefixes: readonly WebhookPrefix[])
     throw new WebhookUrlError("callback URLs are not allowed on this server: WEBHOOK_ALLOWED_PREFIXES is empty", "not_allowed");
   }
   const shown = `${url.protocol}//${url.host}${url.pathname}`;
-  const prefix = prefixes.find((p) => under(url, p));
+  const prefix = prefixes.find((p) => underPrefix(url, p));
   const address = addressOf(url.hostname);
   if (!prefix) {
     const kind = address === null ? null : described(address);

@@ -1,7 +1,19 @@
 // A fake GitHub/GitLab/Gitea REST API on 127.0.0.1 for tests: the forges' documented shapes, every request recorded, faults scripted.
+import { ForgeError } from "../../src/git/forge/types.ts";
 import { addPull, API_ROOT, route, type FakeComment, type FakeKind, type FakePull, type ForgeState, type ParsedRequest } from "./fake-forge-routes.ts";
 
 export type { FakeComment, FakeKind, FakePull } from "./fake-forge-routes.ts";
+
+/** The ForgeError a call rejects with (anything else fails the test). */
+export async function rejection(p: Promise<unknown>): Promise<ForgeError> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof ForgeError) return err;
+    throw err;
+  }
+  throw new Error("expected a ForgeError");
+}
 
 export interface RecordedRequest {
   method: string;

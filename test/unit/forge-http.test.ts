@@ -2,22 +2,12 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { forgeMessage, type ForgeHttpOptions } from "../../src/git/forge/forge-http.ts";
 import { forgeClient } from "../../src/git/forge/index.ts";
-import { ForgeError, type ForgeKind } from "../../src/git/forge/types.ts";
-import { startFakeForge, type FakeForge } from "../support/fake-forge.ts";
+import type { ForgeKind } from "../../src/git/forge/types.ts";
+import { rejection, startFakeForge, type FakeForge } from "../support/fake-forge.ts";
 
 const TOKEN = "tok_forge_secret_4f9a";
 const FAST: ForgeHttpOptions = { backoffMs: 5, timeoutMs: 5_000, maxAttempts: 4, maxRetryWaitMs: 5_000 };
 const REPOS = { github: ["acme/app"], gitlab: ["group/app"], gitea: ["acme/app"] };
-
-async function rejection(p: Promise<unknown>): Promise<ForgeError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof ForgeError) return err;
-    throw err;
-  }
-  throw new Error("expected a ForgeError");
-}
 
 let fake: FakeForge;
 const client = (kind: ForgeKind, opts: ForgeHttpOptions = FAST, repo = REPOS[kind][0] ?? "") =>

@@ -3,8 +3,8 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import type { ForgeHttpOptions } from "../../src/git/forge/forge-http.ts";
 import { forgeClient } from "../../src/git/forge/index.ts";
 import { openOrUpdate } from "../../src/git/forge/pull-request.ts";
-import { ForgeError, type ForgeClient } from "../../src/git/forge/types.ts";
-import { startFakeForge, type FakeForge, type FakeKind } from "../support/fake-forge.ts";
+import type { ForgeClient } from "../../src/git/forge/types.ts";
+import { rejection, startFakeForge, type FakeForge, type FakeKind } from "../support/fake-forge.ts";
 import { waitFor } from "../support/wait.ts";
 
 const TOKEN = "tok_forge_secret_4f9a";
@@ -69,16 +69,6 @@ const CASES: Case[] = [
 ];
 
 const NEW = { head: "ocs/run-1", base: "main", title: "Add a greeting", body: "The agent's summary", draft: false };
-
-async function rejection(p: Promise<unknown>): Promise<ForgeError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof ForgeError) return err;
-    throw err;
-  }
-  throw new Error("expected a ForgeError");
-}
 
 describe.each(CASES)("$kind client", (c) => {
   let fake: FakeForge;

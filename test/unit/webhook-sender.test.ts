@@ -306,7 +306,7 @@ describe("the connection goes to the address that was checked", () => {
   });
 });
 
-describe.skipIf(Bun.which("openssl") === null)("https with a self-signed certificate for localhost", () => {
+describe("https with a self-signed certificate for localhost", () => {
   let tls: WebhookReceiver;
   let cert: string;
   beforeAll(async () => {

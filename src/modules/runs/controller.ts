@@ -6,7 +6,7 @@ import { FINAL_STATUSES, type PullRequestOptions } from "../../runs/model.ts";
 import type { RunInput, RunService } from "../../runs/service.ts";
 import type { FollowUpBody, RunRequestBody } from "../run/model.ts";
 import type { RunStatus } from "./model.ts";
-import { decodeCursor, encodeCursor, linksOf, summaryOf, viewOf } from "./views.ts";
+import { decodeCursor, deliveryView, encodeCursor, linksOf, summaryOf, viewOf } from "./views.ts";
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
@@ -96,7 +96,8 @@ export class RunsController {
   async get(id: string) {
     const record = await this.service.get(id);
     if (!record) throw this.notFound(id);
-    return viewOf(record, record.status === "queued" ? await this.service.queuePosition(id) : null, await this.service.children(id), await this.service.deliveries(id));
+    const view = viewOf(record, record.status === "queued" ? await this.service.queuePosition(id) : null, await this.service.children(id));
+    return { ...view, webhooks: (await this.service.deliveries(id)).map(deliveryView) };
   }
 
   async list(q: { status?: RunStatus[]; limit?: number; cursor?: string; thread?: string }) {

@@ -48,15 +48,9 @@ export function deliveryView(d: Delivery): WebhookDeliveryBody {
   };
 }
 
-export function viewOf(r: RunRecord, queuePosition: number | null, children: string[], deliveries: readonly Delivery[]): RunViewBody {
-  return { ...summaryOf(r, queuePosition), pull_request: r.pullRequest, webhooks: deliveries.map(deliveryView), children, result: r.outcome };
-}
-
-/** What a webhook delivery carries: the run as GET /runs/{id} shows it, without its own deliveries. */
-export function deliveredView(r: RunRecord, children: string[]): Omit<RunViewBody, "webhooks"> {
-  const { webhooks, ...rest } = viewOf(r, null, children, []);
-  void webhooks;
-  return rest;
+/** GET /runs/{id} without its `webhooks` (the controller adds them): what a webhook delivery carries. */
+export function viewOf(r: RunRecord, queuePosition: number | null, children: string[]): Omit<RunViewBody, "webhooks"> {
+  return { ...summaryOf(r, queuePosition), pull_request: r.pullRequest, children, result: r.outcome };
 }
 
 export function encodeCursor(r: Pick<RunRecord, "createdAt" | "id">): string {
