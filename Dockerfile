@@ -8,6 +8,7 @@ COPY package.json bun.lock bunfig.toml ./
 RUN bun install --frozen-lockfile --ignore-scripts
 COPY tsconfig.json ./
 COPY src ./src
+COPY web ./web
 COPY scripts/build.ts ./scripts/build.ts
 RUN bun run build \
  && case "$(uname -m)" in x86_64) arch=x64 ;; aarch64) arch=arm64 ;; *) echo "unsupported arch $(uname -m)" >&2; exit 1 ;; esac \

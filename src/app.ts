@@ -11,8 +11,9 @@ import { healthOperationDoc } from "./modules/health/model.ts";
 import { metricsModule, metricsOperationDoc } from "./modules/metrics/index.ts";
 import { runModule } from "./modules/run/index.ts";
 import { followUpRequestBody, runFailureExample, runOperationDoc } from "./modules/run/model.ts";
-import { eventsOperationDoc, runsModule, runsOperationDocs } from "./modules/runs/index.ts";
+import { diffOperationDoc, eventsOperationDoc, runsModule, runsOperationDocs } from "./modules/runs/index.ts";
 import { RunsController } from "./modules/runs/controller.ts";
+import { dashboardModule } from "./modules/dashboard/index.ts";
 import type { RunService } from "./runs/service.ts";
 import type { NetworkMode } from "./network/agent-network.ts";
 import type { SandboxMode } from "./sandbox/types.ts";
@@ -35,6 +36,8 @@ export interface AppDeps {
   metrics: Metrics;
   metricsPublic: boolean;
   docsPublic: boolean;
+  /** Serve the web dashboard (/ui). */
+  dashboard: boolean;
 }
 
 export function createApp(deps: AppDeps) {
@@ -43,7 +46,7 @@ export function createApp(deps: AppDeps) {
   const controller = new RunsController(runs);
   return new Elysia()
     .use(errorHandler(deps.logger))
-    .use(auth(deps.apiKeys, { metrics: deps.metricsPublic, docs: deps.docsPublic }))
+    .use(auth(deps.apiKeys, { metrics: deps.metricsPublic, docs: deps.docsPublic, dashboard: deps.dashboard }))
     .use(contentLengthGuard(deps.maxRequestBytes))
     .use(
       docs(deps.version, {
@@ -52,6 +55,7 @@ export function createApp(deps: AppDeps) {
         "POST /runs": { ...runsOperationDocs["POST /runs"], requestBody: runOperationDoc().requestBody },
         "POST /runs/{id}/messages": { ...runsOperationDocs["POST /runs/{id}/messages"], requestBody: followUpRequestBody() },
         "GET /runs/{id}/events": eventsOperationDoc,
+        "GET /runs/{id}/diff": diffOperationDoc,
         "GET /metrics": metricsOperationDoc,
         "GET /health": healthOperationDoc,
       }, { RunFailure: runFailureExample }),
@@ -73,7 +77,8 @@ export function createApp(deps: AppDeps) {
     )
     .use(runModule(controller, limits))
     .use(runsModule(controller, limits))
-    .use(metricsModule(metrics, { public: deps.metricsPublic }));
+    .use(metricsModule(metrics, { public: deps.metricsPublic }))
+    .use(deps.dashboard ? dashboardModule() : new Elysia({ name: "dashboard" }));
 }
 
 export type App = ReturnType<typeof createApp>;

@@ -137,7 +137,7 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
         store,
         logger,
         observer: metrics,
-        present: async (record) => viewOf(record, null, await store.children(record.id)),
+        present: async (record) => viewOf(record, null, await store.children(record.id), config.forges),
         secret: hooks.secret,
         prefixes: hooks.allowedPrefixes,
         serverUrl: hooks.url,
@@ -182,6 +182,7 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
     metrics,
     metricsPublic: config.metricsPublic,
     docsPublic: config.docsPublic,
+    dashboard: config.dashboard,
   });
   const edge = createEdge(app, logger, (method, route, status, seconds) => metrics.httpRequest(method, route, status, seconds));
 

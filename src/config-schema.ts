@@ -127,6 +127,7 @@ export const EnvSchema = z.object({
   METRICS_PUBLIC: withDefault((v) => bool(v), DEFAULTS.METRICS_PUBLIC, "must be true or false"),
   KEEP_SESSIONS: withDefault((v) => bool(v), DEFAULTS.KEEP_SESSIONS, "must be true or false"),
   DOCS_PUBLIC: withDefault((v) => bool(v), DEFAULTS.DOCS_PUBLIC, "must be true or false"),
+  DASHBOARD: withDefault((v) => bool(v), DEFAULTS.DASHBOARD, "must be true or false"),
   ...DELIVERY_ENV,
   AGENT_ENV_PASSTHROUGH: optionalText.transform((v, ctx) => {
     const names = (v ?? "").split(",").map((n) => n.trim()).filter(Boolean);

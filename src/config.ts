@@ -84,6 +84,8 @@ export interface Config {
   metricsPublic: boolean;
   /** Swagger UI and the OpenAPI document without an API key. */
   docsPublic: boolean;
+  /** The web dashboard at /ui. */
+  dashboard: boolean;
   git: {
     /** git on PATH, or GIT_BIN. */
     bin: string;
@@ -226,6 +228,7 @@ export function loadConfig(env: Env): Config {
     replicaId: e.REPLICA_ID,
     metricsPublic: e.METRICS_PUBLIC,
     docsPublic: e.DOCS_PUBLIC,
+    dashboard: e.DASHBOARD,
     git: {
       bin: e.GIT_BIN,
       allowedPrefixes: e.ALLOWED_REPO_PREFIXES,

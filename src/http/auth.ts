@@ -39,11 +39,14 @@ export interface PublicRoutes {
   metrics?: boolean;
   /** Default true: the docs describe the API, they expose nothing of it. */
   docs?: boolean;
+  /** The dashboard's page and files (and / that redirects to it): code, never data — its API calls send the key. */
+  dashboard?: boolean;
 }
 
 export function isPublicPath(path: string, open: PublicRoutes = {}): boolean {
   if (path === "/health") return true;
   if (path === "/metrics") return open.metrics === true;
+  if (open.dashboard === true && (path === "/" || path === "/ui" || path.startsWith("/ui/"))) return true;
   return (open.docs ?? true) && (path === "/swagger" || path.startsWith("/swagger/") || path === "/favicon.ico");
 }
 

@@ -1,4 +1,4 @@
-// OpenAPI 3.1 generated from the zod schemas, and Swagger UI served entirely from this binary (works offline).
+// OpenAPI 3.1 generated from the zod schemas, and Swagger UI served entirely from this binary (works offline) under a strict CSP.
 import { openapi } from "@elysiajs/openapi";
 import { Elysia } from "elysia";
 import favicon from "swagger-ui-dist/favicon-32x32.png" with { type: "file" };
@@ -6,6 +6,7 @@ import swaggerCss from "swagger-ui-dist/swagger-ui.css" with { type: "file" };
 import swaggerJs from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "file" };
 import { z } from "zod";
 import { AppError } from "../errors.ts";
+import { PAGE_HEADERS } from "./page-headers.ts";
 import { componentSchemas, openApiSchema } from "./openapi-schema.ts";
 import { applyResponseExamples, ERROR_SHAPE, type ExampleBuilders, type NamedExample } from "./response-examples.ts";
 
@@ -53,14 +54,15 @@ function applyDocs(spec: SpecDocument, docs: OperationDocs, builders: ExampleBui
   }
 }
 
-// The plugin points the page at a relative "swagger/json", which from /swagger/ resolves to /swagger/swagger/json.
-// Its typings leave `url` out, but the options are spread over that default: an absolute path works from both forms.
-const swaggerOptions = {
-  cdn: `${DOCS_PATH}/assets/swagger-ui-bundle.js`,
-  theme: `${DOCS_PATH}/assets/swagger-ui.css`,
-  persistAuthorization: true,
-  url: SPEC_PATH,
-};
+// The plugin's own page starts Swagger UI from an inline script (and styles inline): a strict CSP forbids both,
+// so the page is ours, and the start-up is a file. An absolute spec path works from /swagger and /swagger/ alike.
+const INIT_JS = `window.ui = SwaggerUIBundle(${JSON.stringify({ dom_id: "#swagger-ui", url: SPEC_PATH, persistAuthorization: true })});\n`;
+const PAGE =
+  `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
+  `<title>opencode-server API</title><link rel="stylesheet" href="${DOCS_PATH}/assets/swagger-ui.css"></head>` +
+  `<body><div id="swagger-ui"></div><script src="${DOCS_PATH}/assets/swagger-ui-bundle.js"></script><script src="${DOCS_PATH}/assets/init.js"></script></body></html>`;
+
+const page = () => new Response(PAGE, { headers: { ...PAGE_HEADERS, "content-type": "text/html; charset=utf-8" } });
 
 /** `examples`: how each component schema an error status uses looks for a code (Error is built in). */
 export function docs(version: string, operationDocs: OperationDocs = {}, examples: ExampleBuilders = {}) {
@@ -73,10 +75,10 @@ export function docs(version: string, operationDocs: OperationDocs = {}, example
       openapi({
         path: DOCS_PATH,
         specPath: SPEC_PATH,
-        provider: "swagger-ui",
+        // The page is served below; the plugin serves the spec only.
+        provider: null,
         // zod is the single source of truth: its own JSON Schema conversion feeds the spec.
         mapJsonSchema: { zod: openApiSchema },
-        swagger: swaggerOptions,
         documentation: {
           info: {
             title: "opencode-server",
@@ -107,14 +109,16 @@ export function docs(version: string, operationDocs: OperationDocs = {}, example
         },
       }),
     )
+    .get(DOCS_PATH, page, { detail: { hide: true } })
+    .get(`${DOCS_PATH}/`, page, { detail: { hide: true } })
     .get(
       `${DOCS_PATH}/assets/:name`,
       ({ params }) => {
+        const headers = { ...PAGE_HEADERS, "cache-control": "public, max-age=86400" };
+        if (params.name === "init.js") return new Response(INIT_JS, { headers: { ...headers, "content-type": "text/javascript; charset=utf-8" } });
         const asset = ASSETS[params.name as keyof typeof ASSETS];
         if (!asset) throw new AppError("not_found", "No such documentation asset");
-        return new Response(Bun.file(asset.file), {
-          headers: { "content-type": asset.type, "cache-control": "public, max-age=86400" },
-        });
+        return new Response(Bun.file(asset.file), { headers: { ...headers, "content-type": asset.type } });
       },
       { detail: { hide: true } },
     )

@@ -35,6 +35,12 @@ function num(v: unknown): number {
   return typeof v === "number" && Number.isFinite(v) ? v : 0;
 }
 
+/** A finished tool call's state.time is {start, end} in epoch milliseconds; anything else: unknown. */
+function durationOf(time: Json): number | null {
+  const { start, end } = time;
+  return typeof start === "number" && typeof end === "number" && end >= start ? end - start : null;
+}
+
 function clip(text: string, limit: number): string {
   return text.length > limit ? `${text.slice(0, limit)}… [${text.length - limit} more characters]` : text;
 }
@@ -141,7 +147,7 @@ export class EventCollector {
     const call: ToolCall = { tool: str(part.tool) ?? "unknown", status, title: str(state.title), error, denied: isPermissionRefusal(error) };
     this.tools.push(call);
     const output = str(state.output) ?? str(state.error);
-    this.emit({ type: "tool", ...call, input: clipJson(state.input ?? null), output: output === null ? null : clip(output, TOOL_TEXT_LIMIT) });
+    this.emit({ type: "tool", ...call, input: clipJson(state.input ?? null), output: output === null ? null : clip(output, TOOL_TEXT_LIMIT), duration_ms: durationOf(obj(state.time)) });
   }
 
   private addUsage(part: Json): void {

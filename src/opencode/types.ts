@@ -9,7 +9,7 @@ export type { EgressSummary, ToolCall, Usage };
 export type AgentEvent =
   | { type: "step"; session_id: string | null }
   | { type: "text"; text: string }
-  | { type: "tool"; tool: string; status: string; title: string | null; error: string | null; denied: boolean; input: unknown; output: string | null }
+  | { type: "tool"; tool: string; status: string; title: string | null; error: string | null; denied: boolean; input: unknown; output: string | null; duration_ms: number | null }
   /** One model turn ended: `steps` counts them, `reason` is opencode's ("stop" when the agent is done, "tool-calls" when it goes on). */
   | { type: "usage"; step: Usage; total: Usage; steps: number; reason: string | null }
   | { type: "error"; name: string; message: string }

@@ -68,6 +68,16 @@ export interface RecordOptions {
   thread: { parentId: string; threadId: string; threadLimits: Limits } | { asked: Limits };
 }
 
+/** Long enough to tell runs apart in a list, short enough that a prompt's body is not kept. */
+export const TITLE_CHARS = 120;
+
+/** The prompt's first non-blank line, its whitespace collapsed, cut at TITLE_CHARS characters. */
+export function titleOf(prompt: string): string {
+  const line = prompt.split("\n").find((l) => l.trim() !== "") ?? "";
+  const chars = [...line.replace(/\s+/g, " ").trim()];
+  return chars.length > TITLE_CHARS ? `${chars.slice(0, TITLE_CHARS - 1).join("")}…` : chars.join("");
+}
+
 export function newRecord(request: QueuedRequest, opts: RecordOptions): RunRecord {
   const repo = request.repository;
   const id = newRunId();
@@ -84,6 +94,7 @@ export function newRecord(request: QueuedRequest, opts: RecordOptions): RunRecor
     idempotencyKey: opts.idempotencyKey,
     fingerprint: opts.fingerprint,
     promptChars: request.prompt.length,
+    title: titleOf(request.prompt),
     model: opts.model,
     agent: request.agent,
     repository: repo?.url ?? null,

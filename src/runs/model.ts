@@ -147,7 +147,13 @@ const GitEvent = z.union([
 export const RunEventBody = z.union([
   z.object({ type: z.literal("status"), status: RunStatus }),
   z.object({ type: z.literal("text"), text: z.string() }),
-  z.object({ type: z.literal("tool"), ...ToolCall.shape, input: z.unknown(), output: z.string().nullable() }),
+  z.object({
+    type: z.literal("tool"),
+    ...ToolCall.shape,
+    input: z.unknown(),
+    output: z.string().nullable(),
+    duration_ms: z.number().nullable().optional().describe("How long the call took, from opencode's own clock (absent on events stored before it was recorded)"),
+  }),
   z.object({
     type: z.literal("usage"),
     step: Usage,
@@ -176,6 +182,8 @@ export const RunRecord = z.object({
   idempotencyKey: z.string().nullable(),
   fingerprint: z.string().nullable(),
   promptChars: z.number().int(),
+  /** The prompt's first line, shortened (lists show it); null on runs stored before titles were. */
+  title: z.string().nullable(),
   model: z.string().nullable(),
   agent: z.string().nullable(),
   repository: z.string().nullable(),

@@ -5,6 +5,7 @@ import { emptyUsage } from "../opencode/types.ts";
 import type { RunOutcome, RunStatus } from "./model.ts";
 import type { GitOutcome } from "./repository.ts";
 import type { RunResult } from "./result.ts";
+import type { RunDiff } from "./store.ts";
 
 function gitFields(git: GitOutcome) {
   return {
@@ -22,6 +23,12 @@ function gitFields(git: GitOutcome) {
     ...(git.pullRequest !== null ? { pull_request: git.pullRequest } : {}),
     ...(git.pullRequestNote !== null ? { pull_request_note: git.pullRequestNote } : {}),
   };
+}
+
+/** The diff the store keeps for a run that changed something; none when the answer's patch already holds it (push: false). */
+export function keptDiff(result: RunResult): RunDiff | null {
+  const git = result.git;
+  return git && git.patch === null && git.diff !== null ? { text: git.diff, truncated: git.diffTruncated } : null;
 }
 
 export function outcomeOf(result: RunResult): RunOutcome {

@@ -3,7 +3,7 @@ import type { Logger } from "../lib/logger.ts";
 import type { EventLog } from "./event-log.ts";
 import type { RunEvent, RunOutcome, RunStatus } from "./model.ts";
 import type { StoreHealth } from "./store-health.ts";
-import type { RunStore } from "./store.ts";
+import type { RunDiff, RunStore } from "./store.ts";
 
 /** Whoever asks for a run before its end is written (an Idempotency-Key retry) finds its outcome here. */
 const MAX_UNRECORDED = 1000;
@@ -32,13 +32,14 @@ export async function recordEnd(
   id: string,
   status: RunStatus,
   outcome: RunOutcome,
+  diff: RunDiff | null = null,
 ): Promise<void> {
   await deps.events.settled(id);
   // Events a store fault held back go first, in the same commit as the end: their order is kept.
   const held = deps.events.takePending(id);
   const end = deps.events.make(id, [{ type: "status", status }, { type: "result", status, answer: outcome }]);
   const events: readonly RunEvent[] = [...held, ...end];
-  const f = { status, code: outcome.success ? null : outcome.code, error: outcome.success ? null : outcome.error, at: Date.now(), outcome };
+  const f = { status, code: outcome.success ? null : outcome.code, error: outcome.success ? null : outcome.error, at: Date.now(), outcome, diff };
   // `drop`: the store answers probes but refuses this write (it can never fit): the end goes without the held events.
   const write = async (drop = false) => {
     try {

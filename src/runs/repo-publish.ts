@@ -46,6 +46,8 @@ export async function publishRepo(deps: RepoDeps, prepared: PreparedRepo, ws: Wo
     pushNote: null,
     patch: null,
     patchTruncated: false,
+    diff: null,
+    diffTruncated: false,
     undeliveredPatch: null,
     deliveryError: null,
     pullRequest: null,
@@ -66,13 +68,19 @@ export async function publishRepo(deps: RepoDeps, prepared: PreparedRepo, ws: Wo
   outcome.changed = head !== null && head !== prepared.baseCommit;
   // A follow-up that started from commits kept on the server delivers them even if it changed nothing itself.
   if (!head || (!outcome.changed && head === prepared.remoteBase)) return outcome;
-  if (outcome.changed) outcome.filesChanged = await repo.changedFiles(git, prepared.baseCommit, head).catch(() => []);
+  if (outcome.changed) {
+    outcome.filesChanged = await repo.changedFiles(git, prepared.baseCommit, head).catch(() => []);
+    const diff = await repo.diff(git, prepared.baseCommit, head).catch(() => null);
+    if (diff !== null) {
+      outcome.diffTruncated = Buffer.byteLength(diff) > deps.maxPatchBytes;
+      outcome.diff = outcome.diffTruncated ? Buffer.from(diff).subarray(0, deps.maxPatchBytes).toString() : diff;
+    }
+  }
 
   if (!request.push) {
     if (!outcome.changed) return outcome;
-    const patch = await repo.diff(git, prepared.baseCommit, head).catch(() => "");
-    outcome.patchTruncated = Buffer.byteLength(patch) > deps.maxPatchBytes;
-    outcome.patch = outcome.patchTruncated ? Buffer.from(patch).subarray(0, deps.maxPatchBytes).toString() : patch;
+    outcome.patch = outcome.diff ?? "";
+    outcome.patchTruncated = outcome.diffTruncated;
     outcome.pushNote = "push: false — the commit was not pushed; the change is in patch";
     return outcome;
   }

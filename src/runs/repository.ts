@@ -72,6 +72,9 @@ export interface GitOutcome {
   /** The change as a diff, when the request asked not to push. */
   patch: string | null;
   patchTruncated: boolean;
+  /** The change as a diff, for every run that changed something (the dashboard shows it; cut like patch). */
+  diff: string | null;
+  diffTruncated: boolean;
   /** Where the commits were saved when they could not be pushed. */
   undeliveredPatch: string | null;
   /** Why the work could not be delivered (becomes push_failed). */

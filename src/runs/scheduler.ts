@@ -7,7 +7,7 @@ import { ActiveRun } from "./active-run.ts";
 import type { EventLog } from "./event-log.ts";
 import type { QueuedRequest, RunEvent, RunOutcome, RunRecord, RunStatus } from "./model.ts";
 import { endUnstarted } from "./end-unstarted.ts";
-import { outcomeOf, statusOfResult, unstartedResult } from "./outcome.ts";
+import { keptDiff, outcomeOf, statusOfResult, unstartedResult } from "./outcome.ts";
 import type { PipelineEvent, RunSpec } from "./pipeline.ts";
 import type { RepoRequest } from "./repository.ts";
 import { recordEnd, UnrecordedEnds } from "./record-end.ts";
@@ -245,7 +245,7 @@ export class Scheduler {
     const outcome = outcomeOf(result);
     try {
       if (this.deps.keepSessions) await keepContinuation(this.deps.store, this.deps.logger, result);
-      await recordEnd(this.deps, this.unrecorded, id, status, outcome);
+      await recordEnd(this.deps, this.unrecorded, id, status, outcome, keptDiff(result));
     } catch (err) {
       // Only a bug gets here; the slot must still be freed and the waiters answered.
       this.deps.logger.error("could not record a run's end", { run_id: id, error: err });

@@ -14,7 +14,7 @@ import { outcomeOf, unstartedResult } from "./outcome.ts";
 import { QueueCount } from "./queue-count.ts";
 import type { Scheduler } from "./scheduler.ts";
 import type { StoreHealth } from "./store-health.ts";
-import { StoreError, type ListQuery, type RunStore } from "./store.ts";
+import { StoreError, type ListQuery, type RunDiff, type RunStore } from "./store.ts";
 import { siteFor } from "../git/forge/sites.ts";
 import type { ForgeSite } from "../git/forge/types.ts";
 import { subscriptionsFor, type WebhookSettings } from "../webhooks/subscriptions.ts";
@@ -71,6 +71,11 @@ export class RunService {
 
   get queued(): number {
     return this.count.recent;
+  }
+
+  /** Which forges serve which repositories (FORGES). */
+  get forges(): readonly ForgeSite[] {
+    return this.deps.forges;
   }
 
   get isDraining(): boolean {
@@ -236,6 +241,14 @@ export class RunService {
   thread = (threadId: string, limit: number, after?: { createdAt: number; id: string }) => this.read((s) => s.thread(threadId, limit, after));
   /** The runs that continue run `id`. */
   children = (id: string) => this.read((s) => s.children(id));
+  /** The change a finished repository run made, as a diff: its patch (push: false) or the diff kept at its end; null: none. */
+  diff = async (id: string): Promise<RunDiff | null> => {
+    const record = await this.get(id);
+    const o = record?.outcome;
+    if (!o?.changed) return null;
+    if (o.patch !== undefined) return { text: o.patch, truncated: o.patch_truncated === true };
+    return this.read((s) => s.diff(id));
+  };
   list = (q: ListQuery) => this.read((s) => s.list(q));
   /** The run's webhook deliveries and their attempts. */
   deliveries = (id: string) => this.read((s) => s.deliveries(id));

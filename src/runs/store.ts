@@ -26,6 +26,14 @@ export interface Finish {
   error: string | null;
   at: number;
   outcome: RunOutcome;
+  /** What a repository run delivered, as a diff (kept for the dashboard; push: false runs have it in outcome.patch). */
+  diff?: RunDiff | null;
+}
+
+export interface RunDiff {
+  text: string;
+  /** Cut at MAX_OUTPUT_SIZE. */
+  truncated: boolean;
 }
 
 export interface ListQuery {
@@ -110,6 +118,8 @@ export interface RunStore {
   saveContinuation(id: string, data: Uint8Array): Promise<void>;
   loadContinuation(id: string): Promise<Uint8Array | null>;
   hasContinuation(id: string): Promise<boolean>;
+  /** The diff kept by finish() for run `id`; null when none was. */
+  diff(id: string): Promise<RunDiff | null>;
   /** A conversation's runs (its first run's id), oldest first; `after`: only runs newer than that position (keyset pages). */
   thread(threadId: string, limit: number, after?: { createdAt: number; id: string }): Promise<RunRecord[]>;
   /** The runs that continue run `id`, oldest first. */

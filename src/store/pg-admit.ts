@@ -33,9 +33,9 @@ export async function admit(tx: TransactionSQL, a: Admission): Promise<Enqueued>
   // ON CONFLICT: the unique index stands behind the check above (admission is serialized, so it never fires).
   const inserted = await tx`
     WITH run AS (
-      INSERT INTO runs (id, request_id, status, created_at, started_at, idempotency_key, fingerprint, prompt_chars, model, agent, repository, branch, base, push, replica,
+      INSERT INTO runs (id, request_id, status, created_at, started_at, idempotency_key, fingerprint, prompt_chars, title, model, agent, repository, branch, base, push, replica,
                         parent_id, thread_id, limits, pull_request, webhooks)
-      VALUES (${r.id}, ${r.requestId}, ${r.status}, ${r.createdAt}, ${r.startedAt}, ${r.idempotencyKey}, ${r.fingerprint}, ${r.promptChars},
+      VALUES (${r.id}, ${r.requestId}, ${r.status}, ${r.createdAt}, ${r.startedAt}, ${r.idempotencyKey}, ${r.fingerprint}, ${r.promptChars}, ${r.title},
               ${r.model}, ${r.agent}, ${r.repository}, ${r.branch}, ${r.base}, ${r.push}, ${r.replica}, ${r.parentId}, ${r.threadId}, ${limitsColumn(r)},
               ${extras.pullRequest}, ${extras.webhooks})
       ON CONFLICT (idempotency_key) DO NOTHING RETURNING id)

@@ -22,6 +22,10 @@ export async function endRun(tx: TransactionSQL, id: string, f: Finish): Promise
     UPDATE runs SET status = ${f.status}, code = ${f.code}, error = ${f.error}, finished_at = ${f.at}, answer = ${JSON.stringify(f.outcome)},
                     lock_key = NULL, lease_until = NULL
     WHERE id = ${id}`;
+  if (f.diff) {
+    await tx`INSERT INTO diffs (run_id, diff, truncated) VALUES (${id}, ${Buffer.from(f.diff.text)}, ${f.diff.truncated})
+             ON CONFLICT (run_id) DO UPDATE SET diff = excluded.diff, truncated = excluded.truncated`;
+  }
 }
 
 // FOR UPDATE SKIP LOCKED: two replicas expiring at once never both end a run; each takes the rows it locked.

@@ -81,6 +81,10 @@ const MIGRATIONS = [
      UNIQUE (run_id, seq, target)
    );
    CREATE INDEX deliveries_due ON deliveries (next_at) WHERE state = 'pending';`,
+  // The dashboard: a run's title (its prompt's first line) and the diff of what a repository run delivered
+  // (its own table: lists never read it; bytes, because a text column refuses a NUL a file could hold).
+  `ALTER TABLE runs ADD COLUMN title TEXT;
+   CREATE TABLE diffs (run_id TEXT COLLATE "C" PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE, diff BYTEA NOT NULL, truncated BOOLEAN NOT NULL);`,
 ];
 
 /**

@@ -225,6 +225,7 @@ export class PgRunStore implements RunStore {
   saveContinuation = (id: string, data: Uint8Array) => this.guard("keep a run's session", (sql) => threads.saveContinuation(sql, id, data));
   loadContinuation = (id: string) => this.guard("read a run's session", (sql) => threads.loadContinuation(sql, id));
   hasContinuation = (id: string) => this.guard("read a run's session", (sql) => threads.hasContinuation(sql, id));
+  diff = (id: string) => this.guard("read a run's diff", (sql) => threads.readDiff(sql, id));
   thread = (threadId: string, limit: number, after?: { createdAt: number; id: string }) => this.guard("list a thread", (sql) => threads.thread(sql, threadId, limit, after));
   children = (id: string) => this.guard("list a run's follow-ups", (sql) => threads.children(sql, id));
   prune = (before: number) => this.guard("prune runs", (sql) => threads.prune(sql, before));

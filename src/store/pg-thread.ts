@@ -1,6 +1,7 @@
-// The Postgres store's conversations: continuations kept per run, a thread's runs, and pruning threads whole.
+// The Postgres store's conversations: continuations and diffs kept per run, a thread's runs, and pruning threads whole.
 import type { SQL } from "bun";
 import { FINAL_STATUSES, type RunRecord } from "../runs/model.ts";
+import type { RunDiff } from "../runs/store.ts";
 import { pgRecordOf, runColumns, type PgRunRow } from "./pg-rows.ts";
 
 export async function saveContinuation(sql: SQL, id: string, data: Uint8Array): Promise<void> {
@@ -14,6 +15,11 @@ export async function loadContinuation(sql: SQL, id: string): Promise<Uint8Array
 
 export async function hasContinuation(sql: SQL, id: string): Promise<boolean> {
   return ((await sql`SELECT 1 FROM continuations WHERE run_id = ${id}`) as unknown[]).length > 0;
+}
+
+export async function readDiff(sql: SQL, id: string): Promise<RunDiff | null> {
+  const [row] = (await sql`SELECT diff, truncated FROM diffs WHERE run_id = ${id}`) as { diff: Uint8Array; truncated: boolean }[];
+  return row ? { text: Buffer.from(row.diff).toString(), truncated: row.truncated } : null;
 }
 
 /** A thread's first run has no thread_id on rows older than conversations: it is found by its id. */

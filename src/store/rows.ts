@@ -16,6 +16,7 @@ export interface RunColumns {
   idempotency_key: string | null;
   fingerprint: string | null;
   prompt_chars: number;
+  title: string | null;
   model: string | null;
   agent: string | null;
   repository: string | null;
@@ -73,6 +74,7 @@ export function recordOf(row: RunColumns): RunRecord {
     idempotencyKey: row.idempotency_key,
     fingerprint: row.fingerprint,
     promptChars: row.prompt_chars,
+    title: row.title,
     model: row.model,
     agent: row.agent,
     repository: row.repository,

@@ -72,6 +72,10 @@ const MIGRATIONS = [
      UNIQUE (run_id, seq, target)
    );
    CREATE INDEX deliveries_due ON deliveries (next_at) WHERE state = 'pending';`,
+  // The dashboard: a run's title (its prompt's first line) and the diff of what a repository run delivered
+  // (its own table: lists never read it).
+  `ALTER TABLE runs ADD COLUMN title TEXT;
+   CREATE TABLE diffs (run_id TEXT PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE, diff TEXT NOT NULL, truncated INTEGER NOT NULL);`,
 ];
 
 export function migrate(db: Database): void {

@@ -3,7 +3,7 @@ import { Database, type Statement } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { QueuedRequest, type RunEvent, type RunRecord } from "../runs/model.ts";
-import { StoreError, type Claimed, type Enqueued, type EventMaker, type Finish, type ListQuery, type RunStore } from "../runs/store.ts";
+import { StoreError, type Claimed, type Enqueued, type EventMaker, type Finish, type ListQuery, type RunDiff, type RunStore } from "../runs/store.ts";
 import type { Delivery, DeliveryAttempt, DeliveryState } from "../webhooks/model.ts";
 import { answerOf, eventOf, extrasColumns, limitsColumn, recordOf, storedEvent, type EventColumns, type RunColumns } from "./rows.ts";
 import * as outbox from "./sqlite-deliveries.ts";
@@ -105,10 +105,10 @@ export class SqliteRunStore implements RunStore {
     this.subscribed.set(r.id, extras.webhooks !== null);
     this.db
       .query(
-        `INSERT INTO runs (id, request_id, status, created_at, started_at, idempotency_key, fingerprint, prompt_chars, model, agent, repository, branch, base, push, replica, parent_id, thread_id, limits, pull_request, webhooks)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO runs (id, request_id, status, created_at, started_at, idempotency_key, fingerprint, prompt_chars, title, model, agent, repository, branch, base, push, replica, parent_id, thread_id, limits, pull_request, webhooks)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(r.id, r.requestId, r.status, r.createdAt, r.startedAt, r.idempotencyKey, r.fingerprint, r.promptChars, r.model, r.agent, r.repository, r.branch, r.base, r.push === null ? null : Number(r.push), r.replica, r.parentId, r.threadId, limitsColumn(r), extras.pullRequest, extras.webhooks);
+      .run(r.id, r.requestId, r.status, r.createdAt, r.startedAt, r.idempotencyKey, r.fingerprint, r.promptChars, r.title, r.model, r.agent, r.repository, r.branch, r.base, r.push === null ? null : Number(r.push), r.replica, r.parentId, r.threadId, limitsColumn(r), extras.pullRequest, extras.webhooks);
   }
 
   /** One process: its `busy` locks are all there is, and no lease can lapse while it lives (leaseUntil is not stored). */
@@ -157,6 +157,7 @@ export class SqliteRunStore implements RunStore {
     return this.guard("finish a run", () =>
       this.txn(() => {
         this.end(id, f);
+        if (f.diff) this.db.query("INSERT OR REPLACE INTO diffs (run_id, diff, truncated) VALUES (?, ?, ?)").run(id, f.diff.text, Number(f.diff.truncated));
         this.db.query("DELETE FROM queue WHERE run_id = ?").run(id);
         this.writeEvents(events);
       }),
@@ -250,6 +251,10 @@ export class SqliteRunStore implements RunStore {
 
   hasContinuation(id: string): Promise<boolean> {
     return this.guard("read a run's session", () => threads.hasContinuation(this.db, id));
+  }
+
+  diff(id: string): Promise<RunDiff | null> {
+    return this.guard("read a run's diff", () => threads.readDiff(this.db, id));
   }
 
   thread(threadId: string, limit: number, after?: { createdAt: number; id: string }): Promise<RunRecord[]> {

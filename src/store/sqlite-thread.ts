@@ -1,6 +1,7 @@
-// The SQLite store's conversations: continuations kept per run, a thread's runs, and pruning threads whole.
+// The SQLite store's conversations: continuations and diffs kept per run, a thread's runs, and pruning threads whole.
 import type { Database } from "bun:sqlite";
 import { FINAL_STATUSES } from "../runs/model.ts";
+import type { RunDiff } from "../runs/store.ts";
 
 const FINALS = FINAL_STATUSES.map((s) => `'${s}'`).join(", ");
 
@@ -15,6 +16,11 @@ export function loadContinuation(db: Database, id: string): Uint8Array | null {
 
 export function hasContinuation(db: Database, id: string): boolean {
   return db.query("SELECT 1 FROM continuations WHERE run_id = ?").get(id) !== null;
+}
+
+export function readDiff(db: Database, id: string): RunDiff | null {
+  const row = db.query("SELECT diff, truncated FROM diffs WHERE run_id = ?").get(id) as { diff: string; truncated: number } | null;
+  return row ? { text: row.diff, truncated: row.truncated === 1 } : null;
 }
 
 /** A thread's first run has no thread_id on rows older than conversations: it is found by its id. */

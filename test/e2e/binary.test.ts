@@ -44,14 +44,25 @@ test("health", async () => {
 test("Swagger UI works offline: only local asset URLs, all embedded and served", async () => {
   const html = await (await fetch(`${server.url}/swagger`)).text();
   const refs = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1] as string);
-  expect(refs.sort()).toEqual(["/swagger/assets/swagger-ui-bundle.js", "/swagger/assets/swagger-ui.css"]);
+  expect(refs.sort()).toEqual(["/swagger/assets/init.js", "/swagger/assets/swagger-ui-bundle.js", "/swagger/assets/swagger-ui.css"]);
   for (const ref of refs) {
     const res = await fetch(`${server.url}${ref}`);
     expect(res.status).toBe(200);
-    expect((await res.arrayBuffer()).byteLength).toBeGreaterThan(10_000);
+    expect((await res.arrayBuffer()).byteLength).toBeGreaterThan(ref.endsWith("init.js") ? 50 : 10_000);
   }
   const spec = (await readJson(await fetch(`${server.url}/swagger/json`))) as { paths: JsonObject };
-  expect(Object.keys(spec.paths).sort()).toEqual(["/health", "/metrics", "/run", "/runs", "/runs/{id}", "/runs/{id}/cancel", "/runs/{id}/events", "/runs/{id}/messages"]);
+  expect(Object.keys(spec.paths).sort()).toEqual(["/health", "/metrics", "/run", "/runs", "/runs/{id}", "/runs/{id}/cancel", "/runs/{id}/diff", "/runs/{id}/events", "/runs/{id}/messages"]);
+});
+
+test("the dashboard is embedded: /ui and its bundled script and stylesheet, gzipped, from a binary started outside the repository", async () => {
+  const page = await fetch(`${server.url}/ui`);
+  const html = await page.text();
+  expect([page.status, page.headers.get("content-security-policy")?.startsWith("default-src 'none'")]).toEqual([200, true]);
+  const refs = [...html.matchAll(/(?:src|href)="(\/ui\/assets\/[^"]+)"/g)].map((m) => m[1] as string);
+  expect(refs.map((r) => r.replace(/\.[0-9a-z]{1,10}\./, ".HASH.")).sort()).toEqual(["/ui/assets/app.HASH.css", "/ui/assets/app.HASH.js", "/ui/assets/icon.HASH.svg"]);
+  const js = await fetch(`${server.url}${refs.find((r) => r.endsWith(".js"))}`, { headers: { "accept-encoding": "gzip" }, decompress: false });
+  expect([js.status, js.headers.get("content-encoding")]).toEqual([200, "gzip"]);
+  expect(new TextDecoder().decode(Bun.gunzipSync(new Uint8Array(await js.arrayBuffer())))).toContain("opencode-server.key");
 });
 
 test("a real run through the binary", async () => {

@@ -23,17 +23,24 @@ const DEADLINE_MS = 5_000;
 function documentedPublic(path: string, metricsPublic: boolean): boolean {
   // The second server has METRICS_PUBLIC=true and DOCS_PUBLIC=false; the first the defaults.
   const docsPublic = !metricsPublic;
-  return path === "/health" || (docsPublic && (path === "/swagger" || path === "/swagger/json" || path.startsWith("/swagger/assets/") || path === "/favicon.ico")) || (metricsPublic && path === "/metrics");
+  const dashboard = path === "/" || path === "/ui" || path.startsWith("/ui/");
+  return path === "/health" || dashboard || (docsPublic && (path === "/swagger" || path === "/swagger/" || path === "/swagger/json" || path.startsWith("/swagger/assets/") || path === "/favicon.ico")) || (metricsPublic && path === "/metrics");
 }
+
+/** The dashboard's assets have content-hashed names: one read from its page, so its route has a real file to serve. */
+let dashboardAsset = "";
+/** The page every /ui path answers with (static: no data in it). */
+let dashboardPage = "";
 
 function median(xs: number[]): number {
   const sorted = [...xs].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }
 
-/** A concrete path for a route pattern: `:id` is a run id, any other parameter names a real docs asset. */
+/** A concrete path for a route pattern: `:id` is a run id, any other parameter names a real docs or dashboard asset. */
 function concrete(pattern: string, runId: string): string {
-  return pattern.replace(/:(\w+)/g, (_, name: string) => (name === "id" ? runId : "swagger-ui.css")).replace(/\*/g, "swagger-ui.css");
+  const asset = pattern.startsWith("/ui/") ? dashboardAsset : "swagger-ui.css";
+  return pattern.replace(/:(\w+)/g, (_, name: string) => (name === "id" ? runId : asset)).replace(/\*/g, asset);
 }
 
 interface Served {
@@ -52,6 +59,8 @@ async function serve(metricsPublic: boolean): Promise<Served> {
   expect(created.status).toBe(202);
   const runId = ((await created.json()) as { id: string }).id;
   await t.runner.waitForCalls(1);
+  dashboardPage = await (await t.request("/ui")).text();
+  dashboardAsset = /\/ui\/assets\/([^"]+)"/.exec(dashboardPage)?.[1] ?? "no-asset-found";
   return { t, server, port: server.port as number, runId };
 }
 
@@ -133,7 +142,7 @@ afterAll(async () => {
 describe("every registered route", () => {
   test("the app registers the documented routes (so the enumeration below covers them)", () => {
     const routes = open.t.app.routes.map((r) => `${r.method} ${r.path}`);
-    for (const documented of ["POST /run", "POST /runs", "GET /runs", "GET /runs/:id", "DELETE /runs/:id", "POST /runs/:id/cancel", "GET /runs/:id/events", "GET /metrics", "GET /health", "GET /swagger", "GET /swagger/json"]) {
+    for (const documented of ["POST /run", "POST /runs", "GET /runs", "GET /runs/:id", "DELETE /runs/:id", "POST /runs/:id/cancel", "GET /runs/:id/events", "GET /metrics", "GET /health", "GET /swagger", "GET /swagger/json", "GET /ui", "GET /ui/runs/:id", "GET /", "GET /runs/:id/diff"]) {
       expect(routes).toContain(documented);
     }
     expect(routes.some((r) => r.startsWith("GET /swagger/assets/"))).toBe(true);
@@ -156,8 +165,8 @@ describe("every registered route", () => {
           const what = `${method} ${pattern}`;
           if (documentedPublic(path, metricsPublic)) {
             opened++;
-            // Open without a key: the route itself answers (200 where it is registered, 404 for another method).
-            const expected = registered.has(method) || (method === "HEAD" && registered.has("GET")) ? 200 : 404;
+            // Open without a key: the route itself answers (200 where it is registered — / redirects to /ui —, 404 for another method).
+            const expected = registered.has(method) || (method === "HEAD" && registered.has("GET")) ? (path === "/" ? 302 : 200) : 404;
             expect(`${what} → ${res.status}`).toBe(`${what} → ${expected}`);
             continue;
           }
@@ -228,6 +237,14 @@ describe("every registered route", () => {
       "/runs?/health",
       "/metrics?x=/health",
       "/swaggerx/../runs",
+      "/ui/../runs",
+      "/ui/%2e%2e/runs",
+      "/ui/..%2fruns",
+      "/ui/runs/..%2f..%2fruns",
+      "/ui/assets/..%2f..%2fmetrics",
+      "/ui%2f..%2fruns",
+      "/uix/../runs",
+      "/ui/runs/../../metrics",
       "/health\\..\\runs",
       `http://127.0.0.1/runs/${s.runId}`,
     ];
@@ -238,8 +255,8 @@ describe("every registered route", () => {
         const body = new TextDecoder().decode(res.body);
         const leaked = body.includes(s.runId) || body.includes("opencode_server_") || body.includes('"runs":');
         expect(`${method} ${path} → ${res.status}${leaked ? " with protected content" : ""}`).toBe(`${method} ${path} → ${res.status}`);
-        // Whatever it reached, it was not a protected handler answering without a key.
-        expect([400, 401, 404]).toContain(res.status);
+        // Whatever it reached, it was not a protected handler answering without a key (a /ui/runs/… path is the dashboard's static page).
+        if (!(res.status === 200 && body === dashboardPage)) expect([400, 401, 404]).toContain(res.status);
       }
     }
     expect(s.t.runner.calls.length).toBe(callsBefore);

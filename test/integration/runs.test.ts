@@ -43,6 +43,10 @@ test("POST /runs → follow the SSE stream to the result; GET /runs/:id has the 
   expect(events.map((e) => Number(e.id))).toEqual(events.map((_, i) => i + 1));
   const tool = events.find((e) => e.data.type === "tool")?.data;
   expect(tool).toMatchObject({ type: "tool", tool: "bash", status: "completed", output: "hi-from-tool\n" });
+  // From opencode's own clock (state.time {start, end}): the real CLI reports it.
+  const duration = tool?.type === "tool" ? tool.duration_ms : undefined;
+  expect(typeof duration).toBe("number");
+  expect(duration).toBeGreaterThanOrEqual(0);
   const result = events.at(-1)?.data;
   const view = await readJson(await fetch(`${s.url}/runs/${run.id}`));
   expect(view).toMatchObject({ status: "succeeded", code: null });

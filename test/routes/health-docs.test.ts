@@ -47,12 +47,12 @@ describe("documentation", () => {
     expect(res.headers.get("content-type")).toContain("text/html");
     const html = await res.text();
     const refs = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1] as string);
-    expect(refs.sort()).toEqual(["/swagger/assets/swagger-ui-bundle.js", "/swagger/assets/swagger-ui.css"]);
+    expect(refs.sort()).toEqual(["/swagger/assets/init.js", "/swagger/assets/swagger-ui-bundle.js", "/swagger/assets/swagger-ui.css"]);
     expect(html).not.toMatch(/https?:\/\//);
     for (const ref of refs) {
       const asset = await t.request(ref);
       expect(asset.status).toBe(200);
-      expect((await asset.arrayBuffer()).byteLength).toBeGreaterThan(10_000);
+      expect((await asset.arrayBuffer()).byteLength).toBeGreaterThan(ref.endsWith("init.js") ? 50 : 10_000);
     }
     expect((await t.request("/swagger/assets/other.js")).status).toBe(404);
   });
@@ -64,7 +64,7 @@ describe("documentation", () => {
       components: { schemas: Record<string, unknown> };
     };
     expect(spec.openapi).toStartWith("3.1");
-    expect(Object.keys(spec.paths).sort()).toEqual(["/health", "/metrics", "/run", "/runs", "/runs/{id}", "/runs/{id}/cancel", "/runs/{id}/events", "/runs/{id}/messages"]);
+    expect(Object.keys(spec.paths).sort()).toEqual(["/health", "/metrics", "/run", "/runs", "/runs/{id}", "/runs/{id}/cancel", "/runs/{id}/diff", "/runs/{id}/events", "/runs/{id}/messages"]);
     expect(Object.keys(spec.paths["/runs/{id}/events"]?.get?.responses ?? {}).sort()).toEqual(["200", "400", "401", "404"]);
     const run = spec.paths["/run"]?.post;
     expect(Object.keys(run?.requestBody?.content ?? {}).sort()).toEqual(["application/json", "text/plain"]);

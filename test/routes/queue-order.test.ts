@@ -38,7 +38,7 @@ test("runs an earlier process left queued start before a new run that arrives wh
   await t.close();
 });
 
-test("a queued run's prompt is gone from the database file once it started; a run that starts at once never wrote it", async () => {
+test("a queued run's prompt is gone from the database file once it started (its first line stays, as the title); a run that starts at once never wrote it", async () => {
   const dataDir = tempDir("ocs-queue-prompt-");
   let release: () => void = () => {};
   const blocked = new Promise<void>((r) => (release = r));
@@ -47,8 +47,10 @@ test("a queued run's prompt is gone from the database file once it started; a ru
     return { output: "done" };
   });
   const t = testApp({ dataDir, runner, maxConcurrent: 1 });
-  const atOnce = `at-once-${crypto.randomUUID()}`;
-  const queued = `queued-${crypto.randomUUID()}`;
+  const atOnceBody = `at-once-body-${crypto.randomUUID()}`;
+  const queuedBody = `queued-body-${crypto.randomUUID()}`;
+  const atOnce = `at-once title\n${atOnceBody}`;
+  const queued = `queued title\n\n${queuedBody}`;
   const a = t.request("/run", text(atOnce));
   await runner.waitForCalls(1);
   const b = t.request("/run", text(queued));
@@ -59,10 +61,13 @@ test("a queued run's prompt is gone from the database file once it started; a ru
   // Closing checkpoints the WAL into the file: what is left is what the store keeps.
   await t.close();
   const bytes = readFileSync(path.join(dataDir, DB)).toString("latin1");
-  expect(bytes.includes(atOnce)).toBe(false);
-  expect(bytes.includes(queued)).toBe(false);
-  // The runs themselves are there (the check reads the right file).
+  expect(bytes.includes(atOnceBody)).toBe(false);
+  expect(bytes.includes(queuedBody)).toBe(false);
+  // The runs themselves are there (the check reads the right file), with their titles.
   const reopened = new SqliteRunStore(path.join(dataDir, DB));
-  expect((await reopened.list({ limit: 10 })).map((r) => r.status)).toEqual(["succeeded", "succeeded"]);
+  expect((await reopened.list({ limit: 10 })).map((r) => [r.status, r.title])).toEqual([
+    ["succeeded", "queued title"],
+    ["succeeded", "at-once title"],
+  ]);
   await reopened.close();
 });

@@ -53,6 +53,8 @@ describe("lifecycle", () => {
       queue_position: null,
       replica: "test-replica",
       prompt_chars: 11,
+      title: "Write tests",
+      cost_usd: null,
       // The model the run uses: the server's default when the request named none.
       model: "fake/default",
       agent: null,
@@ -68,6 +70,8 @@ describe("lifecycle", () => {
       pull_request: null,
       webhooks: [],
       children: [],
+      diff: false,
+      forge_links: null,
       result: null,
     });
     release.open();
@@ -75,14 +79,14 @@ describe("lifecycle", () => {
     expect(done).toMatchObject({ status: "succeeded", code: null, error: null, finished_at: ISO });
     expect(done.result).toMatchObject({ success: true, output: "all done", run_id: id, session_id: "ses_x", request_id: res.headers.get("x-request-id") });
     const list = await readJson(await t.request("/runs"));
-    expect((list.runs as JsonObject[]).map((r) => [r.id, r.status])).toEqual([[id, "succeeded"]]);
+    expect((list.runs as JsonObject[]).map((r) => [r.id, r.status, r.title, r.cost_usd])).toEqual([[id, "succeeded", "Write tests", 0]]);
     expect(list.next_cursor).toBeNull();
   });
 
   test("an id that is not a run is a run that does not exist: 404 on every route, whatever its shape", async () => {
     const t = testApp();
     for (const id of ["00000000-0000-4000-8000-000000000000", "not-a-uuid", "x".repeat(300), "a%20b"]) {
-      for (const [method, path] of [["GET", `/runs/${id}`], ["DELETE", `/runs/${id}`], ["POST", `/runs/${id}/cancel`], ["GET", `/runs/${id}/events`]] as const) {
+      for (const [method, path] of [["GET", `/runs/${id}`], ["DELETE", `/runs/${id}`], ["POST", `/runs/${id}/cancel`], ["GET", `/runs/${id}/events`], ["GET", `/runs/${id}/diff`]] as const) {
         const res = await t.request(path, { method });
         expect([method, path, res.status]).toEqual([method, path, 404]);
         expect(await readJson(res)).toEqual({ success: false, code: "not_found", error: expect.stringMatching(/^No run /), request_id: expect.any(String) });
@@ -114,7 +118,7 @@ describe("events (Server-Sent Events)", () => {
       runner: new FakeRunner((input) => {
         input.onEvent({ type: "step", session_id: "s" });
         input.onEvent({ type: "text", text: "hello" });
-        input.onEvent({ type: "tool", tool: "bash", status: "completed", title: "ls", error: null, denied: false, input: { command: "ls" }, output: "a" });
+        input.onEvent({ type: "tool", tool: "bash", status: "completed", title: "ls", error: null, denied: false, input: { command: "ls" }, output: "a", duration_ms: 12 });
         return { output: "hello" };
       }),
     });

@@ -15,6 +15,7 @@ export function record(id: string, createdAt: number, extra: Partial<RunRecord> 
     idempotencyKey: null,
     fingerprint: "f",
     promptChars: 6,
+    title: "prompt",
     model: null,
     agent: null,
     repository: null,

@@ -168,6 +168,21 @@ describe.each([sqliteFactory(), postgresFactory()])("$name run store", (factory)
     expect([await store.get(old), (await store.get(recent))?.id, (await store.get(stuck))?.status, await store.events(old, 0)]).toEqual([null, recent, "queued", []]);
   });
 
+  test("a run's diff is kept by its finish, read back whole (any text, truncation flag), and pruned with the run", async () => {
+    await fresh();
+    const [withDiff, without, queued] = ids(3) as [string, string, string];
+    for (const id of [withDiff, without, queued]) await store.enqueue(record(id, 1000, { title: `title of ${id}` }), request("p"), null, queuedEvents(id), 10);
+    const text = "diff --git a/ü.txt b/ü.txt\n--- a/ü.txt\n+++ b/ü.txt\n@@ -1 +1 @@\n-\0old\n+new 'quoted' $1 \\n\n" + "x".repeat(200_000);
+    await store.finish(withDiff, { ...succeeded(withDiff, 2000), diff: { text, truncated: true } }, []);
+    await store.finish(without, succeeded(without, 2000), []);
+    expect([await store.diff(withDiff), await store.diff(without), await store.diff(queued)]).toEqual([{ text, truncated: true }, null, null]);
+    expect((await store.get(withDiff))?.title).toBe(`title of ${withDiff}`);
+    expect((await store.list({ limit: 10 })).map((r) => r.title).sort()).toEqual([withDiff, without, queued].map((id) => `title of ${id}`).sort());
+    expect(await store.prune(5000)).toBe(2);
+    expect(await store.diff(withDiff)).toBeNull();
+    expect(await h.query("SELECT count(*) AS n FROM diffs")).toEqual([{ n: factory.name === "postgres" ? "0" : 0 }]);
+  });
+
   test("threads: a conversation in order, a run's children, its continuation kept and read back, caps round trip", async () => {
     await fresh();
     const [root, b, c, other] = ids(4) as [string, string, string, string];

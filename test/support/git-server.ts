@@ -81,7 +81,7 @@ function writeFiles(dir: string, files: Record<string, string | Uint8Array>): vo
   }
 }
 
-function splitCgi(output: Uint8Array): { status: number; headers: Headers; body: Uint8Array } {
+function splitCgi(output: Uint8Array): { status: number; headers: Headers; body: Uint8Array<ArrayBuffer> } {
   const text = Buffer.from(output);
   let end = text.indexOf("\r\n\r\n");
   let sep = 4;
@@ -100,7 +100,7 @@ function splitCgi(output: Uint8Array): { status: number; headers: Headers; body:
     if (name.toLowerCase() === "status") status = Number(value.split(" ")[0]);
     else headers.append(name, value);
   }
-  return { status, headers, body: text.subarray(end + sep) };
+  return { status, headers, body: new Uint8Array(text.subarray(end + sep)) };
 }
 
 /** Models a remote host: every request waits `latencyMs`, answers stream at `bytesPerSecond`. */

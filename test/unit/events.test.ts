@@ -11,7 +11,7 @@ test("output joins text parts like plain `opencode run`; usage sums step_finish 
   const c = new EventCollector(1000, (e) => events.push(e));
   c.handleLine(line({ type: "step_start", sessionID: sid, part: {} }));
   c.handleLine(line({ type: "text", sessionID: sid, part: { id: "p1", text: "Let me check.\n" } }));
-  c.handleLine(line({ type: "tool_use", sessionID: sid, part: { tool: "bash", state: { status: "completed", title: "ls", input: { command: "ls" }, output: "a\nb\n" } } }));
+  c.handleLine(line({ type: "tool_use", sessionID: sid, part: { tool: "bash", state: { status: "completed", title: "ls", input: { command: "ls" }, output: "a\nb\n", time: { start: 1_700_000_000_000, end: 1_700_000_000_250 } } } }));
   c.handleLine(line({ type: "step_finish", sessionID: sid, part: { tokens: { input: 100, output: 20, reasoning: 5, cache: { read: 7, write: 1 } }, cost: 0.25 } }));
   c.handleLine(line({ type: "text", sessionID: sid, part: { id: "p2", text: "All done." } }));
   c.handleLine(line({ type: "step_finish", sessionID: sid, part: { tokens: { input: 50, output: 10, reasoning: 0, cache: { read: 0, write: 0 } }, cost: 0.25 } }));
@@ -26,7 +26,7 @@ test("output joins text parts like plain `opencode run`; usage sums step_finish 
   });
   expect(c.unparsedLines).toBe(1);
   expect(events.map((e) => e.type)).toEqual(["step", "text", "tool", "usage", "text", "usage"]);
-  expect(events[2]).toEqual({ type: "tool", tool: "bash", status: "completed", title: "ls", error: null, denied: false, input: { command: "ls" }, output: "a\nb\n" });
+  expect(events[2]).toEqual({ type: "tool", tool: "bash", status: "completed", title: "ls", error: null, denied: false, input: { command: "ls" }, output: "a\nb\n", duration_ms: 250 });
 });
 
 test("a failed tool call carries opencode's reason; permission refusals (ask auto-rejected, deny rule) are flagged", () => {

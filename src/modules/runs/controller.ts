@@ -96,7 +96,7 @@ export class RunsController {
   async get(id: string) {
     const record = await this.service.get(id);
     if (!record) throw this.notFound(id);
-    const view = viewOf(record, record.status === "queued" ? await this.service.queuePosition(id) : null, await this.service.children(id));
+    const view = viewOf(record, record.status === "queued" ? await this.service.queuePosition(id) : null, await this.service.children(id), this.service.forges);
     return { ...view, webhooks: (await this.service.deliveries(id)).map(deliveryView) };
   }
 
@@ -124,6 +124,16 @@ export class RunsController {
       throw new AppError("run_finished", `The run already ended (${view.status}); there is nothing to cancel`, { status: view.status });
     }
     return view;
+  }
+
+  /** GET /runs/:id/diff: the change a repository run made, as git prints it. */
+  async diff(id: string): Promise<Response> {
+    const diff = await this.service.diff(id);
+    if (!diff) {
+      if (!(await this.service.get(id))) throw this.notFound(id);
+      throw new AppError("not_found", `Run ${id} has no diff: it is not a repository run, it has not ended, it changed nothing, or its diff was not kept`);
+    }
+    return new Response(diff.text, { headers: { "content-type": "text/x-diff; charset=utf-8", "x-diff-truncated": String(diff.truncated) } });
   }
 
   /** GET /runs/:id/events: the stored events after Last-Event-ID, then the live ones until the result. */

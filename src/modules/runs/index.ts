@@ -93,6 +93,15 @@ export function runsModule(controller: RunsController, opts: { maxRequestBytes: 
       response: { 200: RunView, ...errorResponses(401, 404, 409) },
       detail: detail("Cancel a run (POST form)", "Same as DELETE /runs/{id}, for clients that cannot send DELETE."),
     })
+    .get("/runs/:id/diff", ({ params }) => controller.diff(params.id), {
+      params: RunIdParams,
+      response: errorResponses(401, 404),
+      detail: detail(
+        "Get a run's diff",
+        "text/x-diff: what a finished repository run changed, from the commit it started from to its commit (git diff --binary): the patch of a push: false run, or the diff the server kept at the run's end. " +
+          "X-Diff-Truncated: true when it was cut at MAX_OUTPUT_SIZE. 404 when the run changed nothing or is not a repository run.",
+      ),
+    })
     .get(
       "/runs/:id/events",
       ({ params, request }) => {
@@ -177,6 +186,18 @@ export const runsOperationDocs = {
   },
   "POST /runs/{id}/cancel": {
     responses: { 200: "The run, now cancelled", 401: AUTH, 404: NOT_FOUND, 409: "run_finished: it had already ended" },
+  },
+};
+
+/** OpenAPI for the diff: plain text. */
+export const diffOperationDoc = {
+  responses: { 401: AUTH, 404: "not_found: no such run, or it has no diff" },
+  addResponses: {
+    200: {
+      description: "The diff (X-Diff-Truncated says whether it was cut)",
+      headers: { "X-Diff-Truncated": { schema: { type: "string", enum: ["true", "false"] } } },
+      content: { "text/x-diff": { schema: { type: "string" }, example: "diff --git a/fib.py b/fib.py\nnew file mode 100644\n--- /dev/null\n+++ b/fib.py\n@@ -0,0 +1,2 @@\n+def fib(n):\n+    return n if n < 2 else fib(n - 1) + fib(n - 2)\n" } },
+    },
   },
 };
 

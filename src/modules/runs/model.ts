@@ -46,7 +46,9 @@ const summaryFields = {
   finished_at: z.string().nullable(),
   queue_position: z.number().int().nullable(),
   replica: z.string().nullable().describe("The replica (REPLICA_ID) that executes or executed the run; null while it waits"),
-  prompt_chars: z.number().int().describe("The prompt's length; the prompt itself is not stored"),
+  prompt_chars: z.number().int().describe("The prompt's length"),
+  title: z.string().nullable().describe("The prompt's first line, at most 120 characters (the rest of the prompt is not stored); null for runs stored before titles were"),
+  cost_usd: z.number().nullable().describe("What the run cost (USD, as opencode computes it), once finished"),
   model: z.string().nullable(),
   agent: z.string().nullable(),
   repository: z.string().nullable(),
@@ -81,6 +83,11 @@ export const RunView = z
     pull_request: PullRequestOptions.nullable().describe("The pull request asked for (inherited by follow-ups); the result's pull_request says what happened"),
     webhooks: z.array(WebhookDelivery).describe("Deliveries of this run's webhooks and every attempt, in order"),
     children: z.array(z.string()).describe("Runs that continue this one (POST /runs/{id}/messages), oldest first"),
+    diff: z.boolean().describe("True when GET /runs/{id}/diff has the change this repository run made"),
+    forge_links: z
+      .object({ branch: z.string().nullable(), commit: z.string().nullable() })
+      .nullable()
+      .describe("The pushed branch's and commit's pages on the forge (FORGES; github.com is known); null when not pushed or no forge is configured for the repository"),
     result: RunSuccess.or(RunFailure).nullable().describe("Once finished: the same JSON POST /run answers with"),
   })
   .meta({ id: "Run" });

@@ -2,6 +2,8 @@
 import { AppError } from "../../errors.ts";
 import { RunStatus, type RunRecord } from "../../runs/model.ts";
 import type { Delivery } from "../../webhooks/model.ts";
+import type { ForgeSite } from "../../git/forge/types.ts";
+import { webLinks, type WebLinks } from "../../git/forge/web-links.ts";
 import type { RunSummaryBody, RunViewBody, WebhookDeliveryBody } from "./model.ts";
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -21,6 +23,8 @@ export function summaryOf(r: RunRecord, queuePosition: number | null): RunSummar
     queue_position: queuePosition,
     replica: r.replica,
     prompt_chars: r.promptChars,
+    title: r.title,
+    cost_usd: r.outcome ? r.outcome.usage.cost : null,
     model: r.model,
     agent: r.agent,
     repository: r.repository,
@@ -48,9 +52,24 @@ export function deliveryView(d: Delivery): WebhookDeliveryBody {
   };
 }
 
+/** Links only to what is on the forge: a pushed branch and its commit. */
+function forgeLinksOf(r: RunRecord, forges: readonly ForgeSite[]): WebLinks | null {
+  const o = r.outcome;
+  if (!o?.pushed || !o.repository) return null;
+  return webLinks(forges, o.repository, o.branch ?? null, o.commit ?? null);
+}
+
 /** GET /runs/{id} without its `webhooks` (the controller adds them): what a webhook delivery carries. */
-export function viewOf(r: RunRecord, queuePosition: number | null, children: string[]): Omit<RunViewBody, "webhooks"> {
-  return { ...summaryOf(r, queuePosition), pull_request: r.pullRequest, children, result: r.outcome };
+export function viewOf(r: RunRecord, queuePosition: number | null, children: string[], forges: readonly ForgeSite[]): Omit<RunViewBody, "webhooks"> {
+  return {
+    ...summaryOf(r, queuePosition),
+    pull_request: r.pullRequest,
+    children,
+    // push: false runs answer with their patch; other runs that changed something had their diff kept at their end.
+    diff: r.outcome?.changed === true,
+    forge_links: forgeLinksOf(r, forges),
+    result: r.outcome,
+  };
 }
 
 export function encodeCursor(r: Pick<RunRecord, "createdAt" | "id">): string {

@@ -1,18 +1,14 @@
-// Swagger UI in a real headless Chromium: both /swagger and /swagger/ load the spec, and "Try it out" on POST /run answers 200.
+// Swagger UI in a real headless Chromium, under the pages' strict CSP: both /swagger and /swagger/ load the spec, and "Try it out" on POST /run answers 200.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import puppeteer, { type Browser, type Page } from "puppeteer-core";
+import type { Page } from "puppeteer-core";
 import type { AgentInput, AgentOutcome } from "../../src/opencode/types.ts";
 import { FakeRunner } from "../support/fake-runner.ts";
 import { startTestServer, type TestServer } from "../support/server.ts";
 import { tempDir } from "../support/temp.ts";
+import { launchBrowser, watchedPage, type TestBrowser } from "./browser.ts";
 
-const CHROMIUM = process.env.CHROMIUM_BIN ?? "/usr/bin/chromium";
 const API_KEY = "swagger-browser-key-0123456789";
 const MODEL = "fake/only-model";
-const FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"];
 
 /** Like opencode on a server that knows one model: any other model named in the request fails the run (a 500). */
 function modelOnly(input: AgentInput): Partial<AgentOutcome> {
@@ -21,42 +17,29 @@ function modelOnly(input: AgentInput): Partial<AgentOutcome> {
 }
 
 let server: TestServer;
-let browser: Browser;
-let profile: string;
+let browser: TestBrowser;
 
 beforeAll(async () => {
-  // Never skipped: CI installs Debian's chromium (.ci/run), and a developer needs it too.
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_BIN)`);
   const home = tempDir("ocs-swagger-home-");
   server = await startTestServer(
     { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, HOST: "127.0.0.1", PORT: "0", API_KEY, WORK_DIR: tempDir("ocs-swagger-work-"), LOG_LEVEL: "error", OPENCODE_MODEL: MODEL },
     { runner: new FakeRunner(modelOnly), opencodeVersion: "9.9.9" },
   );
-  profile = mkdtempSync(path.join(os.tmpdir(), "ocs-chromium-"));
-  browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, userDataDir: profile, args: FLAGS });
+  browser = await launchBrowser();
 });
 
 afterAll(async () => {
   await browser?.close();
-  if (profile) rmSync(profile, { recursive: true, force: true });
   await server?.stop();
 });
 
-/** Opens `docsPath`, collecting console errors and every URL the page fetched. */
+/** Opens `docsPath`, collecting console errors, CSP violations and every URL the page fetched. */
 async function open(docsPath: string): Promise<{ page: Page; errors: string[]; fetched: string[] }> {
-  const page = await browser.newPage();
-  const errors: string[] = [];
-  const fetched: string[] = [];
-  page.on("console", (msg) => {
-    if (msg.type() === "error") errors.push(`${msg.text()} (${msg.location().url ?? "?"})`);
-  });
-  page.on("pageerror", (err) => errors.push(String(err)));
-  page.on("requestfailed", (req) => errors.push(`request failed: ${req.url()}`));
-  page.on("response", (res) => fetched.push(`${res.status()} ${new URL(res.url()).pathname}`));
+  const { page, problems, responses } = await watchedPage(browser);
   await page.goto(`${server.url}${docsPath}`, { waitUntil: "load" });
   // Either the operations render or Swagger UI shows its error box; wait for whichever comes first.
   await page.waitForSelector(".opblock, .errors-wrapper", { timeout: 8_000 });
-  return { page, errors, fetched };
+  return { page, errors: problems, fetched: responses };
 }
 
 describe("Swagger UI in Chromium", () => {
