@@ -2,6 +2,7 @@
 import path from "node:path";
 import { clone } from "./clone.ts";
 import { concurrency } from "./concurrency.ts";
+import { dashboard } from "./dashboard.ts";
 import { followUp } from "./follow-up.ts";
 import { keyProxy } from "./key-proxy.ts";
 import { latency } from "./latency.ts";
@@ -14,7 +15,7 @@ import { machineInfo, removeTempDirs, ROOT, type BenchContext, type BenchResult 
 import { throughput } from "./throughput.ts";
 import { webhooks } from "./webhooks.ts";
 
-const BENCHES: Record<string, (ctx: BenchContext) => Promise<BenchResult>> = { latency, throughput, opencode, clone, concurrency, memory, sandbox, "key-proxy": keyProxy, queue, replicas, "follow-up": followUp, webhooks };
+const BENCHES: Record<string, (ctx: BenchContext) => Promise<BenchResult>> = { latency, throughput, opencode, clone, concurrency, memory, sandbox, "key-proxy": keyProxy, queue, replicas, "follow-up": followUp, webhooks, dashboard };
 
 function parseArgs(argv: string[]): { quick: boolean; only: string[] } {
   const quick = argv.includes("--quick");

@@ -98,6 +98,7 @@ describe("the dashboard, live", () => {
     release.open();
     await waitForText(page, "[data-testid=result]", "Step two: all tests pass.");
     await page.waitForSelector('[data-testid=run-page][data-status="succeeded"]');
+    await page.waitForSelector('[data-testid=events] .event[data-type="result"]');
     const card = await page.$eval("[data-testid=tool-card]", (el) => el.textContent ?? "");
     for (const part of ["bash", "run the tests", "completed", "1.2 s", "12 pass"]) expect(card).toContain(part);
     expect(await page.$eval("[data-testid=counter-cost]", (el) => el.textContent ?? "")).toContain("0.0125");
@@ -172,6 +173,8 @@ describe("the dashboard, live", () => {
     const { page, problems, responses } = await watchedPage(browser);
     await page.goto(`${server.url}/ui/runs/${id}`, { waitUntil: "load" });
     await page.waitForSelector("[data-testid=result-output]");
+    // The result can show (from GET /runs/{id}) before the replayed events are drawn.
+    await page.waitForSelector('[data-testid=events] .event[data-type="result"]');
     await page.$$eval("[data-testid=tool-card]", (cards) => cards.forEach((c) => ((c as HTMLDetailsElement).open = true)));
     expect(await page.$eval("[data-testid=result-output]", (el) => el.textContent)).toBe(HOSTILE);
     const shown = await page.$eval("[data-testid=events]", (el) => el.textContent ?? "");

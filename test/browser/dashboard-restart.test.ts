@@ -53,6 +53,8 @@ test("a stream cut by a server restart resumes where it stopped: no event lost, 
   // The new process finds the run it never finished: interrupted, and the page learns it from the resumed stream.
   await page.waitForSelector('[data-testid=run-page][data-status="interrupted"]', { timeout: 30_000 });
   await page.waitForSelector("[data-testid=result]");
+  // The result panel can come from GET /runs/{id} a moment before the stream's last events are drawn.
+  await page.waitForSelector('[data-testid=events] .event[data-type="result"]');
   expect(await page.$("[data-testid=reconnecting]")).toBeNull();
   const after = await renderedSeqs(page);
   const stored = (await readEvents(await fetch(`${second.url}/runs/${id}/events`))).map((e) => Number(e.id));

@@ -2,6 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { gunzipSync } from "node:zlib";
 import { PAGE_CSP as DASHBOARD_CSP } from "../../src/http/page-headers.ts";
+import { acceptsGzip } from "../../src/modules/dashboard/index.ts";
 import { testApp } from "../support/app.ts";
 import { readJson } from "../support/http.ts";
 
@@ -56,6 +57,19 @@ describe("the dashboard's files", () => {
     const again = await t.request(js, { headers: { "if-none-match": plain.headers.get("etag") as string } });
     expect([again.status, await again.text()]).toEqual([304, ""]);
     await t.close();
+  });
+
+  test.each([
+    ["gzip", true],
+    ["gzip, deflate, br", true],
+    ["br;q=1.0, GZIP;q=0.5", true],
+    ["*", true],
+    ["gzip;q=0", false],
+    ["gzip;q=0.0, br", false],
+    ["identity", false],
+    ["", false],
+  ])("Accept-Encoding %p → gzip %p", (header, gzip) => {
+    expect(acceptsGzip(header)).toBe(gzip);
   });
 
   test("an unknown asset is a JSON 404; a bundle built from web/ is served (Preact and the app's own code)", async () => {

@@ -23,6 +23,16 @@ export function ExternalLink(props: { href: string | null | undefined; children:
   );
 }
 
+/** One term and its value in a <dl>. */
+export function Fact(props: { term: string; children: ComponentChildren }) {
+  return (
+    <div>
+      <dt>{props.term}</dt>
+      <dd>{props.children}</dd>
+    </div>
+  );
+}
+
 export function StatusBadge(props: { status: string; testid?: string }) {
   return (
     <span class={`badge badge-${props.status.replace(/[^a-z_]/g, "")}`} data-testid={props.testid}>

@@ -1,44 +1,34 @@
 // The run's final answer: success or failure, the agent's output, timings, usage and what happened in git.
-import type { ComponentChildren } from "preact";
 import { formatCost, formatCount, statusLabel } from "../format.ts";
 import type { Outcome } from "../types.ts";
-import { ExternalLink } from "./common.tsx";
+import { ExternalLink, Fact } from "./common.tsx";
 import type { ForgeLinks } from "./event-cards.tsx";
-
-function Item(props: { term: string; children: ComponentChildren }) {
-  return (
-    <div>
-      <dt>{props.term}</dt>
-      <dd>{props.children}</dd>
-    </div>
-  );
-}
 
 function Git(props: { result: Outcome; forge: ForgeLinks }) {
   const { result: r, forge } = props;
   if (r.branch === undefined) return null;
   return (
     <>
-      <Item term="Branch">
+      <Fact term="Branch">
         <ExternalLink href={forge?.branch}>{r.branch}</ExternalLink>
-      </Item>
+      </Fact>
       {r.commit && (
-        <Item term="Commit">
+        <Fact term="Commit">
           <ExternalLink href={forge?.commit}>
             <code>{r.commit}</code>
           </ExternalLink>
-        </Item>
+        </Fact>
       )}
-      {r.pushed !== undefined && <Item term="Pushed">{r.pushed ? "yes" : "no"}</Item>}
-      {r.push_note && <Item term="Push note">{r.push_note}</Item>}
+      {r.pushed !== undefined && <Fact term="Pushed">{r.pushed ? "yes" : "no"}</Fact>}
+      {r.push_note && <Fact term="Push note">{r.push_note}</Fact>}
       {r.pull_request && (
-        <Item term="Pull request">
+        <Fact term="Pull request">
           <ExternalLink href={r.pull_request.url}>
             #{r.pull_request.number} {r.pull_request.action}
           </ExternalLink>
-        </Item>
+        </Fact>
       )}
-      {r.pull_request_note && <Item term="Pull request note">{r.pull_request_note}</Item>}
+      {r.pull_request_note && <Fact term="Pull request note">{r.pull_request_note}</Fact>}
     </>
   );
 }
@@ -61,13 +51,13 @@ export function ResultPanel(props: { result: Outcome; forge: ForgeLinks }) {
       </pre>
       {r.output_truncated && <p class="note">The output was too long and has been cut.</p>}
       <dl class="facts">
-        <Item term="Execution time">{r.execution_time}</Item>
-        <Item term="Queue time">{r.queue_time}</Item>
-        <Item term="Tokens">
+        <Fact term="Execution time">{r.execution_time}</Fact>
+        <Fact term="Queue time">{r.queue_time}</Fact>
+        <Fact term="Tokens">
           {formatCount(r.usage.input_tokens)} in, {formatCount(r.usage.output_tokens)} out
-        </Item>
-        <Item term="Cost">{formatCost(r.usage.cost)}</Item>
-        {r.exit_code !== null && <Item term="Exit code">{r.exit_code}</Item>}
+        </Fact>
+        <Fact term="Cost">{formatCost(r.usage.cost)}</Fact>
+        {r.exit_code !== null && <Fact term="Exit code">{r.exit_code}</Fact>}
         <Git result={r} forge={props.forge} />
       </dl>
       {r.files_changed && r.files_changed.length > 0 && (

@@ -1,18 +1,8 @@
 // A run's facts (model, repository, times, related runs) and its live token and cost counters.
-import type { ComponentChildren } from "preact";
 import { formatCost, formatCount, formatTime, runDuration } from "../format.ts";
 import { runPath } from "../router.ts";
 import type { RunView, Usage } from "../types.ts";
-import { Link } from "./common.tsx";
-
-function Fact(props: { term: string; children: ComponentChildren }) {
-  return (
-    <div>
-      <dt>{props.term}</dt>
-      <dd>{props.children}</dd>
-    </div>
-  );
-}
+import { Fact, Link } from "./common.tsx";
 
 const short = (id: string) => id.slice(0, 8);
 

@@ -6,6 +6,15 @@ import { buildAssets, type Asset } from "./assets.ts";
 
 export const DASHBOARD_PATH = "/ui";
 
+/** Accept-Encoding names gzip (or *) without q=0. */
+export function acceptsGzip(header: string | null): boolean {
+  return (header ?? "").split(",").some((part) => {
+    const [coding, ...params] = part.trim().toLowerCase().split(";");
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith("q="));
+    return (coding === "gzip" || coding === "*") && (q === undefined || Number(q.slice(2)) > 0);
+  });
+}
+
 function serve(a: Asset, request: Request): Response {
   const headers: Record<string, string> = {
     ...PAGE_HEADERS,
@@ -15,7 +24,7 @@ function serve(a: Asset, request: Request): Response {
     vary: "accept-encoding",
   };
   if (request.headers.get("if-none-match") === a.etag) return new Response(null, { status: 304, headers });
-  const gzip = /\bgzip\b/.test(request.headers.get("accept-encoding") ?? "");
+  const gzip = acceptsGzip(request.headers.get("accept-encoding"));
   if (gzip) headers["content-encoding"] = "gzip";
   return new Response(gzip ? a.gzip : a.body, { headers });
 }
