@@ -27,6 +27,7 @@ import { PgRunStore } from "./store/pg-store.ts";
 import { SqliteRunStore } from "./store/sqlite-store.ts";
 import { VERSION } from "./version.ts";
 import { viewOf } from "./modules/runs/views.ts";
+import { diffAvailable } from "./runs/outcome.ts";
 import { WebhookDispatcher } from "./webhooks/dispatcher.ts";
 
 const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
@@ -137,7 +138,7 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
         store,
         logger,
         observer: metrics,
-        present: async (record) => viewOf(record, null, await store.children(record.id), config.forges),
+        present: async (record) => viewOf(record, null, await store.children(record.id), config.forges, await diffAvailable(store, record)),
         secret: hooks.secret,
         prefixes: hooks.allowedPrefixes,
         serverUrl: hooks.url,

@@ -2,10 +2,10 @@
 import type { ErrorCode } from "../errors.ts";
 import { formatDuration } from "../lib/duration.ts";
 import { emptyUsage } from "../opencode/types.ts";
-import type { RunOutcome, RunStatus } from "./model.ts";
+import type { RunOutcome, RunRecord, RunStatus } from "./model.ts";
 import type { GitOutcome } from "./repository.ts";
 import type { RunResult } from "./result.ts";
-import type { RunDiff } from "./store.ts";
+import type { RunDiff, RunStore } from "./store.ts";
 
 function gitFields(git: GitOutcome) {
   return {
@@ -29,6 +29,13 @@ function gitFields(git: GitOutcome) {
 export function keptDiff(result: RunResult): RunDiff | null {
   const git = result.git;
   return git && git.patch === null && git.diff !== null ? { text: git.diff, truncated: git.diffTruncated } : null;
+}
+
+/** Whether GET /runs/{id}/diff has the run's change: the patch in its answer (push: false), or the diff kept at its end. */
+export async function diffAvailable(store: Pick<RunStore, "hasDiff">, r: RunRecord): Promise<boolean> {
+  const o = r.outcome;
+  if (!o?.changed) return false;
+  return o.patch !== undefined || (await store.hasDiff(r.id));
 }
 
 export function outcomeOf(result: RunResult): RunOutcome {

@@ -10,7 +10,7 @@ import type { EventListener, EventLog, Subscription } from "./event-log.ts";
 import { resolveLimits } from "./budget.ts";
 import { followUpOf, type FollowUp } from "./follow-up.ts";
 import { FINAL_STATUSES, type Limits, type QueuedRequest, type RunOutcome, type RunRecord } from "./model.ts";
-import { outcomeOf, unstartedResult } from "./outcome.ts";
+import { diffAvailable, outcomeOf, unstartedResult } from "./outcome.ts";
 import { QueueCount } from "./queue-count.ts";
 import type { Scheduler } from "./scheduler.ts";
 import type { StoreHealth } from "./store-health.ts";
@@ -241,6 +241,8 @@ export class RunService {
   thread = (threadId: string, limit: number, after?: { createdAt: number; id: string }) => this.read((s) => s.thread(threadId, limit, after));
   /** The runs that continue run `id`. */
   children = (id: string) => this.read((s) => s.children(id));
+  /** Whether diff() has something for this run (a run stored before diffs were kept has none). */
+  hasDiff = (r: RunRecord) => this.read((s) => diffAvailable(s, r));
   /** The change a finished repository run made, as a diff: its patch (push: false) or the diff kept at its end; null: none. */
   diff = async (id: string): Promise<RunDiff | null> => {
     const record = await this.get(id);

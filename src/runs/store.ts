@@ -120,6 +120,8 @@ export interface RunStore {
   hasContinuation(id: string): Promise<boolean>;
   /** The diff kept by finish() for run `id`; null when none was. */
   diff(id: string): Promise<RunDiff | null>;
+  /** Whether finish() kept a diff for run `id` (without reading it). */
+  hasDiff(id: string): Promise<boolean>;
   /** A conversation's runs (its first run's id), oldest first; `after`: only runs newer than that position (keyset pages). */
   thread(threadId: string, limit: number, after?: { createdAt: number; id: string }): Promise<RunRecord[]>;
   /** The runs that continue run `id`, oldest first. */

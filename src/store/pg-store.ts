@@ -226,6 +226,7 @@ export class PgRunStore implements RunStore {
   loadContinuation = (id: string) => this.guard("read a run's session", (sql) => threads.loadContinuation(sql, id));
   hasContinuation = (id: string) => this.guard("read a run's session", (sql) => threads.hasContinuation(sql, id));
   diff = (id: string) => this.guard("read a run's diff", (sql) => threads.readDiff(sql, id));
+  hasDiff = (id: string) => this.guard("read a run's diff", (sql) => threads.hasDiff(sql, id));
   thread = (threadId: string, limit: number, after?: { createdAt: number; id: string }) => this.guard("list a thread", (sql) => threads.thread(sql, threadId, limit, after));
   children = (id: string) => this.guard("list a run's follow-ups", (sql) => threads.children(sql, id));
   prune = (before: number) => this.guard("prune runs", (sql) => threads.prune(sql, before));

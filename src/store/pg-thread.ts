@@ -22,6 +22,10 @@ export async function readDiff(sql: SQL, id: string): Promise<RunDiff | null> {
   return row ? { text: Buffer.from(row.diff).toString(), truncated: row.truncated } : null;
 }
 
+export async function hasDiff(sql: SQL, id: string): Promise<boolean> {
+  return ((await sql`SELECT 1 FROM diffs WHERE run_id = ${id}`) as unknown[]).length > 0;
+}
+
 /** A thread's first run has no thread_id on rows older than conversations: it is found by its id. */
 export async function thread(sql: SQL, threadId: string, limit: number, after = { createdAt: -1, id: "" }): Promise<RunRecord[]> {
   const rows = (await sql`

@@ -257,6 +257,10 @@ export class SqliteRunStore implements RunStore {
     return this.guard("read a run's diff", () => threads.readDiff(this.db, id));
   }
 
+  hasDiff(id: string): Promise<boolean> {
+    return this.guard("read a run's diff", () => threads.hasDiff(this.db, id));
+  }
+
   thread(threadId: string, limit: number, after?: { createdAt: number; id: string }): Promise<RunRecord[]> {
     return this.guard("list a thread", () => {
       const a = after ?? { createdAt: -1, id: "" };

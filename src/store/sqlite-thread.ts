@@ -23,6 +23,10 @@ export function readDiff(db: Database, id: string): RunDiff | null {
   return row ? { text: row.diff, truncated: row.truncated === 1 } : null;
 }
 
+export function hasDiff(db: Database, id: string): boolean {
+  return db.query("SELECT 1 FROM diffs WHERE run_id = ?").get(id) !== null;
+}
+
 /** A thread's first run has no thread_id on rows older than conversations: it is found by its id. */
 export const THREAD_WHERE = "(thread_id = ? OR (thread_id IS NULL AND id = ?))";
 

@@ -1,5 +1,6 @@
 // A repository run's diff for the dashboard: GET /runs/{id}/diff (kept at the run's end, or the push: false patch), and links to the forge.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
 import path from "node:path";
 import { shortRunId } from "../../src/runs/ids.ts";
 import { json, testApp, type TestApp } from "../support/app.ts";
@@ -68,6 +69,18 @@ describe("GET /runs/{id}/diff", () => {
     const view = await readJson(await t.request(`/runs/${id}`));
     // The loopback git server is no configured forge: no links.
     expect([view.diff, view.forge_links, view.title]).toEqual([true, null, "Edit the readme"]);
+    await t.close();
+  });
+
+  test("a changed run whose diff was not kept (stored before diffs were): the view says none, rather than promising a 404", async () => {
+    const t = app(edit);
+    const id = await run(t, {});
+    const db = new Database(path.join(t.dataDir, "opencode-server.db"));
+    db.query("DELETE FROM diffs WHERE run_id = ?").run(id);
+    db.close();
+    const view = await readJson(await t.request(`/runs/${id}`));
+    expect([(view.result as { changed: boolean }).changed, view.diff]).toEqual([true, false]);
+    expect((await diffOf(t, id)).status).toBe(404);
     await t.close();
   });
 

@@ -176,6 +176,7 @@ describe.each([sqliteFactory(), postgresFactory()])("$name run store", (factory)
     await store.finish(withDiff, { ...succeeded(withDiff, 2000), diff: { text, truncated: true } }, []);
     await store.finish(without, succeeded(without, 2000), []);
     expect([await store.diff(withDiff), await store.diff(without), await store.diff(queued)]).toEqual([{ text, truncated: true }, null, null]);
+    expect([await store.hasDiff(withDiff), await store.hasDiff(without), await store.hasDiff(queued)]).toEqual([true, false, false]);
     expect((await store.get(withDiff))?.title).toBe(`title of ${withDiff}`);
     expect((await store.list({ limit: 10 })).map((r) => r.title).sort()).toEqual([withDiff, without, queued].map((id) => `title of ${id}`).sort());
     expect(await store.prune(5000)).toBe(2);

@@ -96,7 +96,7 @@ export class RunsController {
   async get(id: string) {
     const record = await this.service.get(id);
     if (!record) throw this.notFound(id);
-    const view = viewOf(record, record.status === "queued" ? await this.service.queuePosition(id) : null, await this.service.children(id), this.service.forges);
+    const view = viewOf(record, record.status === "queued" ? await this.service.queuePosition(id) : null, await this.service.children(id), this.service.forges, await this.service.hasDiff(record));
     return { ...view, webhooks: (await this.service.deliveries(id)).map(deliveryView) };
   }
 

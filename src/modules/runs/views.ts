@@ -60,13 +60,12 @@ function forgeLinksOf(r: RunRecord, forges: readonly ForgeSite[]): WebLinks | nu
 }
 
 /** GET /runs/{id} without its `webhooks` (the controller adds them): what a webhook delivery carries. */
-export function viewOf(r: RunRecord, queuePosition: number | null, children: string[], forges: readonly ForgeSite[]): Omit<RunViewBody, "webhooks"> {
+export function viewOf(r: RunRecord, queuePosition: number | null, children: string[], forges: readonly ForgeSite[], diff: boolean): Omit<RunViewBody, "webhooks"> {
   return {
     ...summaryOf(r, queuePosition),
     pull_request: r.pullRequest,
     children,
-    // push: false runs answer with their patch; other runs that changed something had their diff kept at their end.
-    diff: r.outcome?.changed === true,
+    diff,
     forge_links: forgeLinksOf(r, forges),
     result: r.outcome,
   };
