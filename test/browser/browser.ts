@@ -66,6 +66,19 @@ export async function watchedPage(b: TestBrowser, viewport = { width: 1280, heig
   return { page, problems, responses };
 }
 
+/**
+ * Clicks `selector` once it is on the page and visible: the page renders after its own requests answer
+ * (/health, the run), so an element a test is about to use may not be there yet.
+ */
+export async function clickOn(page: Page, selector: string): Promise<void> {
+  await (await page.waitForSelector(selector, { visible: true }))?.click();
+}
+
+/** Types into `selector` once it is on the page and visible. */
+export async function typeInto(page: Page, selector: string, text: string): Promise<void> {
+  await (await page.waitForSelector(selector, { visible: true }))?.type(text);
+}
+
 /** Waits for `selector` to exist with `text` in its textContent (a live update, not a reload). */
 export async function waitForText(page: Page, selector: string, text: string, timeoutMs = 10_000): Promise<void> {
   await page.waitForFunction((s: string, t: string) => [...document.querySelectorAll(s)].some((el) => el.textContent?.includes(t)), { timeout: timeoutMs }, selector, text);

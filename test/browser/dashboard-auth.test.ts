@@ -1,6 +1,6 @@
 // The dashboard's API key in a real Chromium: asked for once, a wrong key refused, kept in sessionStorage only, sent as a header, forgotten on request.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { launchBrowser, watchedPage, type TestBrowser } from "./browser.ts";
+import { clickOn, launchBrowser, typeInto, watchedPage, type TestBrowser } from "./browser.ts";
 import { FakeRunner } from "../support/fake-runner.ts";
 import { startTestServer, type TestServer } from "../support/server.ts";
 import { tempDir } from "../support/temp.ts";
@@ -39,12 +39,12 @@ describe("the dashboard's key", () => {
     // Nothing but the page, its files and the public /health was asked for without a key.
     expect(sent.filter((r) => new URL(r.url).pathname.startsWith("/runs"))).toEqual([]);
 
-    await page.type("[data-testid=key-input]", "not-the-key");
+    await typeInto(page, "[data-testid=key-input]", "not-the-key");
     await page.keyboard.press("Enter");
     await page.waitForSelector("[data-testid=key-error]");
     expect(await page.$eval("[data-testid=key-error]", (el) => el.textContent)).toContain("That key was refused");
 
-    await page.type("[data-testid=key-input]", API_KEY);
+    await typeInto(page, "[data-testid=key-input]", API_KEY);
     await page.keyboard.press("Enter");
     await page.waitForSelector("[data-testid=run-list], [data-testid=empty-list]");
     const runCalls = sent.filter((r) => new URL(r.url).pathname === "/runs");
@@ -58,7 +58,7 @@ describe("the dashboard's key", () => {
     // A reload keeps the key for this tab; "Forget key" drops it and asks again.
     await page.reload({ waitUntil: "load" });
     await page.waitForSelector("[data-testid=run-list], [data-testid=empty-list]");
-    await page.click("[data-testid=forget-key]");
+    await clickOn(page, "[data-testid=forget-key]");
     await page.waitForSelector("[data-testid=key-form]");
     expect(await page.evaluate(() => sessionStorage.getItem("opencode-server.key"))).toBeNull();
     expect(problems.filter((p) => !REFUSED.test(p))).toEqual([]);

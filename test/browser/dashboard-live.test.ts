@@ -1,7 +1,7 @@
 // The dashboard in a real Chromium, live: a run started from the form streams its events as they happen, cancel, the list updating, agent HTML as text.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { emptyUsage, type AgentEvent, type AgentInput } from "../../src/opencode/types.ts";
-import { launchBrowser, renderedSeqs, screenshot, waitForText, watchedPage, type TestBrowser } from "./browser.ts";
+import { clickOn, launchBrowser, renderedSeqs, screenshot, waitForText, typeInto, watchedPage, type TestBrowser } from "./browser.ts";
 import { FakeRunner, hangAfter } from "../support/fake-runner.ts";
 import { gate, type Gate } from "../support/gate.ts";
 import { readJson } from "../support/http.ts";
@@ -81,9 +81,9 @@ describe("the dashboard, live", () => {
     await page.goto(`${server.url}/ui`, { waitUntil: "load" });
     const prompt = `steps ${crypto.randomUUID()}`;
     const release = gated(prompt);
-    await page.type("[data-testid=prompt-input]", prompt);
-    await page.type("[data-testid=model-input]", "fake/model");
-    await page.click("[data-testid=start-run]");
+    await typeInto(page, "[data-testid=prompt-input]", prompt);
+    await typeInto(page, "[data-testid=model-input]", "fake/model");
+    await clickOn(page, "[data-testid=start-run]");
     await page.waitForSelector("[data-testid=run-page]");
     // A marker on the window: were the page reloaded, it would be gone.
     await page.evaluate(() => ((window as unknown as { __marker: number }).__marker = 42));
@@ -120,7 +120,7 @@ describe("the dashboard, live", () => {
     await page.goto(`${server.url}/ui/runs/${id}`, { waitUntil: "load" });
     await waitForText(page, "[data-testid=events] .event", "Working on it…");
     const call = runner.calls.find((c) => c.runId === id);
-    await page.click("[data-testid=cancel-run]");
+    await clickOn(page, "[data-testid=cancel-run]");
     await page.waitForSelector('[data-testid=run-page][data-status="cancelled"]');
     expect([await statusOf(id), call?.signal.aborted]).toEqual(["cancelled", true]);
     expect(await page.$("[data-testid=cancel-run]")).toBeNull();
@@ -135,14 +135,14 @@ describe("the dashboard, live", () => {
     await waitFor(async () => (await statusOf(first)) === "succeeded", { what: "the first run" });
     const { page, problems } = await watchedPage(browser);
     await page.goto(`${server.url}/ui/runs/${first}`, { waitUntil: "load" });
-    await page.type("[data-testid=follow-up-input]", "talk some more");
-    await page.click("[data-testid=send-follow-up]");
+    await typeInto(page, "[data-testid=follow-up-input]", "talk some more");
+    await clickOn(page, "[data-testid=send-follow-up]");
     await page.waitForFunction((id: string) => location.pathname.startsWith("/ui/runs/") && !location.pathname.endsWith(id), {}, first);
     await waitForText(page, "[data-testid=result-output]", "continued: talk some more");
     const second = await page.$eval("[data-testid=run-page]", (el) => el.getAttribute("data-run-id") ?? "");
     expect(runner.calls.find((c) => c.runId === second)?.resume?.sessionId).toBe("ses_dash");
     expect(await page.$$eval(`a[href="/ui/runs/${first}"]`, (els) => els.length)).toBeGreaterThan(0);
-    await page.click(`a[href="/ui/runs/${first}"]`);
+    await clickOn(page, `a[href="/ui/runs/${first}"]`);
     await page.waitForSelector(`[data-testid=run-page][data-run-id="${first}"]`);
     await page.waitForSelector(`a[href="/ui/runs/${second}"]`);
     expect(problems).toEqual([]);
@@ -195,7 +195,7 @@ describe("the dashboard, live", () => {
     await page.waitForSelector(`[data-testid=run-row][data-run-id="${id}"]`);
     const statuses = await page.$$eval("[data-testid=run-row]", (rows) => rows.map((r) => r.getAttribute("data-status")));
     expect(new Set(statuses)).toEqual(new Set(["running"]));
-    await page.click('[data-testid=status-filter] [data-status="all"]');
+    await clickOn(page, '[data-testid=status-filter] [data-status="all"]');
     await page.waitForFunction(() => !location.search.includes("status="));
     release.open();
     await page.waitForSelector(`[data-testid=run-row][data-run-id="${id}"][data-status="succeeded"]`, { timeout: 10_000 });
