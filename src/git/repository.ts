@@ -108,8 +108,19 @@ export async function changedFiles(git: SimpleGit, base: string | null, head: st
   return splitNul(await run(git, ["diff", "--name-only", "-z", base, head]));
 }
 
-export async function diff(git: SimpleGit, base: string | null, head: string): Promise<string> {
-  return base ? run(git, ["diff", "--binary", base, head]) : run(git, ["show", "--binary", "--format=", head]);
+/**
+ * The change base..head as `git diff --binary` prints it, cut at `maxBytes`. git writes it to `file` (removed
+ * after), and only the first `maxBytes` are read back: a change of gigabytes costs disk for a moment, never memory.
+ */
+export async function diff(git: SimpleGit, base: string | null, head: string, file: string, maxBytes: number): Promise<{ text: string; truncated: boolean }> {
+  try {
+    await run(git, base ? ["diff", "--binary", `--output=${file}`, base, head] : ["show", "--binary", "--format=", `--output=${file}`, head]);
+    const written = Bun.file(file);
+    const truncated = written.size > maxBytes;
+    return { text: truncated ? await written.slice(0, maxBytes).text() : await written.text(), truncated };
+  } finally {
+    await rm(file, { force: true });
+  }
 }
 
 /** The commits base..head as an mbox that `git am` applies. */

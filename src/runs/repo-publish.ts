@@ -70,10 +70,11 @@ export async function publishRepo(deps: RepoDeps, prepared: PreparedRepo, ws: Wo
   if (!head || (!outcome.changed && head === prepared.remoteBase)) return outcome;
   if (outcome.changed) {
     outcome.filesChanged = await repo.changedFiles(git, prepared.baseCommit, head).catch(() => []);
-    const diff = await repo.diff(git, prepared.baseCommit, head).catch(() => null);
+    // Beside the agent's directory, never in it (the agent is gone; the file goes at once).
+    const diff = await repo.diff(git, prepared.baseCommit, head, path.join(ws.root, "change.diff"), deps.maxPatchBytes).catch(() => null);
     if (diff !== null) {
-      outcome.diffTruncated = Buffer.byteLength(diff) > deps.maxPatchBytes;
-      outcome.diff = outcome.diffTruncated ? Buffer.from(diff).subarray(0, deps.maxPatchBytes).toString() : diff;
+      outcome.diff = diff.text;
+      outcome.diffTruncated = diff.truncated;
     }
   }
 

@@ -15,6 +15,7 @@ const spy = loggingGit();
 beforeAll(async () => {
   server = startGitServer({ token: TOKEN });
   await server.createRepo("gamma", { files: { "README.md": "# gamma\n" } });
+  await server.createRepo("empty", { empty: true });
 });
 
 afterAll(async () => {
@@ -99,6 +100,30 @@ describe("GET /runs/{id}/diff", () => {
     const t = app(edit, { MAX_OUTPUT_SIZE: "100" });
     const id = await run(t, {});
     expect(await diffOf(t, id)).toEqual({ status: 200, type: "text/x-diff; charset=utf-8", truncated: "true", text: EDIT_DIFF.slice(0, 100) });
+    await t.close();
+  });
+
+  test("a change far over MAX_OUTPUT_SIZE (a 20 MB binary): git writes it to a file, the first MAX_OUTPUT_SIZE bytes are kept", async () => {
+    const big = new Uint8Array(20 * 1024 * 1024).map((_, i) => (i * 2654435761) >>> 24);
+    const t = app(async (input) => {
+      await Bun.write(path.join(input.cwd, "big.bin"), big);
+      return { output: "wrote a big file" };
+    }, { MAX_OUTPUT_SIZE: "64K" });
+    const id = await run(t, {});
+    const got = await diffOf(t, id);
+    expect([got.status, got.truncated, Buffer.byteLength(got.text), got.text.slice(0, 50)]).toEqual([200, "true", 64 * 1024, "diff --git a/big.bin b/big.bin\nnew file mode 10064"]);
+    expect(got.text).toContain("GIT binary patch");
+    await t.close();
+  });
+
+  test("the first commit of an empty repository: its whole tree is the diff", async () => {
+    const t = app(edit);
+    const res = await t.request("/run", json({ prompt: "start the repository", repository: server.repoUrl("empty") }));
+    const id = String((await readJson(res)).run_id);
+    const got = await diffOf(t, id);
+    expect([got.status, got.truncated]).toEqual([200, "false"]);
+    expect(got.text).toStartWith("diff --git a/NEW.md b/NEW.md\nnew file mode 100644\n");
+    expect(got.text).toContain("diff --git a/README.md b/README.md\nnew file mode 100644\n");
     await t.close();
   });
 
