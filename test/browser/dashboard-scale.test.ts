@@ -54,6 +54,8 @@ beforeAll(async () => {
       ALLOWED_REPO_PREFIXES: `${git.url}/`,
       GIT_BIN: spy.bin,
       GIT_TOKEN: TOKEN,
+      // The loopback git server as a Gitea: pushed runs link their branch and commit.
+      FORGES: `${git.url}/=gitea`,
       GIT_AUTHOR_NAME: "test",
       GIT_AUTHOR_EMAIL: "test@localhost",
     },
@@ -146,6 +148,17 @@ describe("the dashboard at scale", () => {
       ["README.md", true],
       ["src/fib.ts", true],
     ]);
+    // The push links to the forge's pages of the branch and the commit, in a new tab, telling them nothing.
+    await page.waitForSelector('[data-testid=events] .event[data-type="result"]');
+    const view = await readJson(await fetch(`${server.url}/runs/${id}`));
+    const { branch, commit } = view.result as { branch: string; commit: string };
+    const links = await page.$$eval("[data-testid=events] .event-git a", (as) => as.map((a) => [a.getAttribute("href"), a.getAttribute("target"), a.getAttribute("rel")]));
+    expect(links).toEqual(
+      expect.arrayContaining([
+        [`${git.url}/delta/src/branch/${branch}`, "_blank", "noopener noreferrer"],
+        [`${git.url}/delta/commit/${commit}`, "_blank", "noopener noreferrer"],
+      ]),
+    );
     const ts = '[data-testid=diff-file][data-path="src/fib.ts"]';
     expect(await page.$$eval(`${ts} .tok-keyword`, (els) => [...new Set(els.map((e) => e.textContent))].sort())).toEqual(expect.arrayContaining(["const", "export", "function", "return"]));
     expect(await page.$$eval(`${ts} .tok-string`, (els) => els.map((e) => e.textContent))).toContain('"hello"');

@@ -53,8 +53,18 @@ function Sha(props: { sha: string | null; href: string | null | undefined }) {
   );
 }
 
+/** The forge links name the run's final branch and commit: an event about another one (a rejected push's first try) gets none. */
+function linksFor(e: { branch: string; commit?: string | null }, forge: ForgeLinks): { branch: string | null; commit: string | null } {
+  const encoded = e.branch.split("/").map(encodeURIComponent).join("/");
+  return {
+    branch: forge?.branch?.endsWith(`/${encoded}`) ? forge.branch : null,
+    commit: e.commit && forge?.commit?.endsWith(`/${e.commit}`) ? forge.commit : null,
+  };
+}
+
 function gitText(e: GitEvent, forge: ForgeLinks): ComponentChildren {
-  const branch = <ExternalLink href={forge?.branch}>{e.branch}</ExternalLink>;
+  const links = linksFor(e, forge);
+  const branch = <ExternalLink href={links.branch}>{e.branch}</ExternalLink>;
   switch (e.action) {
     case "cloned":
       if (!e.base_branch) return <>Cloned {e.branch}</>;
@@ -67,14 +77,14 @@ function gitText(e: GitEvent, forge: ForgeLinks): ComponentChildren {
       if (!e.commit) return <>Nothing to commit on {e.branch}</>;
       return (
         <>
-          Committed <Sha sha={e.commit} href={forge?.commit} /> on {branch}
+          Committed <Sha sha={e.commit} href={links.commit} /> on {branch}
         </>
       );
     case "pushed":
       if (!e.pushed) return <>Not pushed: {e.branch}</>;
       return (
         <>
-          Pushed {branch} @ <Sha sha={e.commit} href={forge?.commit} />
+          Pushed {branch} @ <Sha sha={e.commit} href={links.commit} />
         </>
       );
     case "pull_request":
