@@ -7,6 +7,7 @@ import { dashboardScript, dashboardStyles } from "../src/modules/dashboard/bundl
 import { FINAL_STATUSES, type RunEvent, type RunEventBody, type RunRecord, type RunStatus } from "../src/runs/model.ts";
 import type { RunStore } from "../src/runs/store.ts";
 import { outcome, record } from "../test/store/fixtures.ts";
+import { countTransfer } from "../test/support/transfer.ts";
 import { fakeAgentServer, median, ms, percentile, type BenchContext, type BenchResult } from "./support/common.ts";
 
 const CHROMIUM = process.env.CHROMIUM_BIN ?? "/usr/bin/chromium";
@@ -52,18 +53,12 @@ async function firstLoad(browser: Browser, url: string): Promise<{ code: number;
   const cdp = await page.createCDPSession();
   await cdp.send("Network.enable");
   await cdp.send("Network.setCacheDisabled", { cacheDisabled: true });
-  const paths = new Map<string, string>();
-  const bytes = new Map<string, number>();
-  cdp.on("Network.responseReceived", (e) => paths.set(e.requestId, new URL(e.response.url).pathname));
-  cdp.on("Network.loadingFinished", (e) => {
-    const p = paths.get(e.requestId) ?? "?";
-    bytes.set(p, (bytes.get(p) ?? 0) + e.encodedDataLength);
-  });
+  const transfer = countTransfer(cdp);
   await page.goto(url, { waitUntil: "networkidle0" });
   await page.waitForFunction("document.querySelectorAll('[data-testid=run-row]').length === 50");
   await context.close();
-  const sum = (keep: (p: string) => boolean) => [...bytes].filter(([p]) => keep(p)).reduce((n, [, b]) => n + b, 0);
-  return { code: sum((p) => p.startsWith("/ui")), all: sum(() => true), files: [...bytes].map(([p, b]) => `${p.replace(/\.[0-9a-z]{10}\./, ".<hash>.")} ${kb(b)}`) };
+  const files = [...transfer.byPath].map(([p, b]) => `${p.replace(/\.[0-9a-z]{10}\./, ".<hash>.")} ${kb(b)}`);
+  return { code: transfer.sum((p) => p.startsWith("/ui")), all: transfer.sum(), files };
 }
 
 export async function dashboard(ctx: BenchContext): Promise<BenchResult> {

@@ -12,6 +12,7 @@ import { queue } from "./queue.ts";
 import { replicas } from "./replicas.ts";
 import { sandbox } from "./sandbox.ts";
 import { machineInfo, removeTempDirs, ROOT, type BenchContext, type BenchResult } from "./support/common.ts";
+import { mergeResults } from "./support/merge-results.ts";
 import { throughput } from "./throughput.ts";
 import { webhooks } from "./webhooks.ts";
 
@@ -68,7 +69,15 @@ async function main(): Promise<number> {
   ];
   // Quick results are a CI by-product: they never overwrite the committed full results.
   const file = path.join(ROOT, "bench", quick ? "RESULTS.quick.md" : "RESULTS.md");
-  await Bun.write(file, lines.filter((l, i, all) => !(l === "" && all[i - 1] === "")).join("\n"));
+  let text = lines.filter((l, i, all) => !(l === "" && all[i - 1] === "")).join("\n");
+  // A subset re-run updates its own benches in the full results and keeps the rest as measured.
+  const subset = !quick && only.length < Object.keys(BENCHES).length;
+  if (subset) {
+    const previous = (await Bun.file(file).exists()) ? await Bun.file(file).text() : null;
+    const rerun = `Re-run with \`${command}\` on ${started.toISOString().slice(0, 16).replace("T", " ")} UTC: ${results.map((r) => r.name.split(" ")[0]).join(" ")}`;
+    text = mergeResults(previous, text, rerun) ?? text;
+  }
+  await Bun.write(file, text);
   console.log(`wrote ${path.relative(process.cwd(), file)}`);
   if (failures.length > 0) {
     console.error(`${failures.length} benchmark(s) failed to run`);

@@ -1,7 +1,6 @@
 // The dashboard in a real Chromium at scale and on small screens: thousands of runs, a 10,000-event run, a diff, a phone, the keyboard, the first load's size.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import path from "node:path";
-import type { CDPSession } from "puppeteer-core";
 import type { AgentInput } from "../../src/opencode/types.ts";
 import { FINAL_STATUSES, type RunEvent, type RunStatus } from "../../src/runs/model.ts";
 import { clickOn, launchBrowser, renderedSeqs, screenshot, waitForText, watchedPage, type TestBrowser } from "./browser.ts";
@@ -10,6 +9,7 @@ import { loggingGit, startGitServer, type GitServer } from "../support/git-serve
 import { readJson } from "../support/http.ts";
 import { startTestServer, type TestServer } from "../support/server.ts";
 import { tempDir } from "../support/temp.ts";
+import { countTransfer } from "../support/transfer.ts";
 import { waitFor } from "../support/wait.ts";
 import { outcome, record } from "../store/fixtures.ts";
 
@@ -86,18 +86,6 @@ async function startRun(body: Record<string, unknown>): Promise<string> {
   const id = String((await readJson(await fetch(`${server.url}/runs`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }))).id);
   await waitFor(async () => ["succeeded", "failed"].includes(String((await readJson(await fetch(`${server.url}/runs/${id}`))).status)), { what: "the run to end" });
   return id;
-}
-
-/** Bytes each response moved over the network (compressed, headers included), by path, from Chrome's own accounting. */
-function transferCounter(cdp: CDPSession): Map<string, number> {
-  const paths = new Map<string, string>();
-  const bytes = new Map<string, number>();
-  cdp.on("Network.responseReceived", (e) => paths.set(e.requestId, new URL(e.response.url).pathname));
-  cdp.on("Network.loadingFinished", (e) => {
-    const p = paths.get(e.requestId) ?? "?";
-    bytes.set(p, (bytes.get(p) ?? 0) + e.encodedDataLength);
-  });
-  return bytes;
 }
 
 describe("the dashboard at scale", () => {
@@ -214,14 +202,13 @@ describe("the dashboard at scale", () => {
     const cdp = await page.createCDPSession();
     await cdp.send("Network.enable");
     await cdp.send("Network.setCacheDisabled", { cacheDisabled: true });
-    const transferred = transferCounter(cdp);
+    const transfer = countTransfer(cdp);
     await page.goto(`${server.url}/ui`, { waitUntil: "networkidle0" });
     await page.waitForSelector("[data-testid=run-row]");
     const files = responses.filter((r) => r.includes("/ui"));
-    const sum = (keep: (p: string) => boolean) => [...transferred].filter(([p]) => keep(p)).reduce((n, [, b]) => n + b, 0);
-    const code = sum((p) => p.startsWith("/ui"));
-    const bytes = sum(() => true);
-    console.log(`[dashboard] first load: ${bytes} bytes transferred in all (${(bytes / 1024).toFixed(1)} KB), of which the page and its files ${code} bytes (${(code / 1024).toFixed(1)} KB); ${[...transferred].map(([p, b]) => `${p} ${b}`).join(", ")}`);
+    const code = transfer.sum((p) => p.startsWith("/ui"));
+    const bytes = transfer.sum();
+    console.log(`[dashboard] first load: ${bytes} bytes transferred in all (${(bytes / 1024).toFixed(1)} KB), of which the page and its files ${code} bytes (${(code / 1024).toFixed(1)} KB); ${[...transfer.byPath].map(([p, b]) => `${p} ${b}`).join(", ")}`);
     expect(files.map((r) => r.replace(/\.[0-9a-z]{1,10}\./, ".HASH."))).toEqual(
       expect.arrayContaining(["200 /ui", "200 /ui/assets/app.HASH.css", "200 /ui/assets/app.HASH.js"]),
     );
