@@ -90,8 +90,13 @@ test("the container serves /health, the healthcheck passes, Swagger UI works off
   expect((await docker("exec", name, "opencode-server", "healthcheck")).code).toBe(0);
   const html = await (await fetch(`${url}/swagger`)).text();
   const refs = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1] as string);
-  expect(refs.sort()).toEqual(["/swagger/assets/swagger-ui-bundle.js", "/swagger/assets/swagger-ui.css"]);
+  expect(refs.sort()).toEqual(["/swagger/assets/init.js", "/swagger/assets/swagger-ui-bundle.js", "/swagger/assets/swagger-ui.css"]);
   for (const ref of refs) expect((await fetch(`${url}${ref}`)).status).toBe(200);
+  // The dashboard is in the image too: its page and the files it names.
+  const ui = await (await fetch(`${url}/ui`)).text();
+  const assets = [...ui.matchAll(/(?:src|href)="(\/ui\/assets\/[^"]+)"/g)].map((m) => m[1] as string);
+  expect(assets).toHaveLength(3);
+  for (const ref of assets) expect((await fetch(`${url}${ref}`)).status).toBe(200);
   // OPENCODE_AUTH_JSON and OPENCODE_CONFIG_JSON, as the seed passes them: opencode's auth.json and config.json (under DATA_DIR).
   const home = "/var/lib/opencode-server/data/opencode-home";
   const files = await docker("exec", name, "stat", "-c", "%U %a %n", `${home}/.local/share/opencode/auth.json`, `${home}/.config/opencode/config.json`);
