@@ -21,44 +21,38 @@ function plainUrlProblem(v: string, queryAllowed: boolean): string | null {
   return null;
 }
 
+/** An optional http(s) URL (null when unset), checked by plainUrlProblem — whose messages never quote it. */
+function operatorUrl(queryAllowed: boolean, tidy: (v: string) => string = (v) => v) {
+  return optionalText.transform((v, ctx) => {
+    if (v === undefined) return null;
+    const problem = plainUrlProblem(v, queryAllowed);
+    if (problem) {
+      ctx.addIssue({ code: "custom", message: problem });
+      return z.NEVER;
+    }
+    return tidy(v);
+  });
+}
+
+/** Text a parser turns into a value, its thrown message becoming the variable's error. */
+function parsedBy<T>(parse: (v: string) => T) {
+  return optionalText.transform((v, ctx) => {
+    try {
+      return parse(v ?? "");
+    } catch (err) {
+      ctx.addIssue({ code: "custom", message: err instanceof Error ? err.message : String(err) });
+      return z.NEVER;
+    }
+  });
+}
+
 export const DELIVERY_ENV = {
-  PUBLIC_URL: optionalText.transform((v, ctx) => {
-    if (v === undefined) return null;
-    const problem = plainUrlProblem(v, false);
-    if (problem) {
-      ctx.addIssue({ code: "custom", message: problem });
-      return z.NEVER;
-    }
-    return v.replace(/\/+$/, "");
-  }),
-  FORGES: optionalText.transform((v, ctx) => {
-    try {
-      return withDefaults(parseForges(v ?? ""));
-    } catch (err) {
-      ctx.addIssue({ code: "custom", message: err instanceof Error ? err.message : String(err) });
-      return z.NEVER;
-    }
-  }),
-  WEBHOOK_URL: optionalText.transform((v, ctx) => {
-    if (v === undefined) return null;
-    // Never quoted: the URL may carry a token of the receiver's in its path or query.
-    const problem = plainUrlProblem(v, true);
-    if (problem) {
-      ctx.addIssue({ code: "custom", message: problem });
-      return z.NEVER;
-    }
-    return v;
-  }),
+  PUBLIC_URL: operatorUrl(false, (v) => v.replace(/\/+$/, "")),
+  FORGES: parsedBy((v) => withDefaults(parseForges(v))),
+  // May carry a token of the receiver's in its path or query: hence a query is allowed, and never quoted.
+  WEBHOOK_URL: operatorUrl(true),
   WEBHOOK_SECRET: optionalText.refine((v) => v === undefined || v.length >= 16, "must be at least 16 characters (a random string: openssl rand -hex 32)"),
-  WEBHOOK_ALLOWED_PREFIXES: optionalText.transform((v, ctx) => {
-    const list = (v ?? "").split(",").map((p) => p.trim()).filter(Boolean);
-    try {
-      return parseWebhookPrefixes(list);
-    } catch (err) {
-      ctx.addIssue({ code: "custom", message: err instanceof Error ? err.message : String(err) });
-      return z.NEVER;
-    }
-  }),
+  WEBHOOK_ALLOWED_PREFIXES: parsedBy((v) => parseWebhookPrefixes(v.split(",").map((p) => p.trim()).filter(Boolean))),
   WEBHOOK_EVENTS: withDefault(
     (v) => {
       const list = v.split(",").map((e) => e.trim()).filter(Boolean);

@@ -132,6 +132,24 @@ describe("loadConfig", () => {
     expect(err.message).toStartWith(`${name}: `);
   });
 
+  test("delivery URLs and lists: exact reasons that never quote the value; good values parsed", () => {
+    const cases: [string, string, string][] = [
+      ["PUBLIC_URL", "not a url sekret", "is not a URL (expected https://host/path)"],
+      ["PUBLIC_URL", "ftp://sekret.example/", "must start with https:// or http://"],
+      ["PUBLIC_URL", "https://sekret.example/?t=1", "must not have a query or fragment"],
+      ["WEBHOOK_URL", "https://user:sekret@hooks.example/", "must not contain credentials"],
+      ["WEBHOOK_URL", "https://hooks.example/?t=sekret#x", "must not have a fragment"],
+      ["WEBHOOK_ALLOWED_PREFIXES", "ftp://sekret.example/", expect.any(String) as unknown as string],
+      ["FORGES", "https://sekret.example/=bitbucket", expect.any(String) as unknown as string],
+    ];
+    for (const [name, value, reason] of cases) {
+      const err = errorOf({ [name]: value });
+      expect([err.variable, err.message.slice(name.length + 2), name.endsWith("_URL") && err.message.includes("sekret")]).toEqual([name, reason, false]);
+    }
+    const c = loadConfig({ ...base, PUBLIC_URL: "https://ocs.example/base//", WEBHOOK_URL: "https://hooks.example/in?token=t", WEBHOOK_SECRET: "0123456789abcdef", FORGES: "https://git.example/=gitea" });
+    expect([c.publicUrl, c.webhooks.url, c.forges.map((f) => f.prefix)]).toEqual(["https://ocs.example/base", "https://hooks.example/in?token=t", ["https://git.example/", "https://github.com/"]]);
+  });
+
   test("budget ceilings: none by default; MAX_RUN_* set each", () => {
     expect(loadConfig(base).runs.ceilings).toEqual({ max_cost_usd: null, max_tokens: null, max_steps: null });
     expect(loadConfig({ ...base, MAX_RUN_COST_USD: "0.5", MAX_RUN_TOKENS: "200000", MAX_RUN_STEPS: "40" }).runs.ceilings).toEqual({ max_cost_usd: 0.5, max_tokens: 200_000, max_steps: 40 });
