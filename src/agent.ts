@@ -16,8 +16,8 @@ import { SetupError, setupOpencode } from "./opencode/setup.ts";
 import type { AgentRunner } from "./opencode/types.ts";
 import { createSandbox, detectSandbox, SandboxUnavailableError, type SandboxDetection, type SandboxMode } from "./sandbox/index.ts";
 
-/** 8 MiB: a 100 MB flood costs ~12 collections of a few ms each (bench/memory.ts). */
-const GC_EVERY_BYTES = 8 * 1024 * 1024;
+/** 2 MiB: what pipe chunks leave between collections shows in RSS (bench/memory.ts); a 100 MB flood costs ~50 collections. */
+const GC_EVERY_BYTES = 2 * 1024 * 1024;
 
 export interface Agent {
   runner: AgentRunner;

@@ -1,4 +1,5 @@
 // A run's outcome as an HTTP answer: the status comes from the code table, the body is the outcome itself.
+import { jsonOnce } from "../lib/json-once.ts";
 import type { RunOutcome } from "../runs/model.ts";
 import { statusOf } from "./status.ts";
 
@@ -7,5 +8,5 @@ export function outcomeStatus(outcome: RunOutcome): number {
 }
 
 export function outcomeResponse(outcome: RunOutcome): Response {
-  return new Response(JSON.stringify(outcome), { status: outcomeStatus(outcome), headers: { "content-type": "application/json;charset=utf-8" } });
+  return new Response(jsonOnce(outcome), { status: outcomeStatus(outcome), headers: { "content-type": "application/json;charset=utf-8" } });
 }

@@ -1,4 +1,5 @@
 // A run's events as Server-Sent Events: replay after Last-Event-ID, then follow live until the result.
+import { jsonOnce } from "../lib/json-once.ts";
 import type { EventListener } from "../runs/event-log.ts";
 import type { RunEvent } from "../runs/model.ts";
 import { outcomeStatus } from "./answer.ts";
@@ -25,10 +26,20 @@ export class LiveEvents {
 const encoder = new TextEncoder();
 const PING_MS = 15_000;
 
-/** One event on the wire; a result also says the HTTP status POST /run answered (or would answer) with. */
+/**
+ * One event on the wire, in pieces: a result's answer is the JSON POST /run sends and the store keeps (up to
+ * MAX_OUTPUT_SIZE), spliced in rather than made again — and sent as its own piece, not copied into one frame.
+ * A result also says the HTTP status POST /run answered (or would answer) with.
+ */
+function framePieces(event: RunEvent): string[] {
+  if (event.type !== "result") return [`id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`];
+  const head = JSON.stringify({ type: event.type, status: event.status, http_status: outcomeStatus(event.answer) });
+  const tail = JSON.stringify({ run_id: event.run_id, seq: event.seq, time: event.time });
+  return [`id: ${event.seq}\nevent: ${event.type}\ndata: ${head.slice(0, -1)},"answer":`, jsonOnce(event.answer), `,${tail.slice(1)}\n\n`];
+}
+
 export function formatEvent(event: RunEvent): string {
-  const data = event.type === "result" ? { type: event.type, status: event.status, http_status: outcomeStatus(event.answer), answer: event.answer, run_id: event.run_id, seq: event.seq, time: event.time } : event;
-  return `id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(data)}\n\n`;
+  return framePieces(event).join("");
 }
 
 /** Parses Last-Event-ID (the seq of the last event the client saw); null when absent, NaN when invalid. */
@@ -63,7 +74,7 @@ export function eventStream(sub: Subscribed, live: LiveEvents, signal: AbortSign
   const send = (event: RunEvent) => {
     if (closed || !controller || event.seq <= sent) return;
     sent = event.seq;
-    controller.enqueue(encoder.encode(formatEvent(event)));
+    for (const piece of framePieces(event)) controller.enqueue(encoder.encode(piece));
     if (event.type === "result") close();
   };
   return new ReadableStream<Uint8Array>({

@@ -10,15 +10,32 @@ export class GcPressure {
 
   constructor(
     private readonly everyBytes: number,
-    private readonly collect: () => void = () => Bun.gc(true),
+    private readonly collect: () => void = collectAndShrink,
   ) {}
+
+  /**
+   * A run's reading is over: collects if it read enough since the last collection to leave garbage worth
+   * returning (its answer is about to be copied into the store and the response). A small run costs nothing.
+   */
+  settle(): void {
+    if (this.since >= this.everyBytes / 8) this.run();
+  }
 
   /** Counts `bytes` just read; collects when the threshold is crossed. */
   add(bytes: number): void {
     this.since += bytes;
-    if (this.since < this.everyBytes) return;
+    if (this.since >= this.everyBytes) this.run();
+  }
+
+  private run(): void {
     this.since = 0;
     this.collections++;
     this.collect();
   }
+}
+
+/** A full collection, then the freed pages handed back to the system: what a flood of pipe chunks left is garbage by now. */
+function collectAndShrink(): void {
+  Bun.gc(true);
+  Bun.shrink();
 }

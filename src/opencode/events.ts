@@ -1,4 +1,5 @@
 // Turns `opencode run --format json` lines into progress events and the run's summary (output, usage, tools).
+import { KeptText } from "./kept-text.ts";
 import { emptyUsage, type AgentEvent, type ToolCall, type Usage } from "./types.ts";
 
 /** One error reported by opencode itself, as an `error` event on stdout. */
@@ -10,6 +11,7 @@ export interface OpencodeError {
 }
 
 const TOOL_TEXT_LIMIT = 4000;
+const MAX_ERRORS = 100;
 
 /**
  * How opencode words a tool call its permissions refused (opencode's PermissionRejectedError,
@@ -45,24 +47,17 @@ function clip(text: string, limit: number): string {
   return text.length > limit ? `${text.slice(0, limit)}… [${text.length - limit} more characters]` : text;
 }
 
+function clipOrNull(text: string | null): string | null {
+  return text === null ? null : clip(text, TOOL_TEXT_LIMIT);
+}
+
 function clipJson(value: unknown): unknown {
   const text = JSON.stringify(value) ?? "";
   return text.length > TOOL_TEXT_LIMIT ? clip(text, TOOL_TEXT_LIMIT) : value;
 }
 
-/** Cuts a string to at most `maxBytes` of UTF-8 without splitting a character. */
-function cutUtf8(text: string, maxBytes: number): string {
-  const bytes = Buffer.from(text, "utf8");
-  if (bytes.length <= maxBytes) return text;
-  let end = maxBytes;
-  while (end > 0 && ((bytes[end] as number) & 0xc0) === 0x80) end--;
-  return bytes.subarray(0, end).toString("utf8");
-}
-
 export class EventCollector {
-  private readonly texts = new Map<string, string>();
-  private outputBytes = 0;
-  private truncated = false;
+  private readonly text: KeptText;
   private readonly usage: Usage = emptyUsage();
   private readonly tools: ToolCall[] = [];
   private readonly errors: OpencodeError[] = [];
@@ -73,9 +68,11 @@ export class EventCollector {
   private steps = 0;
 
   constructor(
-    private readonly maxOutputBytes: number,
+    maxOutputBytes: number,
     private readonly emit: (event: AgentEvent) => void,
-  ) {}
+  ) {
+    this.text = new KeptText(maxOutputBytes);
+  }
 
   /** Handles one stdout line; anything that is not an opencode JSON event is counted and ignored. */
   handleLine(line: string): void {
@@ -116,27 +113,16 @@ export class EventCollector {
    * full. opencode writes `{"type":"…"` first.
    */
   ignores(head: string): boolean {
-    return this.truncated && head.startsWith('{"type":"text"');
+    return this.text.full && head.startsWith('{"type":"text"');
   }
 
   /** A stdout line too long to keep: it cannot be parsed, so the output is marked truncated. */
   handleOversized(): void {
-    this.truncated = true;
+    this.text.markCut();
   }
 
   private addText(id: string, text: string): void {
-    // Once the cap is hit the output ends there: a later fragment would read as if it followed on.
-    if (this.truncated) return;
-    const previous = this.texts.get(id);
-    if (previous !== undefined) this.outputBytes -= Buffer.byteLength(previous);
-    const room = this.maxOutputBytes - this.outputBytes;
-    let kept = text;
-    if (Buffer.byteLength(text) > room) {
-      kept = cutUtf8(text, Math.max(0, room));
-      this.truncated = true;
-    }
-    if (kept !== "" || previous !== undefined) this.texts.set(id, kept);
-    this.outputBytes += Buffer.byteLength(kept);
+    const kept = this.text.add(id, text);
     if (kept !== "") this.emit({ type: "text", text: kept });
   }
 
@@ -144,7 +130,8 @@ export class EventCollector {
     const state = obj(part.state);
     const status = str(state.status) ?? "unknown";
     const error = status === "error" ? clip(str(state.error) ?? "unknown error", TOOL_TEXT_LIMIT) : null;
-    const call: ToolCall = { tool: str(part.tool) ?? "unknown", status, title: str(state.title), error, denied: isPermissionRefusal(error) };
+    // Every field is clipped: a tool's line may be as long as the output cap, and the answer keeps every call.
+    const call: ToolCall = { tool: clip(str(part.tool) ?? "unknown", TOOL_TEXT_LIMIT), status: clip(status, TOOL_TEXT_LIMIT), title: clipOrNull(str(state.title)), error, denied: isPermissionRefusal(error) };
     this.tools.push(call);
     const output = str(state.output) ?? str(state.error);
     this.emit({ type: "tool", ...call, input: clipJson(state.input ?? null), output: output === null ? null : clip(output, TOOL_TEXT_LIMIT), duration_ms: durationOf(obj(state.time)) });
@@ -163,18 +150,20 @@ export class EventCollector {
     };
     for (const key of Object.keys(step) as (keyof Usage)[]) this.usage[key] += step[key];
     this.steps++;
-    this.emit({ type: "usage", step, total: { ...this.usage }, steps: this.steps, reason: str(part.reason) });
+    this.emit({ type: "usage", step, total: { ...this.usage }, steps: this.steps, reason: clipOrNull(str(part.reason)) });
   }
 
   private addError(error: Json): void {
     const data = obj(error.data);
     const e: OpencodeError = {
-      name: str(error.name) ?? "Error",
-      message: str(data.message) ?? str(error.message) ?? "unknown error",
+      name: clip(str(error.name) ?? "Error", TOOL_TEXT_LIMIT),
+      message: clip(str(data.message) ?? str(error.message) ?? "unknown error", TOOL_TEXT_LIMIT),
       statusCode: typeof data.statusCode === "number" ? data.statusCode : null,
-      ref: str(data.ref),
+      ref: clipOrNull(str(data.ref)),
     };
     this.errors.push(e);
+    // Only the last ones explain a failure (diagnose); a flood of error events must not pile up.
+    if (this.errors.length > MAX_ERRORS) this.errors.shift();
     this.emit({ type: "error", name: e.name, message: e.message });
   }
 
@@ -186,13 +175,20 @@ export class EventCollector {
     return this.unparsed;
   }
 
+  /** The run's summary so far. */
   summary() {
-    const joined = [...this.texts.values()].map((t) => t.trimEnd()).filter((t) => t !== "").join("\n");
-    // The separators count too: the answer never exceeds the cap.
-    const output = Buffer.byteLength(joined) > this.maxOutputBytes ? cutUtf8(joined, this.maxOutputBytes) : joined;
+    return this.summaryOf(this.text.output());
+  }
+
+  /** The summary once the agent is done: the output it holds is then the only copy of the text kept. */
+  finish() {
+    return this.summaryOf(this.text.compact());
+  }
+
+  private summaryOf({ output, truncated }: { output: string; truncated: boolean }) {
     return {
       output,
-      outputTruncated: this.truncated || output !== joined,
+      outputTruncated: truncated,
       usage: { ...this.usage },
       sessionId: this.sessionId,
       tools: [...this.tools],

@@ -184,6 +184,9 @@ export class OpencodeRunner implements AgentRunner {
     const survivors = await killProcessTree({ cookie });
     await drain(Promise.allSettled([stdoutDone, stderrDone]), stopReading, PIPE_DRAIN_MS);
 
+    // The output is built once and what it was made of goes, with the garbage a flood of lines left behind.
+    collector.finish();
+    this.opts.gc?.settle();
     const { exitCode, signal } = exitOf(proc, wrapped);
     const failed = !input.signal.aborted && exitCode !== 0;
     return { ...outcome(exitCode, failed ? diagnose(collector.errorEvents, stderr.value, exitCode, signal) : null, survivors), ...keptSession(input.home, input.cwd, collector.summary().sessionId) };

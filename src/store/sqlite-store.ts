@@ -2,6 +2,7 @@
 import { Database, type Statement } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
+import { jsonOnce } from "../lib/json-once.ts";
 import { QueuedRequest, type RunEvent, type RunRecord } from "../runs/model.ts";
 import { StoreError, type Claimed, type Enqueued, type EventMaker, type Finish, type ListQuery, type RunDiff, type RunStore } from "../runs/store.ts";
 import type { Delivery, DeliveryAttempt, DeliveryState } from "../webhooks/model.ts";
@@ -150,7 +151,13 @@ export class SqliteRunStore implements RunStore {
   }
 
   private end(id: string, f: Finish): void {
-    this.db.query("UPDATE runs SET status = ?, code = ?, error = ?, finished_at = ?, answer = ? WHERE id = ?").run(f.status, f.code, f.error, f.at, JSON.stringify(f.outcome), id);
+    // Not a cached statement: one keeps its bound answer (up to MAX_OUTPUT_SIZE) until its next run.
+    const update = this.db.prepare("UPDATE runs SET status = ?, code = ?, error = ?, finished_at = ?, answer = ? WHERE id = ?");
+    try {
+      update.run(f.status, f.code, f.error, f.at, jsonOnce(f.outcome), id);
+    } finally {
+      update.finalize();
+    }
   }
 
   finish(id: string, f: Finish, events: readonly RunEvent[]): Promise<void> {

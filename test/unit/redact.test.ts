@@ -29,3 +29,28 @@ test("log lines are redacted before JSON encoding, so quotes and backslashes in 
   const record = JSON.parse(lines[0] as string);
   expect(record).toEqual({ time: expect.any(String), level: "info", msg: "failed with [REDACTED]", detail: { nested: "[REDACTED]" } });
 });
+
+test("a text cut at a cap that ends in the first part of a secret: that part is redacted too, a short one is not", () => {
+  const secret = "sk-live-0123456789abcdef";
+  const r = new Redactor([secret]);
+  // What MAX_OUTPUT_SIZE cut in the middle of the secret: 12 of its 24 characters would be left.
+  expect(r.redact(`output… ${secret.slice(0, 12)}`)).toBe("output… [REDACTED]");
+  expect(r.redact(`${secret} and ${secret.slice(0, 6)}`)).toBe("[REDACTED] and [REDACTED]");
+  // Five characters cannot be told apart from ordinary text (the same bound as for whole secrets).
+  expect(r.redact(`ends in ${secret.slice(0, 5)}`)).toBe(`ends in ${secret.slice(0, 5)}`);
+  // Not at the end: not a cut secret.
+  expect(r.redact(`${secret.slice(0, 12)} then more`)).toBe(`${secret.slice(0, 12)} then more`);
+});
+
+test("redactDeep returns plain values that hold no secret as they are (no copy of a large answer), and copies what changed", () => {
+  const r = new Redactor(["tok-123456"]);
+  const answer = { output: "x".repeat(1000), tools: [{ title: "ls" }], usage: { cost: 0 } };
+  expect(r.redactDeep(answer)).toBe(answer);
+  const mixed = { clean: { a: "b" }, dirty: ["tok-123456", "ok"] };
+  const out = r.redactDeep(mixed);
+  expect(out).toEqual({ clean: { a: "b" }, dirty: ["[REDACTED]", "ok"] });
+  expect(out.clean).toBe(mixed.clean);
+  expect(mixed.dirty).toEqual(["tok-123456", "ok"]);
+  // Anything but a plain object still becomes one: a URL's toJSON would bring its secret back.
+  expect(JSON.stringify(r.redactDeep({ u: new URL("https://h/?k=tok-123456") }))).toBe('{"u":{}}');
+});
