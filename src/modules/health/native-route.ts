@@ -7,7 +7,7 @@ import { healthOf, type HealthSource } from "./service.ts";
 /** Counts one answered probe (the same series the edge counts other requests in). */
 export type HealthObserver = (method: string, status: number, seconds: number) => void;
 
-type Handler = (request: Request, server: Server<unknown>) => Response | Promise<Response>;
+type Handler = (request: Request, server: Server<unknown> | null) => Response | Promise<Response>;
 
 /**
  * The answer equals the app's GET /health (test/routes/health-native.test.ts compares them); what the
@@ -34,7 +34,7 @@ export function nativeHealthRoute(src: HealthSource, logger: Logger, observe: He
         path: "/health",
         status,
         duration_ms: Math.round(seconds * 100_000) / 100,
-        client: server.requestIP(request)?.address ?? "unknown",
+        client: server?.requestIP(request)?.address ?? "unknown",
       });
     }
     return response;
