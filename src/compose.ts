@@ -19,7 +19,7 @@ import { EventLog } from "./runs/event-log.ts";
 import { executeRun } from "./runs/pipeline.ts";
 import { recoverRuns } from "./runs/recovery.ts";
 import { removalsSettled } from "./runs/workspace.ts";
-import { WorkspaceSpares } from "./runs/workspace-spares.ts";
+import { spareCount, WorkspaceSpares } from "./runs/workspace-spares.ts";
 import { furnishHome } from "./opencode/run-home.ts";
 import type { RepoDeps } from "./runs/repository.ts";
 import { Leases } from "./runs/leases.ts";
@@ -34,9 +34,6 @@ import { VERSION } from "./version.ts";
 import { viewOf } from "./modules/runs/views.ts";
 import { diffAvailable } from "./runs/outcome.ts";
 import { WebhookDispatcher } from "./webhooks/dispatcher.ts";
-
-/** Spare workspaces kept ready, at most (fewer with a lower MAX_CONCURRENT_RUNS). */
-const MAX_SPARE_WORKSPACES = 4;
 
 const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
 
@@ -120,10 +117,10 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
   health.backlogged = () => events.backlog > 0;
   events.failing = () => health.problem !== null;
   const repo = repoDeps(config, gitBinary, deps.cache, deps.forgeHttp);
-  // A few workspaces made ahead: a run's start renames one into place (bench 1). More would only hold inodes.
+  // Workspaces made ahead: a run's start renames one into place (bench 1).
   const workspaces = new WorkspaceSpares({
     workDir: config.workDir,
-    size: Math.min(config.runs.maxConcurrent, MAX_SPARE_WORKSPACES),
+    size: spareCount(config.runs.maxConcurrent),
     furnish: furnishHome,
     onError: (err) => logger.warn("could not make a workspace ahead: runs make their own meanwhile", { work_dir: config.workDir, error: err }),
   });

@@ -8,6 +8,11 @@ import { createWorkspace, deleteLater, openWorkspace, workspaceLayout, workspace
 /** A spare's directory in WORK_DIR (hidden from agents like the rest of WORK_DIR); never a run's until renamed. */
 export const SPARE_PREFIX = "opencode-spare-";
 
+/** Spares kept ready: one per slot, at most 4 (runs that start together beyond that make their own; more would only hold inodes). */
+export function spareCount(maxConcurrent: number): number {
+  return Math.min(maxConcurrent, 4);
+}
+
 export interface SpareOptions {
   workDir: string;
   /** How many to keep ready (runs that start at the same moment beyond it make their own). */
