@@ -26,10 +26,11 @@ const BARE = `const s = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () =>
 const ELYSIA = `import { Elysia } from "elysia"; const app = new Elysia().get("/health", () => ({ status: "healthy", timestamp: new Date().toISOString() })).listen({ hostname: "127.0.0.1", port: 0 }); const s = app.server; ${LISTEN}`;
 
 /** Microseconds per request handled in-process (no sockets): where our own time goes. */
-export async function inProcess(): Promise<{ elysia: number; app: number; edge: number }> {
+export async function inProcess(): Promise<{ elysia: number; app: number; edge: number; native: number }> {
   const { Elysia } = await import("elysia");
   const bare = new Elysia().get("/health", () => ({ status: "healthy", timestamp: new Date().toISOString() }));
-  const t = testApp();
+  // The server's default LOG_LEVEL=info, at which /health writes no line.
+  const t = testApp({ logLevel: "info" });
   // The server's default LOG_LEVEL=info, at which /health writes no line (the test app logs at debug).
   const logger = createLogger({ level: "info", redactor: new Redactor([]), sink: () => {} });
   const edge = createEdge(t.app, logger, (method, route, status, seconds) => t.metrics.httpRequest(method, route, status, seconds));
@@ -40,13 +41,15 @@ export async function inProcess(): Promise<{ elysia: number; app: number; edge: 
     for (let i = 0; i < n; i++) await (await fn()).arrayBuffer();
     return ((performance.now() - s) * 1000) / n;
   };
-  const rounds = { elysia: [] as number[], app: [] as number[], edge: [] as number[] };
+  const rounds = { elysia: [] as number[], app: [] as number[], edge: [] as number[], native: [] as number[] };
+  const native = t.routes["/health"].GET;
   for (let i = 0; i < 3; i++) {
     rounds.elysia.push(await per(() => bare.fetch(new Request("http://localhost/health"))));
     rounds.app.push(await per(() => t.app.fetch(new Request("http://localhost/health"))));
     rounds.edge.push(await per(() => edge(new Request("http://localhost/health"))));
+    rounds.native.push(await per(() => native(new Request("http://localhost/health"), null)));
   }
-  return { elysia: median(rounds.elysia), app: median(rounds.app), edge: median(rounds.edge) };
+  return { elysia: median(rounds.elysia), app: median(rounds.app), edge: median(rounds.edge), native: median(rounds.native) };
 }
 
 export async function throughput(ctx: BenchContext): Promise<BenchResult> {
@@ -101,7 +104,8 @@ export async function throughput(ctx: BenchContext): Promise<BenchResult> {
       "|---|---|",
       `| bare Elysia, same route | ${micro.elysia.toFixed(2)} |`,
       `| our Elysia app (auth, size guard, zod response validation) | ${micro.app.toFixed(2)} |`,
-      `| our app behind the edge handler (request id, metrics, log decision) — what the server runs | ${micro.edge.toFixed(2)} |`,
+      `| our app behind the edge handler (request id, metrics, log decision): every other route | ${micro.edge.toFixed(2)} |`,
+      `| the native /health route (same answer, id, metric and log decision, no framework) — what the server runs for GET /health | ${micro.native.toFixed(2)} |`,
       "",
       `\`wrk -c64 -d${seconds}s\`, ${rounds} alternating round(s) each; ${PINNED ? "each server pinned to core 0 and wrk (one thread) to core 1 with taskset" : "unpinned"}. /health is logged at debug level, so the default LOG_LEVEL=info server writes no line per probe.`,
     ],

@@ -15,24 +15,16 @@ import { diffOperationDoc, eventsOperationDoc, runsModule, runsOperationDocs } f
 import { RunsController } from "./modules/runs/controller.ts";
 import { dashboardModule } from "./modules/dashboard/index.ts";
 import type { RunService } from "./runs/service.ts";
-import type { NetworkMode } from "./network/agent-network.ts";
-import type { SandboxMode } from "./sandbox/types.ts";
+import type { HealthSource } from "./modules/health/service.ts";
 
 export interface AppDeps {
   logger: Logger;
   apiKeys: readonly string[];
   maxRequestBytes: number;
   version: string;
-  /** Known once the start-up probe has answered. */
-  opencodeVersion: () => string;
-  /** How runs are contained. */
-  sandbox: SandboxMode;
-  /** What agents can reach. */
-  network: NetworkMode;
-  startedAt: number;
   runs: RunService;
-  /** Which run store backs the server and which replica this is, for /health. */
-  store: { kind: "sqlite" | "postgres"; replica: string };
+  /** What GET /health reports (shared with its native route, see healthSourceOf). */
+  health: HealthSource;
   metrics: Metrics;
   metricsPublic: boolean;
   docsPublic: boolean;
@@ -60,21 +52,7 @@ export function createApp(deps: AppDeps) {
         "GET /health": healthOperationDoc,
       }, { RunFailure: runFailureExample }),
     )
-    .use(
-      healthModule({
-        version: deps.version,
-        opencodeVersion: deps.opencodeVersion,
-        auth: deps.apiKeys.length > 0 ? "api_key" : "none",
-        sandbox: deps.sandbox,
-        network: deps.network,
-        startedAt: deps.startedAt,
-        inFlight: () => runs.inFlight,
-        queued: () => runs.queuedNow(),
-        store: deps.store,
-        draining: () => runs.isDraining,
-        storeProblem: () => runs.storeProblem,
-      }),
-    )
+    .use(healthModule(deps.health))
     .use(runModule(controller, limits))
     .use(runsModule(controller, limits))
     .use(metricsModule(metrics, { public: deps.metricsPublic }))

@@ -6,6 +6,8 @@ import type { Config } from "./config.ts";
 import { MirrorCache } from "./git/mirror-cache.ts";
 import { parsePrefixes, repositoryUrlOf } from "./git/url-policy.ts";
 import { createEdge } from "./http/edge.ts";
+import { nativeHealthRoute } from "./modules/health/native-route.ts";
+import type { HealthSource } from "./modules/health/service.ts";
 import { formatDuration } from "./lib/duration.ts";
 import type { Logger } from "./lib/logger.ts";
 import type { Redactor } from "./lib/redact.ts";
@@ -16,6 +18,9 @@ import type { AgentRunner } from "./opencode/types.ts";
 import { EventLog } from "./runs/event-log.ts";
 import { executeRun } from "./runs/pipeline.ts";
 import { recoverRuns } from "./runs/recovery.ts";
+import { removalsSettled } from "./runs/workspace.ts";
+import { spareCount, WorkspaceSpares } from "./runs/workspace-spares.ts";
+import { furnishHome } from "./opencode/run-home.ts";
 import type { RepoDeps } from "./runs/repository.ts";
 import { Leases } from "./runs/leases.ts";
 import { Scheduler } from "./runs/scheduler.ts";
@@ -54,6 +59,8 @@ export interface Graph {
   app: App;
   /** What Bun.serve calls: the app behind request ids, logging and metrics. */
   edge: ReturnType<typeof createEdge>;
+  /** Bun.serve's native routes, answered before the edge (GET /health). */
+  routes: { "/health": ReturnType<typeof nativeHealthRoute> };
   runs: RunService;
   store: RunStore;
   metrics: Metrics;
@@ -110,6 +117,13 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
   health.backlogged = () => events.backlog > 0;
   events.failing = () => health.problem !== null;
   const repo = repoDeps(config, gitBinary, deps.cache, deps.forgeHttp);
+  // Workspaces made ahead: a run's start renames one into place (bench 1).
+  const workspaces = new WorkspaceSpares({
+    workDir: config.workDir,
+    size: spareCount(config.runs.maxConcurrent),
+    furnish: furnishHome,
+    onError: (err) => logger.warn("could not make a workspace ahead: runs make their own meanwhile", { work_dir: config.workDir, error: err }),
+  });
   let service: RunService | undefined;
   const metrics = new Metrics({ inFlight: () => scheduler.inFlight, queued: () => service?.queuedNow() ?? Promise.resolve(0) });
   const scheduler: Scheduler = new Scheduler({
@@ -118,7 +132,7 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
     health,
     logger,
     observer: metrics,
-    execute: (spec, signal, emit) => executeRun({ runner: deps.runner, workDir: config.workDir, redactor, defaultModel: config.opencode.defaultModel, repo }, spec, signal, emit),
+    execute: (spec, signal, emit) => executeRun({ runner: deps.runner, workspaces, redactor, defaultModel: config.opencode.defaultModel, repo }, spec, signal, emit),
     repoOf: (r) => (r.repository ? { url: repositoryUrlOf(new URL(r.repository.url)), branch: r.repository.branch, base: r.repository.base, push: r.repository.push, pullRequest: r.repository.pullRequest } : null),
     defaultModel: config.opencode.defaultModel,
     maxConcurrent: config.runs.maxConcurrent,
@@ -169,23 +183,34 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
     webhooks: { enabled: hooks.secret !== null, prefixes: hooks.allowedPrefixes, events: hooks.events, server: hooks.url !== null },
     forges: config.forges,
   });
+  const healthSource: HealthSource = {
+    version: VERSION,
+    opencodeVersion: deps.opencodeVersion,
+    auth: config.apiKeys.length > 0 ? "api_key" : "none",
+    sandbox: deps.sandbox,
+    network: deps.network,
+    startedAt: Date.now(),
+    inFlight: () => service.inFlight,
+    queued: () => service.queuedNow(),
+    store: { kind: store.kind, replica: config.replicaId },
+    draining: () => service.isDraining,
+    storeProblem: () => service.storeProblem,
+  };
   const app = createApp({
     logger,
     apiKeys: config.apiKeys,
     maxRequestBytes: config.maxRequestBytes,
     version: VERSION,
-    opencodeVersion: deps.opencodeVersion,
-    sandbox: deps.sandbox,
-    network: deps.network,
-    startedAt: Date.now(),
     runs: service,
-    store: { kind: store.kind, replica: config.replicaId },
+    health: healthSource,
     metrics,
     metricsPublic: config.metricsPublic,
     docsPublic: config.docsPublic,
     dashboard: config.dashboard,
   });
   const edge = createEdge(app, logger, (method, route, status, seconds) => metrics.httpRequest(method, route, status, seconds));
+  // Served by Bun.serve itself, ahead of the app (the app's own /health stays for everything else: /health/, tests in-process).
+  const routes = { "/health": nativeHealthRoute(healthSource, logger, (method, status, seconds) => metrics.healthRequest(method, status, seconds), edge) };
 
   const prune = async () => {
     try {
@@ -201,6 +226,7 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
   return {
     app,
     edge,
+    routes,
     runs,
     store,
     metrics,
@@ -214,6 +240,7 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
           health.fault(err);
           logger.error("could not recover the runs a previous process left running", { error: err });
         }
+        workspaces.start();
         await prune();
         pruneTimer = setInterval(() => void prune(), PRUNE_INTERVAL_MS);
         pruneTimer.unref();
@@ -229,6 +256,9 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
       leases?.stop();
       health.stop();
       await scheduler.settled();
+      await workspaces.stop();
+      // Workspaces of ended runs still being deleted: none is left behind.
+      await removalsSettled();
       await webhooks?.stop();
       await store.close();
     },

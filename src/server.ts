@@ -54,7 +54,9 @@ function isLoopback(host: string): boolean {
   return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
-function listen(config: Config, fetch: (request: Request, server: Bun.Server<undefined>) => Response | Promise<Response>) {
+type Handler = (request: Request, server: Bun.Server<undefined>) => Response | Promise<Response>;
+
+function listen(config: Config, fetch: Handler, routes: Record<string, { GET: Handler; HEAD: Handler }>) {
   try {
     return Bun.serve({
       hostname: config.host,
@@ -65,6 +67,7 @@ function listen(config: Config, fetch: (request: Request, server: Bun.Server<und
       // Our own reader enforces MAX_REQUEST_SIZE with a JSON 413; Bun's limit only backs it up.
       maxRequestBodySize: config.maxRequestBytes * 2 + 1024 * 1024,
       idleTimeout: IDLE_TIMEOUT_S,
+      routes,
       fetch,
     });
   } catch (err) {
@@ -115,10 +118,10 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
     throw err;
   }
   const graph = composeGraph(config, { logger, redactor, runner, models, opencodeVersion: () => opencodeVersion, sandbox, network: agent?.network ?? "open", store });
-  const { app, edge, runs } = graph;
+  const { app, edge, routes, runs } = graph;
   if (!graph.gitBinary) logger.warn("git not found: repository runs will fail until git is installed (or GIT_BIN is set)");
   await graph.start();
-  const server = listen(config, edge);
+  const server = listen(config, edge, routes);
   port = server.port as number;
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
   logger.info("listening", {

@@ -67,7 +67,7 @@ export function createEdge(app: EdgeApp, logger: Logger, observe?: RequestObserv
     const seconds = (performance.now() - meta.started) / 1000;
     const path = pathOf(request.url);
     observe?.(request.method, routeOf(request.method, path), status, seconds);
-    const level = status >= 500 ? "warn" : QUIET_PATHS.has(path) && status < 400 ? "debug" : "info";
+    const level = meta.loggedElsewhere ? "debug" : status >= 500 ? "warn" : QUIET_PATHS.has(path) && status < 400 ? "debug" : "info";
     if (logger.enabled(level)) {
       logger[level]("request", {
         request_id: meta.id,

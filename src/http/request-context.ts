@@ -7,6 +7,8 @@ export interface RequestMeta {
   started: number;
   /** The Bun server that received the request; null when a test hands the request to the app directly. */
   server: Server<unknown> | null;
+  /** The request's outcome has a log line of its own (a synchronous run's end): the edge logs it at debug. */
+  loggedElsewhere?: boolean;
 }
 
 const metas = new WeakMap<Request, RequestMeta>();

@@ -1,5 +1,6 @@
 // Gives each run a fresh opencode home: config, data (session database, auth.json), cache and state of its own.
 import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
 import { opencodeDirs } from "./dirs.ts";
 import { BASE_MARK, KEY_MARK } from "./provider-keys.ts";
 
@@ -40,17 +41,44 @@ export function runConfigFile(home: string): string {
   return `${home}/.opencode-server/config.json`;
 }
 
+/** The directories of a fresh home, parents first (one level at a time: a recursive mkdir costs ~70 µs a level here, a plain one ~30 µs). */
+function homeDirs(home: string): string[] {
+  const dirs = opencodeDirs(home);
+  return [dirs.xdgConfig, dirs.config, `${dirs.config}/node_modules`, `${home}/.local`, dirs.xdgData, dirs.data, `${home}/.opencode-server`];
+}
+
 /**
- * Creates the run's opencode directories and files under `home` (which exists) and returns the
- * variables that point opencode at them. Nothing carries over from an earlier run: a global
- * AGENTS.md, a changed config or an earlier session database exist only in the home they were written to.
+ * Makes the part of a home that is the same for every run, off a run's path (a spare workspace made
+ * ahead): prepareRunHome then only writes the run's own files into it.
+ */
+export async function furnishHome(home: string): Promise<void> {
+  for (const d of homeDirs(home)) await mkdir(d, { mode: 0o700 });
+  await writeFile(`${opencodeDirs(home).config}/package-lock.json`, PLUGIN_LOCK, { mode: 0o600 });
+}
+
+function isMissing(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException).code === "ENOENT";
+}
+
+/**
+ * Creates the run's opencode directories and files under `home` (which exists, empty or furnished by
+ * furnishHome) and returns the variables that point opencode at them. Nothing carries over from an
+ * earlier run: a global AGENTS.md, a changed config or an earlier session database exist only in the
+ * home they were written to.
  */
 export function prepareRunHome(home: string, files: RunFiles, access: RunProviderAccess): Record<string, string> {
   const dirs = opencodeDirs(home);
   const write = (file: string, content: string) => writeFileSync(file, content, { mode: 0o600 });
-  guardPluginInstall(dirs.config, write);
-  mkdirSync(dirs.data, { recursive: true, mode: 0o700 });
-  write(`${dirs.data}/auth.json`, fillMarks(files.auth, access));
+  const auth = fillMarks(files.auth, access);
+  try {
+    // A furnished home takes the file at once; an empty one says so, and gets its directories first.
+    write(`${dirs.data}/auth.json`, auth);
+  } catch (err) {
+    if (!isMissing(err)) throw err;
+    for (const d of homeDirs(home)) mkdirSync(d, { mode: 0o700 });
+    write(`${dirs.config}/package-lock.json`, PLUGIN_LOCK);
+    write(`${dirs.data}/auth.json`, auth);
+  }
   const env: Record<string, string> = {
     HOME: home,
     XDG_CONFIG_HOME: dirs.xdgConfig,
@@ -60,7 +88,6 @@ export function prepareRunHome(home: string, files: RunFiles, access: RunProvide
   };
   if (files.config !== null) {
     const file = runConfigFile(home);
-    mkdirSync(`${home}/.opencode-server`, { mode: 0o700 });
     writeFileSync(file, fillMarks(files.config, access), { mode: 0o400 });
     env.OPENCODE_CONFIG = file;
   }

@@ -59,7 +59,7 @@ export function queueFull(running: number, queued: number, slots: number, avgRun
 export interface RecordOptions {
   requestId: string;
   idempotencyKey: string | null;
-  fingerprint: string;
+  fingerprint: string | null;
   model: string | null;
   now: number;
   limits: Limits;

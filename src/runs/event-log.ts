@@ -20,10 +20,20 @@ interface Listening {
   last: number;
 }
 
+/**
+ * How long a run's events may wait to be stored together when nobody follows the run and the store is
+ * this server's own: a short run's events then go in the commit that ends it (one commit where there
+ * were one per event). A follower, or a store other replicas read, gets every event at once.
+ */
+export const BATCH_MS = 5;
+
 /** A run's events not yet stored, written by one flush at a time so they reach the store in their order. */
 interface Writer {
   pending: RunEvent[];
   flushing: Promise<void> | null;
+  /** A flush waiting out BATCH_MS. */
+  timer: ReturnType<typeof setTimeout> | null;
+  onFault: (err: unknown) => void;
 }
 
 export class EventLog {
@@ -81,13 +91,22 @@ export class EventLog {
     if (this.buffered >= MAX_BUFFERED_BYTES && this.failing()) return false;
     const [event] = this.make(runId, [body]) as [RunEvent];
     let w = this.writers.get(runId);
-    if (!w) this.writers.set(runId, (w = { pending: [], flushing: null }));
+    if (!w) this.writers.set(runId, (w = { pending: [], flushing: null, timer: null, onFault }));
+    w.onFault = onFault;
     w.pending.push(event);
     const size = JSON.stringify(event).length;
     this.sizes.set(event, size);
     this.buffered += size;
-    w.flushing ??= this.flush(runId, w, onFault);
+    if (w.flushing || w.timer) return true;
+    if (this.store.shared || this.listeners.has(runId)) this.startFlush(runId, w);
+    else w.timer = setTimeout(() => this.startFlush(runId, w), BATCH_MS);
     return true;
+  }
+
+  private startFlush(runId: string, w: Writer): void {
+    if (w.timer) clearTimeout(w.timer);
+    w.timer = null;
+    w.flushing ??= this.flush(runId, w, w.onFault);
   }
 
   /** Writes what is pending in batches; on a fault it stops and keeps them (retry() goes on once the store is back). */
@@ -115,6 +134,8 @@ export class EventLog {
   async retry(drop = false): Promise<void> {
     for (const [runId, w] of this.writers) {
       if (w.pending.length === 0 || w.flushing) continue;
+      if (w.timer) clearTimeout(w.timer);
+      w.timer = null;
       let failed: unknown = null;
       w.flushing = this.flush(runId, w, (err) => (failed = err));
       await w.flushing;
@@ -134,10 +155,12 @@ export class EventLog {
     await this.writers.get(runId)?.flushing;
   }
 
-  /** Events of the run not stored yet (a store fault): its end is written with them. */
+  /** Events of the run not stored yet (waiting out BATCH_MS, or held by a store fault): its end is written with them. */
   takePending(runId: string): RunEvent[] {
     const w = this.writers.get(runId);
     if (!w || w.flushing) return [];
+    if (w.timer) clearTimeout(w.timer);
+    w.timer = null;
     const taken = w.pending.splice(0);
     this.unbuffer(taken);
     return taken;
@@ -200,6 +223,9 @@ export class EventLog {
     let set = this.listeners.get(runId);
     if (!set) this.listeners.set(runId, (set = new Set()));
     set.add(entry);
+    // Someone follows the run now: what waits out BATCH_MS goes at once.
+    const w = this.writers.get(runId);
+    if (w?.timer) this.startFlush(runId, w);
     return () => {
       set.delete(entry);
       if (set.size === 0 && this.listeners.get(runId) === set) this.listeners.delete(runId);

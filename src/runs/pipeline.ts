@@ -15,11 +15,12 @@ import { publishRepo } from "./repo-publish.ts";
 import { deliverPullRequest } from "./repo-pull-request.ts";
 import type { GitOutcome, PreparedRepo, RepoDeps, RepoRequest } from "./repository.ts";
 import type { RunResult } from "./result.ts";
-import { createWorkspace } from "./workspace.ts";
+import type { Workspace } from "./workspace.ts";
 
 export interface PipelineDeps {
   runner: AgentRunner;
-  workDir: string;
+  /** Where each run's workspace comes from (WorkspaceSpares: made ahead when it can be). */
+  workspaces: { take(threadId: string, opts: { git: boolean }): Workspace };
   redactor: Redactor;
   defaultModel: string | null;
   repo: RepoDeps;
@@ -117,7 +118,7 @@ export async function executeRun(
   try {
     // Stopped before it began (a thread already over its budget): nothing is created.
     if (signal.aborted) throw stopReason(signal);
-    await using workspace = createWorkspace(deps.workDir, spec.threadId, { git: spec.repo !== null });
+    await using workspace = deps.workspaces.take(spec.threadId, { git: spec.repo !== null });
     const sessionDir = spec.resume?.session.directory;
     if (sessionDir && sessionDir !== workspace.dir) {
       // opencode opens a continued session in its own directory (and fails when it is missing).

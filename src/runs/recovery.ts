@@ -7,7 +7,7 @@ import type { EventLog } from "./event-log.ts";
 import type { RunOutcome } from "./model.ts";
 import { outcomeOf, unstartedResult } from "./outcome.ts";
 import type { Finish, RunStore } from "./store.ts";
-import { workspacePrefix } from "./workspace.ts";
+import { TRASH_PREFIX, workspacePrefix } from "./workspace.ts";
 
 export const INTERRUPTED_REASON = "The server stopped (crash, kill or restart) before the run finished (it was running)";
 export const LEASE_REASON = "The replica running it stopped renewing its lease (it died or lost the database) before the run finished";
@@ -25,8 +25,20 @@ export function interruption(events: EventLog, reason: string) {
   return { f, outcome, closing };
 }
 
+/** Workspaces a stopped process was still deleting in the background (see createWorkspace). */
+function emptyTrash(workDir: string): void {
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(workDir).filter((e) => e.startsWith(TRASH_PREFIX));
+  } catch {
+    // WORK_DIR missing: nothing to remove.
+  }
+  for (const entry of entries) rmSync(path.join(workDir, entry), { recursive: true, force: true });
+}
+
 /** Returns the ids of the runs it marked interrupted. */
 export async function recoverRuns(store: RunStore, events: EventLog, opts: { workDir: string; logger: Logger; replica: string }): Promise<string[]> {
+  emptyTrash(opts.workDir);
   const { f, outcome, closing } = interruption(events, INTERRUPTED_REASON);
   const ids = await store.recoverRunning(opts.replica, f, outcome, closing);
   for (const id of ids) events.forget(id);

@@ -150,7 +150,7 @@ export class Scheduler {
 
   /** Starts a run the service stored as running (see canStartAtOnce); `events` are its stored first events. */
   admit(record: RunRecord, request: QueuedRequest, lock: string | null, events: readonly RunEvent[]): void {
-    this.start({ record, request, lock }, events);
+    this.start({ record, request, lock }, events, true);
   }
 
   /** Called by the store's health probe once it works again. */
@@ -183,7 +183,7 @@ export class Scheduler {
     await this.endQueued(id, new RunStopped("internal", `The run store failed while starting the run: ${err instanceof Error ? err.message : String(err)}`));
   }
 
-  private start(c: Claimed, startEvents: readonly RunEvent[]): void {
+  private start(c: Claimed, startEvents: readonly RunEvent[], atOnce = false): void {
     const { record, request } = c;
     const startedAt = record.startedAt ?? Date.now();
     const spec = specOf(record, request, this.deps.repoOf(request));
@@ -193,7 +193,8 @@ export class Scheduler {
     if (!this.deadlines.has(record.id)) run.armWall(this.deps.maxExecutionMs);
     run.touch();
     this.deps.events.publish(startEvents);
-    this.deps.logger.info("run started", { request_id: record.requestId, run_id: record.id, waited_ms: startedAt - record.createdAt });
+    // A run that never waited is told by its end line alone (it says how long it waited); one from the queue says it started.
+    this.deps.logger[atOnce ? "debug" : "info"]("run started", { request_id: record.requestId, run_id: record.id, waited_ms: startedAt - record.createdAt });
     // A run that could not even be marked running still goes through the pipeline's own abort path.
     launch(this.deps, run, spec, (e) => recordRunEvent(this.deps, run, e))
       .catch((err: unknown) => {

@@ -91,7 +91,8 @@ export class RunService {
   async submit(input: RunInput, opts: SubmitOptions): Promise<{ id: string; replayed: boolean }> {
     const { store, scheduler } = this.deps;
     if (scheduler.isDraining) throw new AppError("shutting_down", "The server is shutting down and accepts no new runs");
-    const print = fingerprint(input);
+    // Only a request with an Idempotency-Key can be replayed, so only then is the request hashed.
+    const print = opts.idempotencyKey === null ? null : fingerprint(input);
     const replay = (earlier: RunRecord) => {
       if (earlier.fingerprint !== print) throw new AppError("idempotency_conflict", "This Idempotency-Key was already used for a different request");
       return { id: earlier.id, replayed: true };
@@ -141,7 +142,8 @@ export class RunService {
       this.deps.health.fault(err);
       throw unavailable(err);
     }
-    this.deps.logger.info("run queued", {
+    // A run that starts at once is told by its end line alone (one line per run); a queued one says it waits.
+    this.deps.logger[atOnce ? "debug" : "info"]("run queued", {
       request_id: opts.requestId,
       run_id: record.id,
       prompt_chars: record.promptChars,

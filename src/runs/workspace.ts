@@ -1,5 +1,6 @@
 // A run's private directory (the agent's sandbox root, its working dir, HOME and TMPDIR), created fresh and always removed.
-import { mkdirSync, rmSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, renameSync, rmSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import path from "node:path";
 import { shortRunId } from "./ids.ts";
@@ -20,10 +21,26 @@ export interface Workspace extends AsyncDisposable {
    * no agent can plant a ~/.gitconfig that a later clone or push (which holds the token) would obey.
    */
   readonly gitHome: string;
+  /** Resolves once the tree is gone from disk. */
   remove(): Promise<void>;
+  /**
+   * Moves the tree out of its path at once (one rename) and deletes it in the background: the run's
+   * answer does not wait for the deletion, and the path is free for the thread's next run.
+   */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 export const WORKSPACE_PREFIX = "opencode-run-";
+/** Workspaces on their way out; whatever a crash left under this prefix is removed at start-up. */
+export const TRASH_PREFIX = "opencode-trash-";
+
+/** Deletions in the background (see asyncDispose): shutdown waits for them. */
+const removing = new Set<Promise<void>>();
+
+/** Resolves once every workspace moved aside so far is deleted. */
+export async function removalsSettled(): Promise<void> {
+  while (removing.size > 0) await Promise.all([...removing]);
+}
 
 /** Every workspace of a run starts with this (recovery finds a crashed run's directories by it). */
 export function workspacePrefix(runId: string): string {
@@ -37,6 +54,39 @@ export function workspacePrefix(runId: string): string {
  */
 export function workspaceRoot(workRoot: string, threadId: string): string {
   return path.join(workRoot, `${workspacePrefix(threadId)}${threadId.replaceAll("-", "")}`);
+}
+
+/** The paths of a workspace rooted at `root`. */
+export function workspaceLayout(root: string): { agentRoot: string; dir: string; home: string; gitHome: string } {
+  const agentRoot = path.join(root, "agent");
+  return { agentRoot, dir: path.join(agentRoot, "work"), home: path.join(agentRoot, "home"), gitHome: path.join(root, "git-home") };
+}
+
+/** Deletes a tree in the background, counted in removalsSettled. */
+export function deleteLater(at: string): void {
+  const deleting = rm(at, { recursive: true, force: true, maxRetries: 3, retryDelay: 50 }).finally(() => removing.delete(deleting));
+  removing.add(deleting);
+}
+
+/** A workspace over a tree that exists at `root`. */
+export function openWorkspace(root: string): Workspace {
+  const { agentRoot, dir, home, gitHome } = workspaceLayout(root);
+  let removed: Promise<void> | undefined;
+  const remove = () => (removed ??= rm(root, { recursive: true, force: true, maxRetries: 3, retryDelay: 50 }));
+  const discard = async () => {
+    if (removed) return;
+    const at = path.join(path.dirname(root), `${TRASH_PREFIX}${randomBytes(6).toString("hex")}`);
+    try {
+      renameSync(root, at);
+    } catch {
+      // Not movable (gone already): deleted where it is, and waited for.
+      await remove();
+      return;
+    }
+    deleteLater(at);
+    removed = Promise.resolve();
+  };
+  return { root, agentRoot, dir, home, tmp: agentRoot, gitHome, remove, [Symbol.asyncDispose]: discard };
 }
 
 /**
@@ -54,15 +104,7 @@ export function createWorkspace(workRoot: string, threadId: string, opts: { git:
     rmSync(root, { recursive: true, force: true });
     mkdirSync(root, { mode: 0o700 });
   }
-  const agentRoot = path.join(root, "agent");
-  const dir = path.join(agentRoot, "work");
-  const home = path.join(agentRoot, "home");
-  const gitHome = path.join(root, "git-home");
+  const { agentRoot, dir, home, gitHome } = workspaceLayout(root);
   for (const d of opts.git ? [agentRoot, dir, home, gitHome] : [agentRoot, dir, home]) mkdirSync(d, { mode: 0o700 });
-  let removed: Promise<void> | undefined;
-  const remove = () =>
-    (removed ??= (async () => {
-      await rm(root, { recursive: true, force: true, maxRetries: 3, retryDelay: 50 });
-    })());
-  return { root, agentRoot, dir, home, tmp: agentRoot, gitHome, remove, [Symbol.asyncDispose]: remove };
+  return openWorkspace(root);
 }

@@ -7,7 +7,7 @@ import { opencodeServerEnv } from "../support/opencode-env.ts";
 import { SOURCE_CMD, spawnServer } from "../support/process-server.ts";
 import { processesRunning } from "../support/procs.ts";
 import { readEvents } from "../support/sse.ts";
-import { waitFor } from "../support/wait.ts";
+import { waitFor, settledDir } from "../support/wait.ts";
 
 let llm: FakeLlm;
 beforeAll(() => {
@@ -35,12 +35,16 @@ for (const sandbox of ["off", "bwrap"] as const) {
       // The sandbox dies with the server (bwrap --die-with-parent ends its PID namespace); only the directory is left.
       await waitFor(() => processesRunning(cmd).length === 0, { what: "the sandbox to die with the server", timeoutMs: 10_000 });
     }
-    expect(readdirSync(env.WORK_DIR as string)).toHaveLength(1);
+    // The run's workspace, beside the spare workspaces the server had made ahead.
+    const spares = readdirSync(env.WORK_DIR as string).filter((e) => e.startsWith("opencode-spare-"));
+    expect(readdirSync(env.WORK_DIR as string).filter((e) => !spares.includes(e))).toHaveLength(1);
 
     const second = await spawnServer(SOURCE_CMD, env);
     try {
       expect(processesRunning(cmd)).toEqual([]);
-      expect(readdirSync(env.WORK_DIR as string)).toEqual([]);
+      expect(await settledDir(env.WORK_DIR as string)).toEqual([]);
+      // The dead server's spares (perhaps half made) are gone too; the new server made its own.
+      await waitFor(() => !readdirSync(env.WORK_DIR as string).some((e) => spares.includes(e)), { what: "the dead server's spare workspaces removed" });
       const view = await readJson(await fetch(`${second.url}/runs/${id}`));
       expect(view).toMatchObject({
         id,

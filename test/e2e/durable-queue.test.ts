@@ -6,7 +6,7 @@ import { agentServerEnv, faultGate } from "../support/fake-opencode.ts";
 import { readJson } from "../support/http.ts";
 import { SOURCE_CMD, spawnServer, type ServerProcess } from "../support/process-server.ts";
 import { tempDir } from "../support/temp.ts";
-import { waitFor } from "../support/wait.ts";
+import { waitFor, settledDir } from "../support/wait.ts";
 
 const IS_ROOT = process.getuid?.() === 0;
 const servers: ServerProcess[] = [];
@@ -69,7 +69,7 @@ describe.if(IS_ROOT)("DATA_DIR on a small tmpfs that fills while a run is in fli
     expect(seqs).toEqual(seqs.map((_, i) => i + 1));
     expect(stream).toContain("event: result");
     expect(await server.stop("SIGTERM")).toBe(0);
-    expect(readdirSync(env.WORK_DIR as string)).toEqual([]);
+    expect(await settledDir(env.WORK_DIR as string)).toEqual([]);
   }, 90_000);
 });
 

@@ -7,7 +7,7 @@ import { opencodeServerEnv } from "../support/opencode-env.ts";
 import { SOURCE_CMD, spawnServer } from "../support/process-server.ts";
 import { processesRunning } from "../support/procs.ts";
 import { tempDir } from "../support/temp.ts";
-import { waitFor } from "../support/wait.ts";
+import { waitFor, settledDir } from "../support/wait.ts";
 
 let llm: FakeLlm;
 beforeAll(() => {
@@ -83,6 +83,6 @@ describe("SIGTERM", () => {
     });
     expect(await server.proc.exited).toBe(0);
     expect(processesRunning(cmd)).toEqual([]);
-    expect(readdirSync(env.WORK_DIR as string)).toEqual([]);
+    expect(await settledDir(env.WORK_DIR as string)).toEqual([]);
   });
 });

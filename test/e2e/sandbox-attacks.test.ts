@@ -10,7 +10,7 @@ import { fakeProviderConfig, opencodeServerEnv } from "../support/opencode-env.t
 import { spawnServer, type ServerProcess } from "../support/process-server.ts";
 import { processesRunning } from "../support/procs.ts";
 import { tempDir } from "../support/temp.ts";
-import { waitFor } from "../support/wait.ts";
+import { waitFor, settledDir } from "../support/wait.ts";
 import { serverUser, type ServerUser } from "../hardening/support/server-user.ts";
 
 interface Mode {
@@ -221,7 +221,7 @@ for (const mode of MODES) {
       // signalled nor inspected (environ, memory).
       const pidNamespace = mode.sandbox === "bwrap";
       expect(outcome).toEqual({ ...common, server_proc: pidNamespace ? "unreadable" : "readable", concurrent_process: pidNamespace ? "none" : "seen" });
-      expect(readdirSync(work)).toEqual([]);
+      expect(await settledDir(work)).toEqual([]);
     }, 180_000);
   });
 }

@@ -3,9 +3,11 @@
 // After each: a clear answer (status, code, message), no process of the run, no workspace, every run in the store.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync, statfsSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statfsSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { loadConfig } from "../../src/config.ts";
 import { readStat } from "../../src/proc/procfs.ts";
+import { SPARE_PREFIX, spareCount } from "../../src/runs/workspace-spares.ts";
 import { fakeScript, startFakeLlm, type FakeLlm } from "../support/fake-llm.ts";
 import { startGitServer, type CutSpec, type GitServer } from "../support/git-server.ts";
 import { readJson, type JsonObject } from "../support/http.ts";
@@ -432,6 +434,10 @@ describe(`the work disk is full (${IS_ROOT ? "a 4 MiB tmpfs as WORK_DIR" : "simu
     const env = { ...agentServerEnv({ MAX_EXECUTION_TIME: "120s", GIT_TOKEN, ALLOWED_REPO_PREFIXES: `${git.url}/`, ...extra }), WORK_DIR: mount };
     server = await startTestServer(env);
     t = target(server.url, env);
+    // The server keeps spare workspaces on this disk (made ahead, see README): what they hold is the baseline.
+    spares = spareCount(loadConfig(env).runs.maxConcurrent);
+    await waitFor(sparesReady, { what: "the spare workspaces made" });
+    baseline = used();
   });
 
   afterAll(async () => {
@@ -448,6 +454,15 @@ describe(`the work disk is full (${IS_ROOT ? "a 4 MiB tmpfs as WORK_DIR" : "simu
     const s = statfsSync(mount);
     return (s.blocks - s.bfree) * s.bsize;
   };
+  let spares = 0;
+  let baseline = 0;
+  /** Nothing on the disk but the server's spare workspaces, each complete (its last file written). */
+  const sparesReady = () => {
+    const entries = readdirSync(mount);
+    return entries.length === spares && entries.every((e) => e.startsWith(SPARE_PREFIX) && existsSync(path.join(mount, e, "agent/home/.config/opencode/package-lock.json")));
+  };
+  /** The space is given back: the disk holds the spares again, and not a byte more. */
+  const spaceGivenBack = () => waitFor(() => sparesReady() && used() === baseline, { what: `the disk back to its ${baseline} bytes of spare workspaces (now ${used()})` });
 
   test("the agent fills it and dies of ENOSPC: 500 agent_failed with the reason; the space is given back", async () => {
     const gate = faultGate();
@@ -457,7 +472,7 @@ describe(`the work disk is full (${IS_ROOT ? "a 4 MiB tmpfs as WORK_DIR" : "simu
     expect(status).toBe(500);
     expect(body).toMatchObject({ success: false, code: "agent_failed", error: "opencode failed: Error: ENOSPC: no space left on device, write", exit_code: 1 });
     await expectClean(t);
-    if (mounted) expect(used()).toBe(0);
+    if (mounted) await spaceGivenBack();
     faultFigure("agent fills the work disk", at - fault);
   }, 60_000);
 
@@ -470,7 +485,7 @@ describe(`the work disk is full (${IS_ROOT ? "a 4 MiB tmpfs as WORK_DIR" : "simu
     expect(String(body.error)).toContain("No space left on device");
     expect(await git.head("small", String(body.branch))).toBeNull();
     await expectClean(t);
-    if (mounted) expect(used()).toBe(0);
+    if (mounted) await spaceGivenBack();
     faultFigure("commit on a full work disk", at - sent, "request → clean answer");
   }, 60_000);
 
@@ -484,7 +499,7 @@ describe(`the work disk is full (${IS_ROOT ? "a 4 MiB tmpfs as WORK_DIR" : "simu
     // git itself says only "unable to write file 'payload.bin'": the server adds what the disk says.
     expect(String(body.error)).toMatch(mounted ? /unable to write file .* \(is the disk full\? WORK_DIR has \d+ KiB free\)$/ : /No space left on device/);
     await expectClean(t);
-    if (mounted) expect(used()).toBe(0);
+    if (mounted) await spaceGivenBack();
     faultFigure("clone bigger than the work disk", at - sent, "request → clean answer");
   }, 60_000);
 
@@ -492,7 +507,7 @@ describe(`the work disk is full (${IS_ROOT ? "a 4 MiB tmpfs as WORK_DIR" : "simu
     expect((await run(t, "ok")).status).toBe(200);
     expect((await run(t, "ok", { repository: git.repoUrl("small") })).status).toBe(200);
     await expectClean(t);
-    if (mounted) expect(used()).toBe(0);
+    if (mounted) await spaceGivenBack();
   }, 60_000);
 });
 
@@ -600,7 +615,8 @@ describe("the server process is stopped with runs in flight", () => {
       const parents = [...new Set(adopted.map((p) => (p.ppid === process.pid ? "the test runner (a subreaper)" : p.ppid === 1 ? "PID 1" : `pid ${p.ppid}`)))];
       figure("faults", "server kill -9: processes of its runs alive after it died", `${cookies.length}, ${adopted.length} of them re-parented to ${parents.join(", ")}`);
     }
-    expect(readdirSync(t.workDir)).toHaveLength(2);
+    // The two runs' workspaces (the spare workspaces made ahead aside).
+    expect(readdirSync(t.workDir).filter((e) => !e.startsWith("opencode-spare-"))).toHaveLength(2);
 
     const second = await spawn(env);
     const answered = performance.now();

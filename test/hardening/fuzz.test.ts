@@ -12,7 +12,7 @@ import { createLogger } from "../../src/lib/logger.ts";
 import { Redactor } from "../../src/lib/redact.ts";
 import { testApp, type TestApp } from "../support/app.ts";
 import { loggingGit } from "../support/git-server.ts";
-import { waitFor } from "../support/wait.ts";
+import { waitFor, settledDir } from "../support/wait.ts";
 import { figure, scale } from "./support/figures.ts";
 import { headerOf, rawExchange, type RawResponse } from "./support/fuzz-raw-http.ts";
 import { rawCase } from "./support/fuzz-raw-requests.ts";
@@ -372,7 +372,7 @@ describe("hostile requests", () => {
     expect(health.status).toBe(200);
     expect(await health.json()).toMatchObject({ status: "healthy" });
     await waitFor(() => t.runs.inFlight === 0 && t.runs.queued === 0, { what: "runs to finish" });
-    expect(readdirSync(t.workDir)).toEqual([]);
+    expect(await settledDir(t.workDir)).toEqual([]);
     expect(t.runner.calls).toHaveLength(expectedCalls);
     expect(edgeAlarms).toEqual([]);
     expect(t.logs.filter((line) => line.includes('"level":"error"'))).toEqual([]);

@@ -6,7 +6,7 @@ import { percentile } from "../../bench/support/common.ts";
 import { ROOT, SOURCE_CMD, spawnServer, type ServerProcess } from "../support/process-server.ts";
 import { processesMatching } from "../support/procs.ts";
 import { tempDir } from "../support/temp.ts";
-import { waitFor } from "../support/wait.ts";
+import { waitFor, settledDir } from "../support/wait.ts";
 import { figure, scale } from "./support/figures.ts";
 
 // A shell stand-in for `opencode run --format json`: "sleep N" waits, anything else answers at once.
@@ -144,7 +144,7 @@ test(`${CONCURRENT_RUNS} concurrent /run, then ${HEALTH_PER_SECOND} /health per 
   figure("load", "open descriptors baseline/peak/after", `${baseline.fds} / ${peakFds} / ${after}`);
   expect(after).toBeLessThanOrEqual(baseline.fds);
   expect(peakRss).toBeLessThan(RSS_LIMIT_MIB);
-  expect(readdirSync(workDir)).toEqual([]);
+  expect(await settledDir(workDir)).toEqual([]);
   expect(processesMatching(AGENT)).toEqual([]);
   // Every run is in the store with its final status: the warm-up, the burst and every lane's runs.
   const statuses: string[] = [];

@@ -14,7 +14,7 @@ import { opencodeBin } from "../support/opencode-env.ts";
 import { SOURCE_CMD, spawnServer, type ServerProcess } from "../support/process-server.ts";
 import { listProcesses, processesMatching, processesWithEnv } from "../support/procs.ts";
 import { tempDir } from "../support/temp.ts";
-import { waitFor } from "../support/wait.ts";
+import { waitFor, settledDir } from "../support/wait.ts";
 import { figure, scale } from "./support/figures.ts";
 import { canary, gitObjects, procEnviron, SecretScanner } from "./support/secrets-scan.ts";
 import { decodeContinuation } from "../../src/runs/continuation.ts";
@@ -525,7 +525,7 @@ describe("secret canaries", () => {
     // Each run's opencode state (sessions with every tool output) lived in its own home inside WORK_DIR, gone with the run.
     scanner.scanTree("HOME", dirs.home);
     scanner.scanTree("WORK_DIR", dirs.work);
-    expect(readdirSync(dirs.work)).toEqual([]);
+    expect(await settledDir(dirs.work)).toEqual([]);
 
     // The real check: everything the fake LLM received, raw and parsed, headers too — except the provider key's own header.
     for (const [i, r] of llm.requests.entries()) {

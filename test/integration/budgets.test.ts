@@ -1,4 +1,5 @@
 // Budgets with the real opencode CLI: each cap stops a looping agent at the step that crossed it, a thread's cap holds across its runs.
+import { settledDir } from "../support/wait.ts";
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
 import { fakeScript, startFakeLlm, type FakeLlm, type FakeStep } from "../support/fake-llm.ts";
@@ -108,7 +109,7 @@ test("a thread's budget holds across its runs: the first run's max_cost_usd caps
   expect(last.body).toMatchObject({ code: "budget_exceeded", session_id: null, budget: { used: { cost_usd: 0, tokens: 0, steps: 0 }, exceeded: { cap: "max_cost_usd", scope: "thread" } } });
   expect(String(last.body.error)).toStartWith("Budget exceeded before the run started: the thread's cost reached $0.0060, over max_cost_usd ($0.005)");
   expect(llm.requests.length).toBe(before);
-  expect(readdirSync(env.WORK_DIR as string)).toEqual([]);
+  expect(await settledDir(env.WORK_DIR as string)).toEqual([]);
   const metrics = await (await fetch(`${s.url}/metrics`)).text();
   expect(metrics).toContain('opencode_server_runs_budget_exceeded_total{cap="max_cost_usd",scope="thread"} 2');
   expect(metrics).toContain('opencode_server_runs_budget_exceeded_total{cap="max_steps",scope="run"} 1');

@@ -1,4 +1,5 @@
 // Follow-ups of repository runs with the real opencode CLI and a real git server: the agent sees its earlier work — pushed, kept, or partial.
+import { settledDir } from "../support/wait.ts";
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
 import { shortRunId } from "../../src/runs/ids.ts";
@@ -89,7 +90,7 @@ test("push: false — the follow-up starts from the commit the server kept, and 
   expect(third.body).toMatchObject({ branch, pushed: true, changed: false, files_changed: [], commit: next.body.commit });
   expect(await git.head("app", branch)).toBe(String(next.body.commit));
   expect(await git.git("app", "show", `${branch}:DRAFT.md`)).toBe("draft\n");
-  expect(readdirSync(env.WORK_DIR as string)).toEqual([]);
+  expect(await settledDir(env.WORK_DIR as string)).toEqual([]);
 });
 
 test("a follow-up of a timed-out run starts from its partial work (pushed for it), and no process of either is left", async () => {

@@ -6,7 +6,7 @@ import { readJson } from "../support/http.ts";
 import { opencodeServerEnv } from "../support/opencode-env.ts";
 import { AGENT_COMMANDS, processesRunning, zombieChildren } from "../support/procs.ts";
 import { startTestServer, type TestServer } from "../support/server.ts";
-import { waitFor } from "../support/wait.ts";
+import { waitFor, settledDir } from "../support/wait.ts";
 
 let llm: FakeLlm;
 let s: TestServer;
@@ -75,7 +75,7 @@ test("a follow-up continues the session: the model receives the earlier messages
   expect(await readJson(await fetch(`${s.url}/runs/${a}`))).toMatchObject({ parent_run_id: null, thread_id: a, children: [b] });
   const thread = await readJson(await fetch(`${s.url}/runs?thread=${a}`));
   expect((thread.runs as { id: string }[]).map((r) => r.id)).toEqual([a, b, String(third.body.run_id)]);
-  expect(readdirSync(env.WORK_DIR as string)).toEqual([]);
+  expect(await settledDir(env.WORK_DIR as string)).toEqual([]);
 });
 
 test("continuing a running run is 409, an unknown one 404; the server keeps serving", async () => {

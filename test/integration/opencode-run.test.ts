@@ -7,7 +7,7 @@ import { fakeScript, startFakeLlm, type FakeLlm } from "../support/fake-llm.ts";
 import { fakeProviderConfig, opencodeServerEnv } from "../support/opencode-env.ts";
 import { AGENT_COMMANDS, processesRunning, zombieChildren } from "../support/procs.ts";
 import { startTestServer, type TestServer } from "../support/server.ts";
-import { waitFor } from "../support/wait.ts";
+import { waitFor, settledDir } from "../support/wait.ts";
 
 const API_KEY = "canary-api-key-7f3a9c1e5b";
 const GITHUB_TOKEN = "canary-github-token-4d2e8b";
@@ -78,7 +78,7 @@ describe("a real opencode run", () => {
     expect(toolOutput).toContain(`${env.WORK_DIR}/opencode-run-${shortRunId(runId)}-`);
     expect(toolOutput).toMatch(new RegExp(`^TMPDIR=${env.WORK_DIR}/opencode-run-${shortRunId(runId)}-[^/]+/agent$`, "m"));
     expect(toolOutput).toContain(`OPENCODE_SERVER_RUN_ID=${runId}`);
-    expect(readdirSync(env.WORK_DIR as string)).toEqual([]);
+    expect(await settledDir(env.WORK_DIR as string)).toEqual([]);
   });
 
   test("the agent's environment holds none of the server's secrets, and no answer or log line does either", async () => {
@@ -178,7 +178,7 @@ describe("a real opencode run", () => {
     await waitFor(() => processesRunning(cmd).length === 0 && s.server.runs.inFlight === 0, { what: "cleanup after disconnect", timeoutMs: 15_000 });
     await waitFor(() => s.logs.some((l) => l.includes('"code":"client_closed"')), { what: "run finished log" });
     expect(zombieChildren(AGENT_COMMANDS)).toEqual([]);
-    expect(readdirSync(env.WORK_DIR as string)).toEqual([]);
+    expect(await settledDir(env.WORK_DIR as string)).toEqual([]);
   });
 });
 
@@ -215,7 +215,7 @@ describe("limits", () => {
     });
     expect(processesRunning(cmd)).toEqual([]);
     expect(zombieChildren(AGENT_COMMANDS)).toEqual([]);
-    expect(readdirSync(limitedEnv.WORK_DIR as string)).toEqual([]);
+    expect(await settledDir(limitedEnv.WORK_DIR as string)).toEqual([]);
   });
 
   test("output over MAX_OUTPUT_SIZE is cut and flagged", async () => {

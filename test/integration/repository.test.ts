@@ -8,7 +8,7 @@ import { readJson } from "../support/http.ts";
 import { opencodeServerEnv } from "../support/opencode-env.ts";
 import { processesRunning } from "../support/procs.ts";
 import { startTestServer, type TestServer } from "../support/server.ts";
-import { waitFor } from "../support/wait.ts";
+import { waitFor, settledDir } from "../support/wait.ts";
 
 const GIT_TOKEN = "canary-git-token-0b9e4c2a";
 const GITHUB_TOKEN = "canary-github-token-71d3a8";
@@ -89,7 +89,7 @@ test("clone → the agent writes a file → commit → push, read back from the 
     expect(JSON.stringify(body)).not.toContain(canary);
     expect(s.logs.join("\n")).not.toContain(canary);
   }
-  expect(readdirSync(env.WORK_DIR as string)).toEqual([]);
+  expect(await settledDir(env.WORK_DIR as string)).toEqual([]);
 });
 
 test("an explicit existing branch gets the commit on top; the push is rejected when someone pushed meanwhile, and the work lands on a fallback branch", async () => {
@@ -129,7 +129,7 @@ test("two concurrent runs on the same repository do not interfere", async () => 
     expect(await git.git("app", "ls-tree", "--name-only", String(body.branch))).not.toContain(name === "one" ? "two.txt" : "one.txt");
   }
   expect(results[0]?.body.branch).not.toBe(results[1]?.body.branch);
-  expect(readdirSync(env.WORK_DIR as string)).toEqual([]);
+  expect(await settledDir(env.WORK_DIR as string)).toEqual([]);
 });
 
 test("a run that times out keeps its partial work: committed as WIP and pushed; nothing survives", async () => {
@@ -148,5 +148,5 @@ test("a run that times out keeps its partial work: committed as WIP and pushed; 
   });
   expect(await git.git("app", "log", "-1", "--format=%s", branch)).toBe("WIP: Big refactor\n");
   expect(processesRunning(cmd)).toEqual([]);
-  expect(readdirSync(hurriedEnv.WORK_DIR as string)).toEqual([]);
+  expect(await settledDir(hurriedEnv.WORK_DIR as string)).toEqual([]);
 });

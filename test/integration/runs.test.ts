@@ -7,7 +7,7 @@ import { opencodeServerEnv } from "../support/opencode-env.ts";
 import { AGENT_COMMANDS, processesRunning, zombieChildren } from "../support/procs.ts";
 import { startTestServer, type TestServer } from "../support/server.ts";
 import { readEvents } from "../support/sse.ts";
-import { waitFor } from "../support/wait.ts";
+import { waitFor, settledDir } from "../support/wait.ts";
 
 let llm: FakeLlm;
 let s: TestServer;
@@ -73,7 +73,7 @@ test("cancelling a running run and a queued one: when the answer says cancelled,
   // Checked at once, not eventually: the answer promised it.
   expect(processesRunning(cmd)).toEqual([]);
   expect(zombieChildren(AGENT_COMMANDS)).toEqual([]);
-  expect(readdirSync(env.WORK_DIR as string)).toEqual([]);
+  expect(await settledDir(env.WORK_DIR as string)).toEqual([]);
   // The queued run never reached the model.
   expect(llm.requests.some((r) => JSON.stringify(r.body).includes(marker))).toBe(false);
 });

@@ -9,7 +9,7 @@ import { gate } from "../support/gate.ts";
 import { git, loggingGit, startGitServer, type GitServer } from "../support/git-server.ts";
 import { readJson } from "../support/http.ts";
 import { processesMatching, zombieChildren } from "../support/procs.ts";
-import { waitFor } from "../support/wait.ts";
+import { waitFor, settledDir } from "../support/wait.ts";
 import { enableSubreaper, startReaping } from "../../src/proc/reaper.ts";
 
 const TOKEN = "canary-git-token-5e7d1f";
@@ -73,7 +73,7 @@ describe("delivering the agent's work", () => {
     expect(await server.git("alpha", "log", "-1", "--format=%an <%ae>|%s|%b", branch)).toBe(`test <test@localhost>|Add a file|Run-Id: ${body.run_id}\n\n`);
     expect((await server.git("alpha", "rev-parse", `${branch}^`)).trim()).toBe(main as string);
     expect(await server.head("alpha", "main")).toBe(main);
-    expect(readdirSync(t.workDir)).toEqual([]);
+    expect(await settledDir(t.workDir)).toEqual([]);
   });
 
   test("an existing branch is checked out and the commit lands on top of it", async () => {
@@ -225,7 +225,7 @@ describe("when delivery fails", () => {
     expect(body).toMatchObject({ code: "timeout", error: "Execution timeout: the run exceeded MAX_EXECUTION_TIME (1.5s)" });
     expect(t.runner.calls).toHaveLength(0);
     expect(processesMatching(server.repoUrl("hung"))).toEqual([]);
-    expect(readdirSync(t.workDir)).toEqual([]);
+    expect(await settledDir(t.workDir)).toEqual([]);
   });
 
   test("an unknown base branch → 400 naming the field", async () => {

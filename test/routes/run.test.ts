@@ -6,7 +6,7 @@ import { emptyUsage } from "../../src/opencode/types.ts";
 import { RunStopped } from "../../src/runs/abort.ts";
 import { json, testApp, text } from "../support/app.ts";
 import { FakeRunner, hangAfter } from "../support/fake-runner.ts";
-import { waitFor } from "../support/wait.ts";
+import { waitFor, settledDir } from "../support/wait.ts";
 
 const DURATION = expect.stringMatching(/^\d+(\.\d+)?(µs|ms|s)$|^\d+m[\d.]+s$/);
 const UUID = expect.stringMatching(/^[0-9a-f-]{36}$/);
@@ -76,7 +76,7 @@ describe("POST /run success", () => {
     await t.request("/run", text("a"));
     await t.request("/run", text("b"));
     expect(new Set(seen).size).toBe(4);
-    expect(readdirSync(t.workDir)).toEqual([]);
+    expect(await settledDir(t.workDir)).toEqual([]);
   });
 });
 
@@ -249,7 +249,7 @@ describe("POST /run failures", () => {
 });
 
 describe("logging", () => {
-  test("one request line and a start/end pair per run; the prompt itself is never logged", async () => {
+  test("a run that starts at once writes one info line, its end; its queue, start and request lines are debug; the prompt is never logged", async () => {
     const t = testApp();
     const prompt = "top-secret-prompt-text";
     const res = await t.request("/run", text(prompt, { "x-request-id": "client-id-42" }));
@@ -262,13 +262,28 @@ describe("logging", () => {
     const start = records.find((r) => r.msg === "run started");
     const end = records.find((r) => r.msg === "run finished");
     const request = records.find((r) => r.msg === "request");
-    expect(queued).toMatchObject({ level: "info", request_id: "client-id-42", prompt_chars: prompt.length, model: "fake/default", agent: null });
-    expect(start).toMatchObject({ level: "info", request_id: "client-id-42", waited_ms: expect.any(Number) });
-    expect(end).toMatchObject({ level: "info", request_id: "client-id-42", status: "succeeded", exit_code: 0, code: null });
+    expect(queued).toMatchObject({ level: "debug", request_id: "client-id-42", prompt_chars: prompt.length, model: "fake/default", agent: null });
+    expect(start).toMatchObject({ level: "debug", request_id: "client-id-42", waited_ms: expect.any(Number) });
+    expect(end).toMatchObject({ level: "info", request_id: "client-id-42", status: "succeeded", exit_code: 0, code: null, model: "fake/default", waited_ms: expect.any(Number) });
     expect(typeof end.duration_ms).toBe("number");
-    expect(request).toMatchObject({ request_id: "client-id-42", method: "POST", path: "/run", status: 200, client: "unknown" });
+    expect(request).toMatchObject({ level: "debug", request_id: "client-id-42", method: "POST", path: "/run", status: 200, client: "unknown" });
     expect(start.run_id).toBe(end.run_id);
     expect(queued.run_id).toBe(end.run_id);
+    expect(records.filter((r) => r.request_id === "client-id-42" && r.level !== "debug").map((r) => r.msg)).toEqual(["run finished"]);
+  });
+
+  test("a run that waited in the queue says so at info, and its start; an asynchronous request keeps its request line", async () => {
+    const gate = Promise.withResolvers<void>();
+    const t = testApp({ maxConcurrent: 1, runner: new FakeRunner(async (input) => (input.prompt === "first" ? (await gate.promise, { output: "1" }) : { output: "2" })) });
+    const first = t.request("/run", text("first"));
+    await waitFor(() => t.runs.inFlight === 1, { what: "the first run running" });
+    const second = await t.request("/runs", text("second", { "x-request-id": "queued-42" }));
+    expect(second.status).toBe(202);
+    gate.resolve();
+    expect((await first).status).toBe(200);
+    await waitFor(() => t.logs.some((l) => l.includes('"msg":"run finished"') && l.includes("queued-42")), { what: "the second run's end" });
+    const lines = t.logs.map((l) => JSON.parse(l)).filter((r) => r.request_id === "queued-42" && r.level !== "debug");
+    expect(lines.map((r) => r.msg)).toEqual(["run queued", "request", "run started", "run finished"]);
   });
 
   test("an unsafe X-Request-ID is replaced by a generated one", async () => {

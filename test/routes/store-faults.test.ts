@@ -77,6 +77,8 @@ describe("fault injection at every store call", () => {
       const runner = new FakeRunner(async (input) => {
         if (input.prompt === "blocker") await blocked.promise;
         input.onEvent({ type: "text", text: "working" });
+        // A short run's events are stored with its end: this one runs until its event's own write was tried.
+        if (c.method === "appendEvents" && input.prompt === "go") await waitFor(() => faulty.thrown > 0, { what: "the event's write to fail" });
         return { output: "done" };
       });
       const t = testApp({ store: faulty.store, runner, maxConcurrent: 1 });

@@ -24,6 +24,8 @@ export interface TestApp {
   dataDir: string;
   /** Sends a request to the app in-process; paths are relative to http://localhost. */
   request(path: string, init?: RequestInit): Promise<Response>;
+  /** Bun.serve's native routes, as the server mounts them ahead of the edge. */
+  routes: ReturnType<typeof composeGraph>["routes"];
   /** Stops timers and closes the store (as the server does at shutdown). */
   close(): Promise<void>;
 }
@@ -42,6 +44,8 @@ export interface TestAppOptions {
   /** GIT_TOKEN for the repository host. */
   gitToken?: string | null;
   maxConcurrent?: number;
+  /** The app's log level (default debug: every line is kept for the test to read). */
+  logLevel?: "debug" | "info";
   maxQueued?: number;
   idleTimeoutMs?: number;
   metricsPublic?: boolean;
@@ -97,7 +101,7 @@ export function testApp(opts: TestAppOptions = {}): TestApp {
   const dataDir = opts.dataDir ?? tempDir("ocs-data-");
   const config = loadConfig(envOf(opts, workDir, dataDir));
   const redactor = new Redactor([...config.secrets, ...(opts.secrets ?? [])]);
-  const logger = createLogger({ level: "debug", redactor, sink: (l) => logs.push(l) });
+  const logger = createLogger({ level: opts.logLevel ?? "debug", redactor, sink: (l) => logs.push(l) });
   const runner = opts.runner ?? new FakeRunner();
   const graph = composeGraph(config, {
     logger,
@@ -122,6 +126,7 @@ export function testApp(opts: TestAppOptions = {}): TestApp {
     workDir,
     dataDir,
     request: (p, init) => graph.edge(new Request(`http://localhost${p}`, init)),
+    routes: graph.routes,
     close: () => graph.stop(),
   };
 }

@@ -1,4 +1,5 @@
 // Start-up preparation of opencode's home: credentials check, auth.json/config.json files, plugin guard, binary probe.
+import { settledDir } from "../support/wait.ts";
 import { describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -100,7 +101,7 @@ describe("setupOpencode", () => {
     // Nothing in the invoking user's own opencode directories; the version probe leaves nothing in WORK_DIR.
     expect(existsSync(path.join(e.HOME, ".config/opencode"))).toBe(false);
     expect(existsSync(path.join(e.HOME, ".local/share/opencode"))).toBe(false);
-    expect(readdirSync(e.WORK_DIR)).toEqual([]);
+    expect(await settledDir(e.WORK_DIR)).toEqual([]);
   });
 
   test("OPENCODE_AUTH_FILE is read, never written; the token is merged into the server's copy; an explicit opencode entry wins", () => {

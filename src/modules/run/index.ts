@@ -16,12 +16,13 @@ export function runModule(controller: RunsController, opts: { maxRequestBytes: n
     "/run",
     ({ body, request }) => {
       holdOpen(request);
-      const requestId = requestMeta(request).id;
+      const meta = requestMeta(request);
+      const requestId = meta.id;
       // Validated by the parse hook below (the one validation of the body).
       const input = body as RunRequestBody;
       if (wantsEventStream(request)) return controller.stream(input, request, requestId);
       // Both branches answer with a Response (the stream cannot be anything else); the schemas below document them.
-      return controller.execute(input, { requestId, signal: request.signal, headers: request.headers });
+      return controller.execute(input, { requestId, signal: request.signal, headers: request.headers, answered: () => (meta.loggedElsewhere = true) });
     },
     {
       parse: ({ request }) => parsePromptBody(request, opts.maxRequestBytes, RunRequest),

@@ -56,7 +56,7 @@ export class RunsController {
    * POST /run: waits in the same queue as /runs (MAX_EXECUTION_TIME counts from here). A client that goes
    * away cancels its run — unless it sent an Idempotency-Key, which says it will retry and pick it up again.
    */
-  async execute(body: RunRequestBody, ctx: { requestId: string; signal: AbortSignal; headers: Headers }): Promise<Response> {
+  async execute(body: RunRequestBody, ctx: { requestId: string; signal: AbortSignal; headers: Headers; answered?: () => void }): Promise<Response> {
     const idempotencyKey = idempotencyKeyOf(ctx.headers);
     const { id } = await this.service.submit(inputOf(body), { requestId: ctx.requestId, idempotencyKey, deadlineFromSubmission: true });
     const gone = () => void this.service.cancel(id, "client_closed");
@@ -65,7 +65,11 @@ export class RunsController {
       else ctx.signal.addEventListener("abort", gone, { once: true });
     }
     try {
-      return outcomeResponse(await this.service.wait(id));
+      const outcome = await this.service.wait(id);
+      // The run's own line ("run finished", with this request's id) tells how it went: one line per run.
+      // A drain notice for a run still queued has no such line: its request line stays.
+      if (outcome.success || outcome.code !== "shutting_down") ctx.answered?.();
+      return outcomeResponse(outcome);
     } finally {
       ctx.signal.removeEventListener("abort", gone);
     }

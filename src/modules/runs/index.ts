@@ -84,7 +84,7 @@ export function runsModule(controller: RunsController, opts: { maxRequestBytes: 
         response: { 200: RunView, ...errorResponses(401, 404, 409) },
         detail: detail(
           "Cancel a run",
-          "A queued run is dropped; a running one is stopped. Answers once the run has ended: its whole process tree is gone, its workspace removed, nothing pushed. 409 run_finished when it had already ended.",
+          "A queued run is dropped; a running one is stopped. Answers once the run has ended: its whole process tree is gone, its workspace moved out of reach (deleted right after), nothing pushed. 409 run_finished when it had already ended.",
         ),
       },
     )
@@ -182,7 +182,7 @@ export const runsOperationDocs = {
   },
   "GET /runs/{id}": { responses: { 200: "The run", 401: AUTH, 404: NOT_FOUND } },
   "DELETE /runs/{id}": {
-    responses: { 200: "The run, now cancelled: its processes are gone and its workspace removed", 401: AUTH, 404: NOT_FOUND, 409: "run_finished: it had already ended" },
+    responses: { 200: "The run, now cancelled: its processes are gone and its workspace moved out of reach (deleted right after)", 401: AUTH, 404: NOT_FOUND, 409: "run_finished: it had already ended" },
   },
   "POST /runs/{id}/cancel": {
     responses: { 200: "The run, now cancelled", 401: AUTH, 404: NOT_FOUND, 409: "run_finished: it had already ended" },

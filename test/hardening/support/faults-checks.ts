@@ -1,4 +1,5 @@
 // What every fault scenario must leave behind: nothing running, no workspace, every run in the store with a final status.
+import { settledDir } from "../../support/wait.ts";
 import { expect } from "bun:test";
 import { mkdirSync, readdirSync } from "node:fs";
 import path from "node:path";
@@ -82,7 +83,7 @@ export async function expectClean(check: CleanCheck): Promise<Map<string, RunRow
   expect(runProcesses(check.ids)).toEqual([]);
   for (const m of check.markers ?? []) expect(sleeping(m)).toEqual([]);
   expect(zombieChildren(FAULT_COMMANDS)).toEqual([]);
-  expect(readdirSync(check.workDir)).toEqual([]);
+  expect(await settledDir(check.workDir)).toEqual([]);
   const rows = await listRuns(check.url);
   expect(rows.map((r) => r.id).sort()).toEqual([...check.ids].sort());
   for (const row of rows) expect(FINAL_STATUSES).toContain(row.status);

@@ -1,0 +1,93 @@
+// Workspaces made ahead, off any run's path: a run starting takes one with a single rename instead of a dozen mkdirs.
+import { randomBytes } from "node:crypto";
+import { readdirSync, renameSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import { createWorkspace, deleteLater, openWorkspace, workspaceLayout, workspaceRoot, type Workspace } from "./workspace.ts";
+
+/** A spare's directory in WORK_DIR (hidden from agents like the rest of WORK_DIR); never a run's until renamed. */
+export const SPARE_PREFIX = "opencode-spare-";
+
+/** Spares kept ready: one per slot, at most 4 (runs that start together beyond that make their own; more would only hold inodes). */
+export function spareCount(maxConcurrent: number): number {
+  return Math.min(maxConcurrent, 4);
+}
+
+export interface SpareOptions {
+  workDir: string;
+  /** How many to keep ready (runs that start at the same moment beyond it make their own). */
+  size: number;
+  /** What every run's home holds before the run's own files: the agent adapter's part. */
+  furnish(home: string): Promise<void>;
+  /** A spare could not be made (a full disk…): runs make their own workspaces meanwhile. */
+  onError(err: unknown): void;
+}
+
+export class WorkspaceSpares {
+  private readonly ready: string[] = [];
+  private filling: Promise<void> | null = null;
+  private stopped = false;
+  /** Told once per spell of failures, not once per run. */
+  private failing = false;
+
+  constructor(private readonly opts: SpareOptions) {}
+
+  /** Removes spares a stopped process left (they may be half made) and makes new ones. */
+  start(): void {
+    let left: string[] = [];
+    try {
+      left = readdirSync(this.opts.workDir).filter((e) => e.startsWith(SPARE_PREFIX));
+    } catch {
+      // No WORK_DIR yet: the first spare makes it.
+    }
+    for (const e of left) deleteLater(path.join(this.opts.workDir, e));
+    this.refill();
+  }
+
+  /** The thread's workspace: a spare moved into place, or one made now when none is ready. */
+  take(threadId: string, opts: { git: boolean }): Workspace {
+    const spare = this.ready.pop();
+    if (spare === undefined) return createWorkspace(this.opts.workDir, threadId, opts);
+    try {
+      renameSync(spare, workspaceRoot(this.opts.workDir, threadId));
+    } catch {
+      // The path is taken (an earlier run of the thread died there): createWorkspace clears it; the spare stays one.
+      this.ready.push(spare);
+      return createWorkspace(this.opts.workDir, threadId, opts);
+    } finally {
+      this.refill();
+    }
+    return openWorkspace(workspaceRoot(this.opts.workDir, threadId));
+  }
+
+  /** Made with the thread pool's fs calls, so the event loop (and the runs it serves) never waits on them. */
+  private refill(): void {
+    if (this.filling || this.stopped || this.ready.length >= this.opts.size) return;
+    this.filling = (async () => {
+      while (!this.stopped && this.ready.length < this.opts.size) {
+        const root = path.join(this.opts.workDir, `${SPARE_PREFIX}${randomBytes(6).toString("hex")}`);
+        try {
+          await mkdir(root, { mode: 0o700 });
+          const { agentRoot, dir, home, gitHome } = workspaceLayout(root);
+          for (const d of [agentRoot, dir, home, gitHome]) await mkdir(d, { mode: 0o700 });
+          await this.opts.furnish(home);
+        } catch (err) {
+          deleteLater(root);
+          if (!this.failing) this.opts.onError(err);
+          this.failing = true;
+          return;
+        }
+        this.failing = false;
+        if (this.stopped) deleteLater(root);
+        else this.ready.push(root);
+      }
+    })().finally(() => (this.filling = null));
+  }
+
+  /** No more spares: the ready ones are deleted (shutdown waits for that through removalsSettled). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.filling;
+    for (const root of this.ready.splice(0)) deleteLater(root);
+  }
+}

@@ -1,0 +1,110 @@
+// Workspaces: made ahead (spares renamed into place), moved aside at a run's end and deleted in the background, nothing left behind.
+import { expect, test } from "bun:test";
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { createLogger } from "../../src/lib/logger.ts";
+import { Redactor } from "../../src/lib/redact.ts";
+import { furnishHome, prepareRunHome } from "../../src/opencode/run-home.ts";
+import { EventLog } from "../../src/runs/event-log.ts";
+import { newRunId } from "../../src/runs/ids.ts";
+import { recoverRuns } from "../../src/runs/recovery.ts";
+import { SPARE_PREFIX, WorkspaceSpares } from "../../src/runs/workspace-spares.ts";
+import { createWorkspace, removalsSettled, TRASH_PREFIX, workspaceRoot } from "../../src/runs/workspace.ts";
+import { SqliteRunStore } from "../../src/store/sqlite-store.ts";
+import { tempDir } from "../support/temp.ts";
+import { waitFor } from "../support/wait.ts";
+
+const logger = createLogger({ level: "error", redactor: new Redactor(), sink: () => {} });
+const files = { auth: '{"fake":{"type":"api","key":"k"}}', config: '{"share":"disabled"}' };
+const access = { placeholder: "", providerBase: "" };
+
+/** Every path below `dir`, relative, sorted; with each file's content. */
+function tree(dir: string): string[] {
+  return (readdirSync(dir, { recursive: true }) as string[])
+    .map((p) => (statSync(path.join(dir, p)).isFile() ? `${p} = ${Bun.file(path.join(dir, p)).size} bytes` : `${p}/`))
+    .sort();
+}
+
+test("a workspace ends with one rename: its path is free at once, its tree deleted in the background, and shutdown can wait for that", async () => {
+  const work = tempDir("ocs-ws-");
+  const thread = newRunId();
+  const ws = createWorkspace(work, thread, { git: true });
+  writeFileSync(path.join(ws.dir, "big.txt"), "x".repeat(100_000));
+  await ws[Symbol.asyncDispose]();
+  expect(existsSync(ws.root)).toBe(false);
+  // The thread's next run can start in the same path while the old tree is still being deleted.
+  const next = createWorkspace(work, thread);
+  expect(existsSync(next.dir)).toBe(true);
+  await next.remove();
+  await removalsSettled();
+  expect(readdirSync(work)).toEqual([]);
+});
+
+test("a spare workspace is renamed into the thread's path and furnished like a fresh home; the pool refills, and stop deletes what is ready", async () => {
+  const work = tempDir("ocs-spares-");
+  const spares = new WorkspaceSpares({ workDir: work, size: 2, furnish: furnishHome, onError: (err) => { throw err; } });
+  spares.start();
+  await waitFor(() => readdirSync(work).filter((e) => e.startsWith(SPARE_PREFIX)).length === 2, { what: "two spares" });
+  const thread = newRunId();
+  const ws = spares.take(thread, { git: false });
+  expect(ws.root).toBe(workspaceRoot(work, thread));
+  prepareRunHome(ws.home, files, access);
+  // The same home a run gets without a spare.
+  const fresh = createWorkspace(tempDir("ocs-fresh-"), thread);
+  prepareRunHome(fresh.home, files, access);
+  expect(tree(ws.home)).toEqual(tree(fresh.home));
+  expect(existsSync(ws.gitHome)).toBe(true);
+  await waitFor(() => readdirSync(work).filter((e) => e.startsWith(SPARE_PREFIX)).length === 2, { what: "the pool to refill" });
+  await ws[Symbol.asyncDispose]();
+  await fresh.remove();
+  await spares.stop();
+  await removalsSettled();
+  expect(readdirSync(work)).toEqual([]);
+});
+
+test("a thread path already taken (a dead run's directory): the run gets a clean workspace there and the spare stays one", async () => {
+  const work = tempDir("ocs-spares-");
+  const spares = new WorkspaceSpares({ workDir: work, size: 1, furnish: furnishHome, onError: (err) => { throw err; } });
+  spares.start();
+  await waitFor(() => readdirSync(work).some((e) => e.startsWith(SPARE_PREFIX)), { what: "a spare" });
+  const thread = newRunId();
+  mkdirSync(path.join(workspaceRoot(work, thread), "agent", "work"), { recursive: true });
+  writeFileSync(path.join(workspaceRoot(work, thread), "agent", "work", "stale.txt"), "from a dead run");
+  const ws = spares.take(thread, { git: false });
+  expect(readdirSync(ws.dir)).toEqual([]);
+  expect(readdirSync(work).filter((e) => e.startsWith(SPARE_PREFIX))).toHaveLength(1);
+  await ws[Symbol.asyncDispose]();
+  await spares.stop();
+  await removalsSettled();
+  expect(readdirSync(work)).toEqual([]);
+});
+
+test("a workspace that cannot be made ahead (WORK_DIR unwritable) is said once, and runs make their own", async () => {
+  const work = path.join(tempDir("ocs-spares-"), "missing", "deeper");
+  const errors: unknown[] = [];
+  const spares = new WorkspaceSpares({ workDir: work, size: 1, furnish: furnishHome, onError: (err) => errors.push(err) });
+  spares.start();
+  await waitFor(() => errors.length === 1, { what: "the failure to be told" });
+  mkdirSync(work, { recursive: true });
+  const ws = spares.take(newRunId(), { git: false });
+  expect(existsSync(ws.dir)).toBe(true);
+  await ws.remove();
+  await spares.stop();
+  await removalsSettled();
+  expect(errors).toHaveLength(1);
+});
+
+test("start-up removes what a killed process was still deleting, and its spares", async () => {
+  const work = tempDir("ocs-trash-");
+  for (const name of [`${TRASH_PREFIX}abc`, `${SPARE_PREFIX}def`]) mkdirSync(path.join(work, name, "agent", "home"), { recursive: true });
+  const store = new SqliteRunStore(path.join(tempDir("ocs-db-"), "runs.db"));
+  await recoverRuns(store, new EventLog(store, new Redactor()), { workDir: work, logger, replica: "r" });
+  expect(readdirSync(work)).toEqual([`${SPARE_PREFIX}def`]);
+  const spares = new WorkspaceSpares({ workDir: work, size: 1, furnish: furnishHome, onError: (err) => { throw err; } });
+  spares.start();
+  await waitFor(() => !readdirSync(work).includes(`${SPARE_PREFIX}def`) && readdirSync(work).length === 1, { what: "the old spare replaced" });
+  await spares.stop();
+  await removalsSettled();
+  expect(readdirSync(work)).toEqual([]);
+  await store.close();
+});
