@@ -109,7 +109,8 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
   events.dropped = (runId, n, err) => logger.error("a run's held events could not be stored and were dropped", { run_id: runId, events: n, error: err });
   health.backlogged = () => events.backlog > 0;
   events.failing = () => health.problem !== null;
-  const repo = repoDeps(config, gitBinary, deps.cache, deps.forgeHttp);
+  // Workspaces borrow the mirror's objects only where a sandbox keeps the agent from writing them.
+  const repo = { ...repoDeps(config, gitBinary, deps.cache, deps.forgeHttp), shareMirror: deps.sandbox !== "off" };
   let service: RunService | undefined;
   const metrics = new Metrics({ inFlight: () => scheduler.inFlight, queued: () => service?.queuedNow() ?? Promise.resolve(0) });
   const scheduler: Scheduler = new Scheduler({
