@@ -107,6 +107,11 @@ function previousWay(env: Env, mirror: string, lock: { tail: Promise<void> }): M
   };
 }
 
+/** Writes back what the last measurement left dirty (a copy writes the whole history), so it does not slow the next one. */
+async function settle(): Promise<void> {
+  await Bun.spawn(["sync"]).exited;
+}
+
 async function wall(fns: (() => Promise<unknown>)[]): Promise<number> {
   const t = performance.now();
   await Promise.all(fns.map((f) => f()));
@@ -172,16 +177,20 @@ export async function clone(ctx: BenchContext): Promise<BenchResult> {
       for (const key of Object.keys(methods) as (keyof typeof methods)[]) {
         await advance();
         const r = await timed(env, methods[key]);
+        await settle();
         single[key].ms.push(r.ms);
         single[key].gitBytes = r.gitBytes;
         single[key].downloaded.push(r.downloaded);
       }
       await advance();
       four.previous.push(await wall([1, 2, 3, 4].map(() => () => timed(env, previousWay(env, previousMirror, lock)))));
+      await settle();
       await advance();
       four.copy.push(await wall([1, 2, 3, 4].map(() => () => timed(env, methods.copy))));
+      await settle();
       await advance();
       four.shared.push(await wall([1, 2, 3, 4].map(() => () => timed(env, methods.shared))));
+      await settle();
       ctx.log(`clone: round ${i + 1}/${rounds} done`);
     }
     const coldMs = median(single.cold.ms);
@@ -204,7 +213,7 @@ export async function clone(ctx: BenchContext): Promise<BenchResult> {
       `| now, \`--no-hardlinks\` (SANDBOX=off): one shared fetch, clones in parallel | ${ms(median(four.copy))} | ${(median(four.copy) / median(four.previous)).toFixed(2)}× |`,
       `| now, \`--shared\` (bwrap, Landlock): one shared fetch, clones in parallel | ${ms(median(four.shared))} | ${fourRatio.toFixed(2)}× |`,
       "",
-      `A generated repository (\`bench/support/big-repo.ts\`, cached in \`$OCS_CACHE_DIR\`): ${commits} commits, ${files} files (${shape.assets} binary assets), ${mib(packed)} packed, served by the loopback \`git http-backend\` behind ${LINK.bytesPerSecond / 1024 / 1024} MiB/s and ${LINK.latencyMs} ms per request. Before every measurement the remote gets a new commit, so each warm one fetches a real change. Times run from the start of the run's git work to a workspace on its branch (ls-remote where it is still made, fetch, clone, branch), WORK_DIR on ${os.tmpdir()}; ${rounds} round(s) after one untimed fill of each mirror.`,
+      `A generated repository (\`bench/support/big-repo.ts\`, cached in \`$OCS_CACHE_DIR\`): ${commits} commits, ${files} files (${shape.assets} binary assets), ${mib(packed)} packed, served by the loopback \`git http-backend\` behind ${LINK.bytesPerSecond / 1024 / 1024} MiB/s and ${LINK.latencyMs} ms per request. Before every measurement the remote gets a new commit, so each warm one fetches a real change. Times run from the start of the run's git work to a workspace on its branch (ls-remote where it is still made, fetch, clone, branch), WORK_DIR on ${os.tmpdir()}; ${rounds} round(s) after one untimed fill of each mirror, each measurement followed by an untimed \`sync\` (a standalone copy writes the whole history, whose write-back would otherwise slow whatever runs next).`,
     ];
     ctx.log(`clone: cold ${ms(coldMs)}, --shared ${ms(median(single.shared.ms))} (${sharedRatio.toFixed(2)}×), four at once ${ms(median(four.shared))} vs ${ms(median(four.previous))} before (${fourRatio.toFixed(2)}×)`);
     return {
