@@ -13,7 +13,7 @@ import { executeRun, type RunSpec } from "../../src/runs/pipeline.ts";
 import { prepareRepo } from "../../src/runs/repo-clone.ts";
 import type { RepoDeps } from "../../src/runs/repository.ts";
 import { createWorkspace } from "../../src/runs/workspace.ts";
-import { createSandbox } from "../../src/sandbox/index.ts";
+import { createSandbox, probeLandlock } from "../../src/sandbox/index.ts";
 import { FakeRunner, type FakeBehaviour } from "../support/fake-runner.ts";
 import { git, startGitServer, type GitServer } from "../support/git-server.ts";
 import { tempDir } from "../support/temp.ts";
@@ -65,7 +65,8 @@ async function connections<T>(fn: () => Promise<T>): Promise<[T, number]> {
 
 let runs = 0;
 function spec(name: string, fields: { branch?: string; base?: string; push?: boolean } = {}): RunSpec {
-  const runId = `run_shared${String(++runs).padStart(4, "0")}aaaaaaaaaaaa`;
+  // The branch is named after the id's last characters: every run gets a branch of its own.
+  const runId = `run_shared_${process.pid}_${String(++runs).padStart(8, "0")}`;
   return { runId, requestId: `req-${runs}`, prompt: "Change things", model: null, agent: null, repo: request(name, fields), threadId: runId, resume: null };
 }
 
@@ -143,9 +144,12 @@ describe("one fetch, no ls-remote", () => {
 });
 
 describe("the borrowed mirror", () => {
-  test("under bwrap the agent reads the borrowed objects but cannot change them; its own commit lands in the workspace and is pushed whole", async () => {
+  const landlock = probeLandlock();
+  const sandboxes = { bwrap: createSandbox({ mode: "bwrap", bwrapPath: "/usr/bin/bwrap" }), landlock: landlock.ok ? createSandbox({ mode: "landlock", landlock: landlock.support }) : null };
+  test.each(["bwrap", "landlock"] as const)("under %s the agent reads the borrowed objects but cannot change them; its own commit lands in the workspace and is pushed whole", async (mode) => {
     const s = setup(true);
-    const sandbox = createSandbox({ mode: "bwrap", bwrapPath: "/usr/bin/bwrap" });
+    const sandbox = sandboxes[mode];
+    if (!sandbox) throw new Error(`this test needs Landlock: ${landlock.ok ? "" : landlock.error}`);
     const mirror = s.cache.pathFor(server.repoUrl("shared"));
     let before: Record<string, string> = {};
     let report = "";
