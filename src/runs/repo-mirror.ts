@@ -45,19 +45,32 @@ async function fetchSnapshot(mirror: string, opts: GitClientOptions, url: string
 /**
  * The fetch behind cache.refresh (under the mirror's lock): makes the mirror if needed; an existing
  * mirror that fails (a leftover lock, a damaged pack from a fetch killed mid-way) is started over once —
- * unless a live workspace borrows its objects, when the failure stands. A fresh mirror failing is the remote's fault.
+ * unless a live workspace borrows its objects, when the failure stands. A fresh mirror failing is the remote's fault
+ * (a missing repository, a refused token, a cut connection): it is removed, so the cache keeps no mirror of it.
  */
 async function syncMirror(cache: MirrorCache, mirror: string, opts: GitClientOptions, url: string): Promise<MirrorSnapshot> {
   const outside = gitIn(cache.dir, opts);
-  const existed = existsSync(path.join(mirror, "HEAD"));
-  if (!existed) await repo.initMirror(outside, mirror);
-  try {
-    return await fetchSnapshot(mirror, opts, url);
-  } catch (err) {
-    if (!existed || opts.signal.aborted) throw err;
-    if (!cache.discard(mirror)) throw new Error(`${err instanceof Error ? err.message : String(err)} (the mirror is damaged, and kept until the runs that borrow its objects end)`, { cause: err });
+  const kept = (snapshot: MirrorSnapshot) => {
+    // Nothing to share (an empty remote): no mirror is kept for it.
+    if (snapshot.heads.size === 0) cache.discard(mirror);
+    return snapshot;
+  };
+  const fresh = async () => {
     await repo.initMirror(outside, mirror);
-    return await fetchSnapshot(mirror, opts, url);
+    try {
+      return kept(await fetchSnapshot(mirror, opts, url));
+    } catch (err) {
+      cache.discard(mirror);
+      throw err;
+    }
+  };
+  if (!existsSync(path.join(mirror, "HEAD"))) return fresh();
+  try {
+    return kept(await fetchSnapshot(mirror, opts, url));
+  } catch (err) {
+    if (opts.signal.aborted) throw err;
+    if (!cache.discard(mirror)) throw new Error(`${err instanceof Error ? err.message : String(err)} (the mirror is damaged, and kept until the runs that borrow its objects end)`, { cause: err });
+    return fresh();
   }
 }
 

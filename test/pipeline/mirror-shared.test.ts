@@ -27,6 +27,7 @@ beforeAll(async () => {
   for (let i = 0; i < 50; i++) files[`src/f${i}.txt`] = `file ${i}\n`;
   await server.createRepo("shared", { private: true, files, branches: { feature: { "feature.txt": "feature\n" } } });
   await server.createRepo("other", { files: { "other.txt": "other\n" } });
+  await server.createRepo("void", { empty: true });
 });
 
 afterAll(async () => {
@@ -115,6 +116,17 @@ describe("one fetch, no ls-remote", () => {
     const refused = await prepareRepo(s.deps, request("shared", { base: "nope" }), ws(), "run_warm_d", new AbortController().signal).catch((e: unknown) => e);
     expect(refused).toMatchObject({ code: "invalid_request", details: { field: "base" } });
     expect(s.cache.leases(s.cache.pathFor(server.repoUrl("shared")))).toBe(0);
+  });
+
+  test("no mirror is kept for a repository that does not exist, nor for an empty one (which is cloned directly)", async () => {
+    const s = setup(true);
+    const missing = await prepareRepo(s.deps, request("missing"), createWorkspace(s.workDir, "run_missing", { git: true }), "run_missing", new AbortController().signal).catch((e: unknown) => e);
+    expect(missing).toMatchObject({ code: "clone_failed" });
+    const ws = createWorkspace(s.workDir, "run_void", { git: true });
+    const empty = await prepareRepo(s.deps, request("void"), ws, "run_void", new AbortController().signal);
+    expect([empty.baseBranch, empty.baseCommit, empty.sharedObjects, empty.lease]).toEqual([null, null, null, null]);
+    await ws.remove();
+    expect(readdirSync(s.cache.dir)).toEqual([]);
   });
 
   test("a run arriving while a fetch is under way waits for the next one, which sees what was pushed meanwhile", async () => {
