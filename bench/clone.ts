@@ -225,6 +225,8 @@ export async function clone(ctx: BenchContext): Promise<BenchResult> {
     };
   } finally {
     await server.stop();
+    // The server's copy of the repository is hundreds of MiB: gone with the bench, not left for the test hook.
+    rmSync(server.root, { recursive: true, force: true });
     rmSync(home, { recursive: true, force: true });
   }
 }
