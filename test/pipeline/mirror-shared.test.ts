@@ -100,6 +100,25 @@ describe("one fetch, no ls-remote", () => {
     expect(s.cache.leases(s.cache.pathFor(server.repoUrl("shared")))).toBe(0);
   });
 
+  test("the lock covers the fetch only: four runs' workspaces are made from the mirror at the same time", async () => {
+    const s = setup(true);
+    // A git whose clones each wait (up to a deadline) until all four have started: clones made one after
+    // another under a lock would never get there, and fail.
+    const dir = tempDir("ocs-barrier-");
+    const barrier = path.join(dir, "started");
+    mkdirSync(barrier);
+    const bin = path.join(dir, "git");
+    const real = Bun.which("git") ?? "/usr/bin/git";
+    writeFileSync(bin, `#!/bin/sh\ncase " $* " in *" clone "*)\n  : > '${barrier}/'$$\n  n=0\n  while [ "$(ls '${barrier}' | wc -l)" -lt 4 ]; do n=$((n+1)); [ $n -gt 600 ] && exit 97; sleep 0.05; done ;;\nesac\nexec '${real}' "$@"\n`, { mode: 0o755 });
+    const deps = { ...s.deps, gitBinary: bin };
+    const workspaces = [1, 2, 3, 4].map((i) => createWorkspace(s.workDir, `run_par${i}`, { git: true }));
+    const prepared = await Promise.all(workspaces.map((ws, i) => prepareRepo(deps, request("shared"), ws, `run_par${i}`, new AbortController().signal)));
+    expect(prepared.map((p) => p.baseBranch)).toEqual(["main", "main", "main", "main"]);
+    expect(readdirSync(barrier)).toHaveLength(4);
+    for (const p of prepared) p.lease?.release();
+    for (const ws of workspaces) await ws.remove();
+  });
+
   test("a warm run makes one connection (the fetch), and still checks out an existing branch, starts a new one from base, and refuses an unknown base", async () => {
     const s = setup(true);
     const ws = () => createWorkspace(s.workDir, `run_warm${++runs}`, { git: true });
