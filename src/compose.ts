@@ -116,7 +116,8 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
   events.dropped = (runId, n, err) => logger.error("a run's held events could not be stored and were dropped", { run_id: runId, events: n, error: err });
   health.backlogged = () => events.backlog > 0;
   events.failing = () => health.problem !== null;
-  const repo = repoDeps(config, gitBinary, deps.cache, deps.forgeHttp);
+  // Workspaces borrow the mirror's objects only where a sandbox keeps the agent from writing them.
+  const repo = { ...repoDeps(config, gitBinary, deps.cache, deps.forgeHttp), shareMirror: deps.sandbox !== "off" };
   // Workspaces made ahead: a run's start renames one into place (bench 1).
   const workspaces = new WorkspaceSpares({
     workDir: config.workDir,

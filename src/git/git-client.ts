@@ -43,7 +43,9 @@ export function hardenedConfig(auth: GitAuth | null, allowHttp: boolean): [strin
     ["init.defaultBranch", "main"],
     ["commit.gpgSign", "false"],
     ["tag.gpgSign", "false"],
+    // Never prune: workspaces made with --shared borrow a mirror's objects for the whole run.
     ["gc.auto", "0"],
+    ["maintenance.auto", "false"],
     // Writing thousands of files is most of a clone: use every core for it.
     ["checkout.workers", "0"],
   ];

@@ -1,4 +1,4 @@
-// Bare mirrors of repositories, one per URL: a run fetches only what changed and clones locally.
+// Bare mirrors of repositories, one per URL: runs share one fetch of what changed and make their workspaces locally.
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync, utimesSync } from "node:fs";
 import path from "node:path";
@@ -6,6 +6,28 @@ import path from "node:path";
 export interface MirrorEviction {
   evicted: string[];
   bytes: number;
+}
+
+/** What one fetch into a mirror learnt about the remote: every branch, and which one HEAD names. */
+export interface MirrorSnapshot {
+  /** The remote's default branch; null when the remote has no commits (or a HEAD naming no branch). */
+  defaultBranch: string | null;
+  /** Every branch of the remote → its commit. */
+  heads: Map<string, string>;
+}
+
+/**
+ * A run's hold on one mirror, from before its fetch until the run is over: while any lease exists
+ * the mirror is neither evicted, and while one has borrowed (a workspace reads the mirror's objects
+ * through alternates) it is not discarded either. release() is idempotent.
+ */
+export interface MirrorLease {
+  readonly mirror: string;
+  /** The workspace is about to read the mirror's objects (a clone, or alternates for the rest of the run). */
+  borrow(): void;
+  /** The clone failed: the workspace borrows nothing after all. */
+  unborrow(): void;
+  release(): void;
 }
 
 function sizeOf(dir: string): number {
@@ -21,15 +43,54 @@ function sizeOf(dir: string): number {
   return total;
 }
 
+interface Flight {
+  done: Promise<MirrorSnapshot>;
+  /** Aborts the fetch once every run waiting for it has stopped waiting. */
+  controller: AbortController;
+  waiting: number;
+}
+
+interface Slot {
+  running: Flight | null;
+  /** The fetch that starts when `running` ends: every run arriving meanwhile joins it. */
+  next: Flight | null;
+}
+
+interface Holds {
+  leases: number;
+  borrowers: number;
+}
+
+/** Resolves with `p`, or rejects when `signal` aborts first (calling `leave`). */
+function until<T>(p: Promise<T>, signal: AbortSignal, leave: () => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => {
+      leave();
+      reject(signal.reason);
+    };
+    if (signal.aborted) return abort();
+    signal.addEventListener("abort", abort, { once: true });
+    p.then(
+      (v) => (signal.removeEventListener("abort", abort), resolve(v)),
+      (e: unknown) => (signal.removeEventListener("abort", abort), reject(e)),
+    );
+  });
+}
+
 /**
- * The cache directory holds `<sha256(url)>.git` bare repositories. Use of one mirror is
- * serialised (fetch and local clone under one lock), different mirrors are independent, and
- * eviction — least recently used first, down to `maxBytes` — never touches a mirror in use.
- * Mirrors have no remote configured: they are fetched by URL, so no credential is ever stored.
+ * The cache directory holds `<sha256(url)>.git` bare repositories. Only fetches into one mirror are
+ * serialised; workspaces are made from it concurrently (a fetch only adds objects and moves refs, and
+ * nothing ever prunes a mirror's objects). One fetch serves every run waiting for it — the rule:
+ * a run joins the next fetch that has NOT started yet (it starts on the next turn of the event loop, or
+ * when the fetch in progress ends), never one already in progress, whose ref advertisement may predate
+ * the run. So each run sees the remote's refs as of its arrival or newer, and runs arriving while a fetch
+ * is under way share the one after it. Eviction — least recently used first, down to `maxBytes` — never
+ * touches a leased mirror. Mirrors have no remote configured: they are fetched by URL, so no credential
+ * is ever stored.
  */
 export class MirrorCache {
-  private readonly tails = new Map<string, Promise<void>>();
-  private readonly inUse = new Map<string, number>();
+  private readonly slots = new Map<string, Slot>();
+  private readonly holds = new Map<string, Holds>();
 
   constructor(
     readonly dir: string,
@@ -40,41 +101,97 @@ export class MirrorCache {
     return path.join(this.dir, `${createHash("sha256").update(url).digest("hex").slice(0, 32)}.git`);
   }
 
-  /** Runs `fn` with the mirror of `url` to itself; `exists` tells whether the mirror was there already. */
-  async use<T>(url: string, fn: (mirror: string, exists: boolean) => Promise<T>): Promise<T> {
+  /** Leases the mirror of `url` (made by the first fetch); release it when the run is over. */
+  acquire(url: string): MirrorLease {
     const mirror = this.pathFor(url);
-    const previous = this.tails.get(mirror) ?? Promise.resolve();
-    let release!: () => void;
-    const mine = new Promise<void>((resolve) => (release = resolve));
-    const tail = previous.then(() => mine);
-    this.tails.set(mirror, tail);
-    this.inUse.set(mirror, (this.inUse.get(mirror) ?? 0) + 1);
-    try {
-      await previous;
-      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-      const exists = existsSync(path.join(mirror, "HEAD"));
-      if (exists) utimesSync(mirror, new Date(), new Date());
-      return await fn(mirror, exists);
-    } finally {
-      const left = (this.inUse.get(mirror) ?? 1) - 1;
-      if (left === 0) this.inUse.delete(mirror);
-      else this.inUse.set(mirror, left);
-      release();
-      if (this.tails.get(mirror) === tail) this.tails.delete(mirror);
-      try {
-        this.evict();
-      } catch {
-        // A mirror changing under the size walk: the next use evicts.
-      }
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    const holds = this.holds.get(mirror) ?? { leases: 0, borrowers: 0 };
+    this.holds.set(mirror, holds);
+    holds.leases++;
+    if (existsSync(path.join(mirror, "HEAD"))) utimesSync(mirror, new Date(), new Date());
+    let borrowed = false;
+    let released = false;
+    return {
+      mirror,
+      borrow: () => {
+        if (!borrowed && !released) (borrowed = true), holds.borrowers++;
+      },
+      unborrow: () => {
+        if (borrowed && !released) (borrowed = false), holds.borrowers--;
+      },
+      release: () => {
+        if (released) return;
+        released = true;
+        if (borrowed) holds.borrowers--;
+        if (--holds.leases === 0 && this.holds.get(mirror) === holds) this.holds.delete(mirror);
+        try {
+          this.evict();
+        } catch {
+          // A mirror changing under the size walk: the next release evicts.
+        }
+      },
+    };
+  }
+
+  /** Runs that hold a lease on `mirror` (tests and the bench look). */
+  leases(mirror: string): number {
+    return this.holds.get(mirror)?.leases ?? 0;
+  }
+
+  /**
+   * The snapshot of a fetch into `mirror` that starts after this call (see the class comment); `fetch`
+   * does the work under the mirror's lock, with a signal that aborts only when no run waits any more.
+   */
+  refresh(mirror: string, signal: AbortSignal, fetch: (signal: AbortSignal) => Promise<MirrorSnapshot>): Promise<MirrorSnapshot> {
+    const slot = this.slots.get(mirror) ?? { running: null, next: null };
+    this.slots.set(mirror, slot);
+    let flight = slot.next;
+    if (!flight) {
+      const controller = new AbortController();
+      const previous = slot.running?.done.catch(() => undefined) ?? Promise.resolve(undefined);
+      const started = previous.then(() => new Promise<void>((resolve) => setImmediate(resolve)));
+      const mine: Flight = {
+        controller,
+        waiting: 0,
+        done: started.then(async () => {
+          if (slot.next === mine) slot.next = null;
+          slot.running = mine;
+          try {
+            controller.signal.throwIfAborted();
+            return await fetch(controller.signal);
+          } finally {
+            if (slot.running === mine) slot.running = null;
+            if (slot.next === null && this.slots.get(mirror) === slot) this.slots.delete(mirror);
+          }
+        }),
+      };
+      // Rejections reach every waiting run; nobody waiting is no reason for an unhandled one.
+      mine.done.catch(() => undefined);
+      slot.next = mine;
+      flight = mine;
     }
+    const joined = flight;
+    joined.waiting++;
+    const leave = () => {
+      if (--joined.waiting > 0) return;
+      // Nobody wants it any more: later runs get a fetch of their own, not this aborted one.
+      if (slot.next === joined) slot.next = null;
+      joined.controller.abort(signal.reason);
+    };
+    return until(joined.done, signal, leave);
   }
 
-  /** Deletes a mirror that turned out broken (it is rebuilt on next use). Only call it from inside use(). */
-  discard(mirror: string): void {
+  /**
+   * Deletes a mirror that turned out broken (the next fetch rebuilds it) — unless a workspace borrows its
+   * objects: then it stays, and false says so. Call it only from inside a fetch (under the mirror's lock).
+   */
+  discard(mirror: string): boolean {
+    if ((this.holds.get(mirror)?.borrowers ?? 0) > 0) return false;
     rmSync(mirror, { recursive: true, force: true });
+    return true;
   }
 
-  /** Removes least recently used mirrors (not in use) until the cache fits in maxBytes. */
+  /** Removes least recently used mirrors (not leased) until the cache fits in maxBytes. */
   evict(): MirrorEviction {
     if (!existsSync(this.dir)) return { evicted: [], bytes: 0 };
     const mirrors = readdirSync(this.dir)
@@ -88,7 +205,7 @@ export class MirrorCache {
     const evicted: string[] = [];
     for (const m of mirrors) {
       if (total <= this.maxBytes) break;
-      if (this.inUse.has(m.full)) continue;
+      if (this.holds.has(m.full) || this.slots.has(m.full)) continue;
       rmSync(m.full, { recursive: true, force: true });
       total -= m.size;
       evicted.push(m.full);

@@ -1,5 +1,5 @@
 // The git operations a run needs — inspect the remote, clone, branch, commit, push — each one simple-git call.
-import { lstat, readFile, rm, writeFile } from "node:fs/promises";
+import { lstat, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { SimpleGit } from "simple-git";
 import { gitMessage } from "./git-client.ts";
@@ -50,9 +50,38 @@ export async function initMirror(git: SimpleGit, mirror: string): Promise<void> 
   await run(git, ["init", "--quiet", "--bare", "--", mirror]);
 }
 
-/** Brings one branch of the mirror up to date with the remote, transferring only what is new. */
-export async function fetchIntoMirror(mirrorGit: SimpleGit, url: string, branch: string): Promise<void> {
-  await run(mirrorGit, ["fetch", "--quiet", "--no-tags", "--", url, `+refs/heads/${branch}:refs/heads/${branch}`]);
+/** Where a mirror keeps the commit the remote's HEAD pointed at when last fetched. */
+const REMOTE_HEAD = "refs/ocs/remote-head";
+
+/**
+ * Brings every branch of the mirror up to date with the remote in one fetch, deleting branches the remote
+ * deleted, and notes the commit of the remote's HEAD. Objects are never pruned (gc.auto=0): workspaces
+ * made with --shared borrow them. An empty remote has no HEAD to fetch: that fails, and says so.
+ */
+export async function fetchAllIntoMirror(mirrorGit: SimpleGit, url: string, withHead: boolean): Promise<void> {
+  await run(mirrorGit, ["fetch", "--quiet", "--no-tags", "--prune", "--no-write-fetch-head", "--", url, "+refs/heads/*:refs/heads/*", ...(withHead ? [`+HEAD:${REMOTE_HEAD}`] : [])]);
+}
+
+/** git's words when the remote has no HEAD to fetch (an empty repository, or HEAD naming no branch). */
+export const NO_REMOTE_HEAD = /couldn't find remote ref HEAD/;
+
+/** The mirror's branches and the remote HEAD's commit as the last fetch left them. */
+export async function mirrorRefs(mirrorGit: SimpleGit): Promise<{ heads: Map<string, string>; remoteHead: string | null }> {
+  const out = await run(mirrorGit, ["for-each-ref", "--format=%(objectname) %(refname)", "refs/heads/", REMOTE_HEAD]);
+  const heads = new Map<string, string>();
+  let remoteHead: string | null = null;
+  for (const line of out.split("\n")) {
+    const [commit, ref] = line.split(" ");
+    if (!commit || !ref) continue;
+    if (ref === REMOTE_HEAD) remoteHead = commit;
+    else heads.set(ref.slice("refs/heads/".length), commit);
+  }
+  return { heads, remoteHead };
+}
+
+/** Drops the noted remote HEAD (the remote has none now). */
+export async function forgetRemoteHead(mirrorGit: SimpleGit): Promise<void> {
+  await run(mirrorGit, ["update-ref", "-d", REMOTE_HEAD]);
 }
 
 /**
@@ -62,6 +91,14 @@ export async function fetchIntoMirror(mirrorGit: SimpleGit, url: string, branch:
 export async function cloneFromMirror(git: SimpleGit, mirror: string, dir: string, branch: string): Promise<void> {
   // The hardened config allows only http(s); this one command reads our own mirror by path.
   await run(git, ["-c", "protocol.file.allow=always", "clone", "--quiet", "--no-hardlinks", "--no-tags", "--single-branch", "--branch", branch, "--", mirror, dir]);
+}
+
+/**
+ * A workspace that borrows the mirror's objects (alternates) and copies none: only for an agent whose
+ * sandbox shows it that mirror's objects read-only — its own new objects go to the workspace.
+ */
+export async function cloneSharedFromMirror(git: SimpleGit, mirror: string, dir: string, branch: string): Promise<void> {
+  await run(git, ["-c", "protocol.file.allow=always", "clone", "--quiet", "--shared", "--no-tags", "--single-branch", "--branch", branch, "--", mirror, dir]);
 }
 
 /** Points origin at the real remote (a clone from the mirror points at the mirror). */
@@ -147,17 +184,31 @@ export async function push(git: SimpleGit, commit: string, branch: string): Prom
 }
 
 /**
- * The agent may rewrite .git/config (hooks, fsmonitor, url rewrites, proxies) or swap .git for a
- * link to somewhere else before the server commits and pushes with its token. This restores the
- * config written by our clone and refuses a .git that is no longer a plain directory.
+ * The agent may rewrite .git/config (hooks, fsmonitor, url rewrites, proxies), swap .git or its objects
+ * for a link to somewhere else, or point objects/info/alternates at another repository (another mirror:
+ * the server's git would read and push its objects) before the server commits and pushes with its token.
+ * This restores the config written by our clone and the alternates it made (`alternates`: the one objects
+ * directory the workspace borrows, or null for none), and refuses a .git or objects that is not a plain directory.
  */
-export async function restoreTrustedConfig(workDir: string, trustedConfig: string): Promise<void> {
+export async function restoreTrustedConfig(workDir: string, trustedConfig: string, alternates: string | null = null): Promise<void> {
   const gitDir = path.join(workDir, ".git");
   const st = await lstat(gitDir).catch(() => null);
   if (!st || !st.isDirectory()) throw new GitOperationError("the agent removed or replaced the .git directory");
+  const objects = path.join(gitDir, "objects");
+  const ost = await lstat(objects).catch(() => null);
+  if (!ost || !ost.isDirectory()) throw new GitOperationError("the agent removed or replaced the .git/objects directory");
   const config = path.join(gitDir, "config");
   await rm(config, { force: true });
   await writeFile(config, trustedConfig, { mode: 0o644 });
+  // A commondir file would make git read refs and objects of another repository.
+  await rm(path.join(gitDir, "commondir"), { force: true });
+  const info = path.join(objects, "info");
+  const ist = await lstat(info).catch(() => null);
+  if (ist && !ist.isDirectory()) await rm(info, { force: true });
+  await mkdir(info, { recursive: true });
+  await rm(path.join(info, "http-alternates"), { force: true });
+  await rm(path.join(info, "alternates"), { recursive: true, force: true });
+  if (alternates) await writeFile(path.join(info, "alternates"), `${alternates}\n`, { mode: 0o644 });
 }
 
 export async function readConfig(workDir: string): Promise<string> {

@@ -97,7 +97,7 @@ export class OpencodeRunner implements AgentRunner {
       cwd: input.cwd,
       env,
       hidden: this.opts.hidden,
-      readOnly: [...this.opts.readOnly, ...(net?.sandbox.readOnly ?? [])],
+      readOnly: [...this.opts.readOnly, ...(input.readOnly ?? []), ...(net?.sandbox.readOnly ?? [])],
       binds: net?.sandbox.binds ?? [],
       network: net?.sandbox.network ?? "host",
       connectPorts: net?.sandbox.connectPorts ?? [],

@@ -28,6 +28,8 @@ export interface AgentInput {
   tmpDir: string;
   /** The run's private HOME, where its fresh opencode files are made. */
   home: string;
+  /** Host paths this run's agent may read beyond the usual (the mirror objects its workspace borrows). */
+  readOnly?: readonly string[];
   /** A follow-up: the earlier run's session, put into the fresh home and continued (`--session`). */
   resume?: SessionFiles | null;
   signal: AbortSignal;

@@ -124,8 +124,8 @@ export async function executeRun(
       // opencode opens a continued session in its own directory (and fails when it is missing).
       throw new AppError("session_gone", `The session was kept by a server whose WORK_DIR differs (it worked in ${sessionDir}, this run would work in ${workspace.dir}): opencode continues a session only in its own directory — give every replica the same WORK_DIR`);
     }
+    let prepared: PreparedRepo | null = null;
     try {
-      let prepared: PreparedRepo | null = null;
       if (spec.repo) {
         prepared = await prepareRepo(deps.repo, spec.repo, workspace, spec.runId, signal);
         const earlier = spec.resume?.commits;
@@ -141,6 +141,7 @@ export async function executeRun(
         cwd: workspace.dir,
         tmpDir: workspace.tmp,
         home: workspace.home,
+        readOnly: prepared?.sharedObjects ? [prepared.sharedObjects] : [],
         resume: spec.resume?.session ?? null,
         signal,
         onEvent: emit,
@@ -163,6 +164,8 @@ export async function executeRun(
       // The server's own git processes carry the run cookie too: none may outlive the run, nor
       // write into the workspace while it is being removed.
       if (spec.repo) await killProcessTree({ cookie: `${RUN_COOKIE_VAR}=${spec.runId}` });
+      // Nothing reads the mirror's borrowed objects any more: it may be evicted again.
+      prepared?.lease?.release();
     }
   } catch (err) {
     failure = failureOf(err, signal);

@@ -1,12 +1,13 @@
 // Cloning a run's repository (through the mirror cache when it is on) and checking out the run's branch.
 import { statfsSync } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
+import type { SimpleGit } from "simple-git";
 import { AppError } from "../errors.ts";
 import { gitIn, type GitClientOptions } from "../git/git-client.ts";
-import type { MirrorCache } from "../git/mirror-cache.ts";
+import type { MirrorCache, MirrorLease, MirrorSnapshot } from "../git/mirror-cache.ts";
 import * as repo from "../git/repository.ts";
 import type { RepositoryUrl } from "../git/url-policy.ts";
 import { shortRunId } from "./ids.ts";
+import { mirrorSnapshot, workspaceFromMirror } from "./repo-mirror.ts";
 import { clientOptions, type PreparedRepo, type RepoDeps, type RepoRequest } from "./repository.ts";
 import type { Workspace } from "./workspace.ts";
 
@@ -38,6 +39,40 @@ function cloneFailed(url: RepositoryUrl, err: unknown, workspace?: Workspace): A
 export async function prepareRepo(deps: RepoDeps, request: RepoRequest, ws: Workspace, runId: string, signal: AbortSignal): Promise<PreparedRepo> {
   const opts = clientOptions(deps, ws, request.url, runId, signal);
   const target = request.branch ?? `opencode/${shortRunId(runId)}`;
+  if (!deps.cache) return prepareDirect(deps, request, ws, opts, target);
+  const lease = deps.cache.acquire(request.url.href);
+  try {
+    const prepared = await prepareThroughMirror(deps, deps.cache, lease, request, ws, opts, target);
+    if (prepared) return prepared;
+    // The remote has no branch to start from (an empty repository): nothing to share, cloned directly.
+    lease.release();
+    return await prepareDirect(deps, request, ws, opts, target);
+  } catch (err) {
+    lease.release();
+    throw err;
+  }
+}
+
+function unknownBase(request: RepoRequest, base: string): AppError {
+  return new AppError("invalid_request", `Unknown base branch "${base}": ${request.url.href} has no such branch`, { field: "base" });
+}
+
+/** The branch to check out: the target when it exists, else the base or the remote's default branch. */
+function startingPoint(request: RepoRequest, target: string, heads: Map<string, string>, defaultBranch: string | null): { exists: boolean; baseBranch: string | null } {
+  if (request.base && !heads.has(request.base)) throw unknownBase(request, request.base);
+  const exists = heads.has(target);
+  return { exists, baseBranch: exists ? target : (request.base ?? defaultBranch) };
+}
+
+/** After the clone: the run's branch (made when new), and what publishing needs to trust later. */
+async function finish(git: SimpleGit, ws: Workspace, fields: Omit<PreparedRepo, "baseCommit" | "remoteBase" | "trustedConfig">, exists: boolean): Promise<PreparedRepo> {
+  if (!exists) await repo.createBranch(git, fields.target);
+  const baseCommit = await repo.headCommit(git);
+  return { ...fields, baseCommit, remoteBase: baseCommit, trustedConfig: await repo.readConfig(ws.dir) };
+}
+
+/** No cache (or nothing to share): one ls-remote, then a (shallow) clone straight from the remote. */
+async function prepareDirect(deps: RepoDeps, request: RepoRequest, ws: Workspace, opts: GitClientOptions, target: string): Promise<PreparedRepo> {
   const outside = gitIn(ws.root, opts);
   let info: repo.RemoteInfo;
   try {
@@ -45,47 +80,40 @@ export async function prepareRepo(deps: RepoDeps, request: RepoRequest, ws: Work
   } catch (err) {
     throw cloneFailed(request.url, err);
   }
-  if (request.base && !info.heads.has(request.base)) {
-    throw new AppError("invalid_request", `Unknown base branch "${request.base}": ${request.url.href} has no such branch`, { field: "base" });
-  }
-  const exists = info.heads.has(target);
-  const baseBranch = exists ? target : (request.base ?? info.defaultBranch);
-  const git = gitIn(ws.dir, opts);
+  const { exists, baseBranch } = startingPoint(request, target, info.heads, info.defaultBranch);
   try {
-    if (deps.cache && baseBranch) {
-      await cloneThroughMirror(deps.cache, opts, request.url.href, ws.dir, baseBranch);
-      await repo.setOrigin(git, request.url.href);
-    } else {
-      await repo.clone(outside, request.url.href, ws.dir, baseBranch, deps.cloneDepth);
-    }
+    await repo.clone(outside, request.url.href, ws.dir, baseBranch, deps.cloneDepth);
   } catch (err) {
     throw cloneFailed(request.url, err, ws);
   }
-  if (!exists) await repo.createBranch(git, target);
-  const baseCommit = await repo.headCommit(git);
-  return { request, target, generated: request.branch === null, baseBranch, defaultBranch: info.defaultBranch, baseCommit, remoteBase: baseCommit, trustedConfig: await repo.readConfig(ws.dir) };
+  const fields = { request, target, generated: request.branch === null, baseBranch, defaultBranch: info.defaultBranch, sharedObjects: null, lease: null };
+  return finish(gitIn(ws.dir, opts), ws, fields, exists);
 }
 
-/** Fetches what changed into the mirror and clones the workspace from it; a broken mirror is rebuilt once. */
-async function cloneThroughMirror(cache: MirrorCache, opts: GitClientOptions, url: string, dir: string, branch: string): Promise<void> {
-  await cache.use(url, async (mirror, exists) => {
-    const outside = gitIn(cache.dir, opts);
-    const fill = async () => {
-      await repo.fetchIntoMirror(gitIn(mirror, opts), url, branch);
-      await repo.cloneFromMirror(outside, mirror, dir, branch);
-    };
-    if (!exists) await repo.initMirror(outside, mirror);
-    try {
-      await fill();
-    } catch (err) {
-      // An existing mirror may hold a leftover lock or a damaged pack (a fetch killed mid-way):
-      // start it over, once. A fresh mirror failing is the remote's fault.
-      if (!exists || opts.signal.aborted) throw err;
-      cache.discard(mirror);
-      await rm(dir, { recursive: true, force: true });
-      await mkdir(dir, { mode: 0o700 });
-      await repo.initMirror(outside, mirror);
-      await fill();
-    }
-  });
+/**
+ * Through the mirror: the refs come from the shared fetch (no ls-remote), the workspace from the mirror.
+ * Null when the remote has no branch to start from.
+ */
+async function prepareThroughMirror(deps: RepoDeps, cache: MirrorCache, lease: MirrorLease, request: RepoRequest, ws: Workspace, opts: GitClientOptions, target: string): Promise<PreparedRepo | null> {
+  let snapshot: MirrorSnapshot;
+  try {
+    snapshot = await mirrorSnapshot(cache, lease, opts, request.url.href);
+  } catch (err) {
+    throw cloneFailed(request.url, err);
+  }
+  const { exists, baseBranch } = startingPoint(request, target, snapshot.heads, snapshot.defaultBranch);
+  if (!baseBranch || !snapshot.heads.has(baseBranch)) return null;
+  const git = gitIn(ws.dir, opts);
+  let sharedObjects: string | null;
+  try {
+    sharedObjects = await workspaceFromMirror(cache, lease, opts, request.url.href, ws.dir, baseBranch, deps.shareMirror === true);
+    await repo.setOrigin(git, request.url.href);
+  } catch (err) {
+    throw cloneFailed(request.url, err, ws);
+  }
+  const fields = { request, target, generated: request.branch === null, baseBranch, defaultBranch: snapshot.defaultBranch, sharedObjects, lease: sharedObjects ? lease : null };
+  const prepared = await finish(git, ws, fields, exists);
+  // A standalone copy needs the mirror no longer: its lease ends with the clone.
+  if (!sharedObjects) lease.release();
+  return prepared;
 }

@@ -24,6 +24,8 @@ export async function keepCommits(deps: RepoDeps, prepared: PreparedRepo, ws: Wo
   const options = clientOptions(deps, ws, prepared.request.url, runId, AbortSignal.timeout(BUNDLE_MS));
   const file = bundleFile(ws);
   try {
+    // Publishing restored these already, unless it stopped before: the agent's .git is never trusted.
+    await repo.restoreTrustedConfig(ws.dir, prepared.trustedConfig, prepared.sharedObjects);
     await repo.createBundle(gitIn(ws.dir, options), file, prepared.target, prepared.remoteBase);
     const bundle = new Uint8Array(await readFile(file));
     if (bundle.length > MAX_CONTINUATION_BYTES) throw new Error(`the commits take ${bundle.length} bytes, over ${MAX_CONTINUATION_BYTES}`);

@@ -57,7 +57,7 @@ export async function publishRepo(deps: RepoDeps, prepared: PreparedRepo, ws: Wo
   const git = gitIn(ws.dir, options);
   let head: string | null;
   try {
-    await repo.restoreTrustedConfig(ws.dir, prepared.trustedConfig);
+    await repo.restoreTrustedConfig(ws.dir, prepared.trustedConfig, prepared.sharedObjects);
     await repo.commitAll(git, commitMessage(opts.prompt, opts.runId, opts.stopped));
     head = await repo.headCommit(git);
   } catch (err) {

@@ -2,7 +2,7 @@
 import { AppError } from "../errors.ts";
 import type { PullRequestOptions, PullRequestResult } from "./model.ts";
 import type { GitAuth, GitClientOptions } from "../git/git-client.ts";
-import type { MirrorCache } from "../git/mirror-cache.ts";
+import type { MirrorCache, MirrorLease } from "../git/mirror-cache.ts";
 import type { ForgeHttpOptions } from "../git/forge/forge-http.ts";
 import type { ForgeSite } from "../git/forge/types.ts";
 import type { RepositoryUrl } from "../git/url-policy.ts";
@@ -26,6 +26,12 @@ export interface RepoDeps {
   maxPatchBytes: number;
   /** Mirrors to clone from; null when the cache is off. */
   cache: MirrorCache | null;
+  /**
+   * Workspaces borrow the mirror's objects (`clone --shared`) instead of copying them. Only with a real
+   * sandbox (bwrap, Landlock), which shows the agent that mirror's objects read-only; without one the agent
+   * could write into the mirror, so workspaces stay standalone copies. Off when unset.
+   */
+  shareMirror?: boolean;
   /** Which forge serves which repositories (pull requests). */
   forges: readonly ForgeSite[];
   /** Timeouts and retries of forge API calls (tests shorten them). */
@@ -57,6 +63,10 @@ export interface PreparedRepo {
   /** The commit on the remote the work builds on (baseCommit, unless the work started from commits kept on the server). */
   remoteBase: string | null;
   trustedConfig: string;
+  /** The mirror objects directory the workspace borrows (clone --shared): the agent sees it read-only; null: none. */
+  sharedObjects: string | null;
+  /** The run's hold on its mirror: released when the run is over (nothing reads the borrowed objects any more). */
+  lease: MirrorLease | null;
 }
 
 export interface GitOutcome {

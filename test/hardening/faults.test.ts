@@ -429,7 +429,8 @@ describe(`the work disk is full (${IS_ROOT ? "a 4 MiB tmpfs as WORK_DIR" : "simu
       extra.GIT_BIN = bin;
     }
     git = startGitServer({ token: GIT_TOKEN });
-    await git.createRepo("big", { files: { "README.md": "# big\n", "payload.bin": randomBytes(3 * MiB) } });
+    // Bigger than the disk by its checkout alone: a workspace that borrows the mirror's objects holds no history.
+    await git.createRepo("big", { files: { "README.md": "# big\n", "payload.bin": randomBytes(5 * MiB) } });
     await git.createRepo("small", { files: { "README.md": "# small\n" } });
     const env = { ...agentServerEnv({ MAX_EXECUTION_TIME: "120s", GIT_TOKEN, ALLOWED_REPO_PREFIXES: `${git.url}/`, ...extra }), WORK_DIR: mount };
     server = await startTestServer(env);

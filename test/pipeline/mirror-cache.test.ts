@@ -118,14 +118,12 @@ describe("eviction and switching it off", () => {
   test("mirrors beyond CACHE_MAX_BYTES are evicted least recently used first, never while in use", async () => {
     const cacheDir = tempDir("ocs-mirrors-");
     const tiny = new MirrorCache(cacheDir, 1);
-    let inside: string[] = [];
-    await tiny.use("https://example.invalid/a.git", async (mirror) => {
-      await git(cacheDir, "init", "-q", "--bare", mirror);
-      tiny.evict();
-      inside = readdirSync(cacheDir);
-    });
-    expect(inside).toHaveLength(1);
+    const lease = tiny.acquire("https://example.invalid/a.git");
+    await git(cacheDir, "init", "-q", "--bare", lease.mirror);
+    expect(tiny.evict()).toMatchObject({ evicted: [] });
+    expect(readdirSync(cacheDir)).toEqual([path.basename(lease.mirror)]);
     // Released: now over the limit and not in use, it goes.
+    lease.release();
     expect(readdirSync(cacheDir)).toEqual([]);
   });
 
