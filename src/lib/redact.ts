@@ -26,14 +26,19 @@ export class Redactor {
   redact(text: string): string {
     let out = text;
     for (const s of this.secrets) if (out.includes(s)) out = out.replaceAll(s, REDACTED);
-    return this.redactCutTail(out);
+    return out;
   }
 
   /**
-   * A text cut at a cap (the output at MAX_OUTPUT_SIZE) may end in the first part of a secret: that part is
-   * replaced too, when it is long enough to tell apart from ordinary text.
+   * For a text cut at a cap (the output at MAX_OUTPUT_SIZE), which may end in the first part of a secret:
+   * that part is replaced too, when it is long enough to tell apart from ordinary text. Only for a text
+   * that was cut: an uncut one ending in a word a secret happens to start with is left as it is.
    */
-  private redactCutTail(text: string): string {
+  redactCut(text: string): string {
+    return this.cutTail(this.redact(text));
+  }
+
+  private cutTail(text: string): string {
     for (const s of this.secrets) {
       const head = s.slice(0, MIN_SECRET_LENGTH);
       const from = Math.max(0, text.length - s.length + 1);

@@ -178,7 +178,7 @@ export async function executeRun(
     code: failure?.code ?? null,
     error: failure ? deps.redactor.redact(failure.message) : null,
     errorField: failure?.field ?? null,
-    output: deps.redactor.redact(outcome?.output ?? ""),
+    output: outcome?.outputTruncated ? deps.redactor.redactCut(outcome.output) : deps.redactor.redact(outcome?.output ?? ""),
     outputTruncated: outcome?.outputTruncated ?? false,
     durationMs: performance.now() - started,
     queueMs: 0,

@@ -286,6 +286,14 @@ describe("logging", () => {
     expect(lines.map((r) => r.msg)).toEqual(["run queued", "request", "run started", "run finished"]);
   });
 
+  test("an output cut at MAX_OUTPUT_SIZE in the middle of a secret loses that part too; an uncut output ending in a secret's first word keeps it", async () => {
+    const secret = "binary-token-0123456789";
+    const cut = testApp({ secrets: [secret], runner: new FakeRunner(() => ({ output: `tool said ${secret.slice(0, 10)}`, outputTruncated: true })) });
+    expect(await readJson(await cut.request("/run", text("x")))).toMatchObject({ success: true, output: "tool said [REDACTED]", output_truncated: true });
+    const whole = testApp({ secrets: [secret], runner: new FakeRunner(() => ({ output: "tool said from-the-binary" })) });
+    expect(await readJson(await whole.request("/run", text("x")))).toMatchObject({ success: true, output: "tool said from-the-binary", output_truncated: false });
+  });
+
   test("an unsafe X-Request-ID is replaced by a generated one", async () => {
     const t = testApp();
     for (const bad of ["has space", "x".repeat(200), "-leading", "semi;colon"]) {

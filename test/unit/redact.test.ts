@@ -34,12 +34,20 @@ test("a text cut at a cap that ends in the first part of a secret: that part is 
   const secret = "sk-live-0123456789abcdef";
   const r = new Redactor([secret]);
   // What MAX_OUTPUT_SIZE cut in the middle of the secret: 12 of its 24 characters would be left.
-  expect(r.redact(`output… ${secret.slice(0, 12)}`)).toBe("output… [REDACTED]");
-  expect(r.redact(`${secret} and ${secret.slice(0, 6)}`)).toBe("[REDACTED] and [REDACTED]");
+  expect(r.redactCut(`output… ${secret.slice(0, 12)}`)).toBe("output… [REDACTED]");
+  expect(r.redactCut(`${secret} and ${secret.slice(0, 6)}`)).toBe("[REDACTED] and [REDACTED]");
   // Five characters cannot be told apart from ordinary text (the same bound as for whole secrets).
-  expect(r.redact(`ends in ${secret.slice(0, 5)}`)).toBe(`ends in ${secret.slice(0, 5)}`);
+  expect(r.redactCut(`ends in ${secret.slice(0, 5)}`)).toBe(`ends in ${secret.slice(0, 5)}`);
   // Not at the end: not a cut secret.
-  expect(r.redact(`${secret.slice(0, 12)} then more`)).toBe(`${secret.slice(0, 12)} then more`);
+  expect(r.redactCut(`${secret.slice(0, 12)} then more`)).toBe(`${secret.slice(0, 12)} then more`);
+});
+
+test("an uncut text that ends in the first part of a secret is left as it is (only a text cut at the cap can hold a cut secret)", () => {
+  const r = new Redactor(["binary-token-0123456789"]);
+  // A real run's output, which happened to end in the word a secret starts with (it was "[REDACTED]").
+  expect(r.redact("tool said from-the-binary")).toBe("tool said from-the-binary");
+  expect(r.redactDeep({ output: "tool said from-the-binary" })).toEqual({ output: "tool said from-the-binary" });
+  expect(r.redactCut("tool said from-the-binary")).toBe("tool said from-the-[REDACTED]");
 });
 
 test("redactDeep returns plain values that hold no secret as they are (no copy of a large answer), and copies what changed", () => {
