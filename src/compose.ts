@@ -111,7 +111,7 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
   events.failing = () => health.problem !== null;
   const repo = repoDeps(config, gitBinary, deps.cache, deps.forgeHttp);
   let service: RunService | undefined;
-  const metrics = new Metrics({ inFlight: () => scheduler.inFlight, queued: () => service?.queuedNow() ?? Promise.resolve(0) });
+  const metrics = new Metrics({ inFlight: () => scheduler.inFlight, queued: () => service?.queuedNow() ?? Promise.resolve(0), warm: () => deps.runner.warmStats?.() });
   const scheduler: Scheduler = new Scheduler({
     store,
     events,

@@ -24,6 +24,19 @@ export interface Workspace extends AsyncDisposable {
 }
 
 export const WORKSPACE_PREFIX = "opencode-run-";
+/** A warm agent's workspace (made before its run exists): `opencode-warm-<replica tag>-<random>`. */
+export const WARM_WORKSPACE_PREFIX = "opencode-warm-";
+
+/**
+ * A follow-up of a warm agent's run continues in the warm workspace's path (opencode keeps the
+ * directory in its session): that root, when `sessionDir` is a warm workspace's work dir under `workRoot`.
+ */
+export function warmRootOf(workRoot: string, sessionDir: string): string | null {
+  const root = path.dirname(path.dirname(sessionDir));
+  const name = path.basename(root);
+  const ok = path.dirname(root) === path.resolve(workRoot) && name.startsWith(WARM_WORKSPACE_PREFIX) && /^[A-Za-z0-9-]+$/.test(name);
+  return ok && sessionDir === path.join(root, "agent", "work") ? root : null;
+}
 
 /** Every workspace of a run starts with this (recovery finds a crashed run's directories by it). */
 export function workspacePrefix(runId: string): string {
@@ -44,8 +57,8 @@ export function workspaceRoot(workRoot: string, threadId: string): string {
  * thread pool); removes the tree asynchronously (opencode's files, a clone, an npm install would
  * stall the event loop). `threadId` is the run's conversation (its own id for a first run).
  */
-export function createWorkspace(workRoot: string, threadId: string, opts: { git: boolean } = { git: false }): Workspace {
-  const root = workspaceRoot(workRoot, threadId);
+export function createWorkspace(workRoot: string, threadId: string, opts: { git: boolean; root?: string } = { git: false }): Workspace {
+  const root = opts.root ?? workspaceRoot(workRoot, threadId);
   try {
     mkdirSync(root, { mode: 0o700 });
   } catch (err) {
@@ -59,6 +72,15 @@ export function createWorkspace(workRoot: string, threadId: string, opts: { git:
   const home = path.join(agentRoot, "home");
   const gitHome = path.join(root, "git-home");
   for (const d of opts.git ? [agentRoot, dir, home, gitHome] : [agentRoot, dir, home]) mkdirSync(d, { mode: 0o700 });
+  return workspaceAt(root);
+}
+
+/** The workspace whose directories exist already at `root` (a warm agent's, made by createWorkspace). */
+export function workspaceAt(root: string): Workspace {
+  const agentRoot = path.join(root, "agent");
+  const dir = path.join(agentRoot, "work");
+  const home = path.join(agentRoot, "home");
+  const gitHome = path.join(root, "git-home");
   let removed: Promise<void> | undefined;
   const remove = () =>
     (removed ??= (async () => {
