@@ -4,6 +4,7 @@ import { readdirSync } from "node:fs";
 import { fakeProviderConfig, opencodeServerEnv } from "../support/opencode-env.ts";
 import { fakeScript, startFakeLlm, type FakeLlm } from "../support/fake-llm.ts";
 import { readJson } from "../support/http.ts";
+import { readEvents } from "../support/sse.ts";
 import { processesMatching } from "../support/procs.ts";
 import { startTestServer, type TestServer } from "../support/server.ts";
 import { waitFor } from "../support/wait.ts";
@@ -16,7 +17,7 @@ const marker = `warm-${process.pid}`;
 beforeAll(async () => {
   llm = startFakeLlm();
   const permission = { bash: { "*": "allow", "ask-me *": "ask" } };
-  env = opencodeServerEnv(llm, { SANDBOX: "bwrap", WARM_AGENTS: "1", MAX_CONCURRENT_RUNS: "2", OPENCODE_CONFIG_JSON: JSON.stringify({ ...fakeProviderConfig(llm), permission }) });
+  env = opencodeServerEnv(llm, { SANDBOX: "bwrap", WARM_AGENTS: "1", MAX_EXECUTION_TIME: "25s", MAX_CONCURRENT_RUNS: "2", OPENCODE_CONFIG_JSON: JSON.stringify({ ...fakeProviderConfig(llm), permission }) });
   s = await startTestServer(env);
 });
 
@@ -79,18 +80,24 @@ test("a warm run streams its events as they happen; cancelled mid-tool, every pr
   const created = await post("/runs", { prompt: `${marker} cancel\n${fakeScript({ bash: "echo started" }, { bash: sleeper }, { text: "never" })}` });
   expect(created.status).toBe(202);
   const id = String(created.body.id);
-  // The first tool finished while the run goes on: its event arrived before the end.
-  await waitFor(async () => {
-    const events = await readJson(await fetch(`${s.url}/runs/${id}/events?format=json`)).catch(() => ({}));
-    return JSON.stringify(events).includes("started");
-  }, { timeoutMs: 60_000, what: "the first tool event" }).catch(async () => {
-    await waitFor(() => processesMatching(sleeper).length > 0, { timeoutMs: 60_000, what: "the sleeping tool" });
-  });
+  // The first tool's event arrives while the run still goes on (its second tool sleeps).
+  const res = await fetch(`${s.url}/runs/${id}/events`, { headers: { accept: "text/event-stream" } });
+  const seen = await readEvents(res, (e) => e.data.type === "tool");
+  expect(seen.at(-1)?.data).toMatchObject({ type: "tool", tool: "bash", status: "completed", output: "started\n" });
+  expect(seen.some((e) => e.data.type === "result")).toBe(false);
   await waitFor(() => processesMatching(sleeper).length > 0, { timeoutMs: 60_000, what: "the sleeping tool" });
   expect((await post(`/runs/${id}/cancel`, {})).status).toBe(200);
   const view = await finished(id);
   expect(view).toMatchObject({ status: "cancelled" });
   expect(processesMatching(sleeper)).toEqual([]);
+  await waitFor(() => readdirSync(env.WORK_DIR as string).every((e) => e.startsWith("opencode-warm-")), { what: "the run's workspace to go" });
+});
+
+test("a warm run past MAX_EXECUTION_TIME is stopped: 408 timeout, its model request abandoned, nothing left running", async () => {
+  await ready();
+  const { status, body } = await post("/run", { prompt: `${marker} stall\n${fakeScript({ stall: true })}` });
+  expect(status).toBe(408);
+  expect(body).toMatchObject({ success: false, code: "timeout", output: "", exit_code: null, tools: [] });
   await waitFor(() => readdirSync(env.WORK_DIR as string).every((e) => e.startsWith("opencode-warm-")), { what: "the run's workspace to go" });
 });
 
@@ -133,7 +140,7 @@ test("a warm agent whose server dies is replaced; meanwhile runs use `opencode r
   for (const p of serve) process.kill(p.pid, "SIGKILL");
   await waitFor(() => s.logs.some((l) => l.includes("server process ended while it waited")), { what: "the pool to notice", timeoutMs: 30_000 });
   const { status, body } = await post("/run", { prompt: `${marker} fallback\n${fakeScript({ text: "cold ok" })}` });
-  expect(status).toBe(200);
+  expect({ status, body }).toMatchObject({ status: 200 });
   expect(body).toMatchObject({ success: true, output: "cold ok" });
   expect(await metric('opencode_server_warm_agent_runs{mode="cold"}')).toBe(before + 1);
   await ready();
