@@ -49,6 +49,8 @@ export interface FakeLlm {
   readonly url: string;
   readonly baseURL: string;
   readonly requests: RecordedRequest[];
+  /** Changes how long every later answer waits first (FakeLlmOptions.delayMs). */
+  setDelay(ms: number): void;
   stop(): Promise<void>;
 }
 
@@ -149,6 +151,7 @@ export function startFakeLlm(opts: FakeLlmOptions = {}): FakeLlm {
   const requests: RecordedRequest[] = [];
   const stalled = new Set<() => void>();
   let seq = 0;
+  let delayMs = opts.delayMs ?? 0;
   const server = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
@@ -164,7 +167,7 @@ export function startFakeLlm(opts: FakeLlmOptions = {}): FakeLlm {
         // Not JSON: recorded raw only, as before.
       }
       requests.push({ path: url.pathname, headers: Object.fromEntries(req.headers), body, rawBody, at });
-      if (opts.delayMs) await Bun.sleep(opts.delayMs);
+      if (delayMs > 0) await Bun.sleep(delayMs);
       if (!url.pathname.endsWith("/chat/completions")) return new Response("not found", { status: 404 });
       const messages = body.messages ?? [];
       const id = `fake-${++seq}`;
@@ -228,6 +231,9 @@ export function startFakeLlm(opts: FakeLlmOptions = {}): FakeLlm {
     url,
     baseURL: `${url}/v1`,
     requests,
+    setDelay(ms) {
+      delayMs = ms;
+    },
     async stop() {
       for (const release of stalled) release();
       stalled.clear();
