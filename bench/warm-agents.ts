@@ -21,21 +21,44 @@ export function cpuNow(): number {
   return t ? (t.own + t.children) * TICK_S : 0;
 }
 
-/** CPU seconds so far of the live processes whose command line names `dir` (a warm agent's sandbox, booted and waiting). */
-export function liveCpu(dir: string): number {
-  let ticks = 0;
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
-    let cmdline = "";
-    try {
-      cmdline = readFileSync(`/proc/${name}/cmdline`, "latin1");
-    } catch {
-      continue;
+/**
+ * Follows the CPU of every process carrying `cookie` in its environment (a warm agent's sandbox, whose
+ * processes are SIGKILLed at the run's end and so never reaped into anyone's children time), polling /proc.
+ */
+export function cpuFollower(cookie: string, everyMs = 25): { sample(): number; stop(): number } {
+  const last = new Map<number, number>();
+  const needle = `OPENCODE_SERVER_RUN_ID=${cookie}\0`;
+  const sample = () => {
+    for (const name of readdirSync("/proc")) {
+      if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+      let environ = "";
+      try {
+        environ = readFileSync(`/proc/${name}/environ`, "latin1");
+      } catch {
+        continue;
+      }
+      if (!environ.includes(needle)) continue;
+      const t = statTicks(Number(name));
+      if (t) last.set(Number(name), Math.max(last.get(Number(name)) ?? 0, t.own + t.children));
     }
-    if (!cmdline.includes(dir)) continue;
-    ticks += statTicks(Number(name))?.own ?? 0;
-  }
-  return ticks * TICK_S;
+    let ticks = 0;
+    for (const v of last.values()) ticks += v;
+    return ticks * TICK_S;
+  };
+  const timer = setInterval(sample, everyMs);
+  return {
+    sample,
+    stop: () => {
+      clearInterval(timer);
+      return sample();
+    },
+  };
+}
+
+/** The warm agent about to be taken: the one warm workspace present (its name is its processes' run cookie). */
+function readyAgentCookie(workDir: string): string | null {
+  const warm = readdirSync(workDir).filter((e) => e.startsWith("opencode-warm-"));
+  return warm.length === 1 ? (warm[0] as string) : null;
 }
 
 async function warmReady(server: RunningServer, count: number, timeoutMs = 120_000): Promise<void> {
@@ -62,7 +85,10 @@ export interface RunSample {
 /** One run, timed and CPU-counted; with `warm`, waits for a ready agent first (untimed). */
 export async function sampleRun(server: RunningServer, llm: FakeLlm, body: object, opts: { warm: boolean; workDir: string }): Promise<RunSample> {
   if (opts.warm) await warmReady(server, 1);
-  const bootCpuS = opts.warm ? liveCpu(opts.workDir) : 0;
+  const cookie = opts.warm ? readyAgentCookie(opts.workDir) : null;
+  if (opts.warm && !cookie) throw new Error("cannot tell which warm agent the run will take");
+  const follow = cookie ? cpuFollower(cookie) : null;
+  const bootCpuS = follow?.sample() ?? 0;
   const cpu0 = cpuNow();
   const seen = llm.requests.length;
   const t0 = Date.now();
@@ -71,9 +97,11 @@ export async function sampleRun(server: RunningServer, llm: FakeLlm, body: objec
   const totalMs = Date.now() - t0;
   if (res.status !== 200 || !answer.success) throw new Error(`run failed with ${res.status}: ${JSON.stringify(answer).slice(0, 300)}`);
   const first = llm.requests.slice(seen).find((r) => r.path.endsWith("/chat/completions"));
-  // The used agent was reaped: its whole life (boot included) is in the delta. The replacement booting
-  // meanwhile is counted with the next run, when it is reaped in turn.
-  const cpuS = cpuNow() - cpu0;
+  // `opencode run` is reaped when it exits: its CPU is in this process's children time. A warm agent is
+  // killed, so its whole life (boot included) is what the follower saw; the replacement booting meanwhile
+  // is counted with the next run.
+  const agentCpuS = follow?.stop() ?? 0;
+  const cpuS = cpuNow() - cpu0 + agentCpuS;
   return { firstModelMs: (first?.at ?? t0) - t0, totalMs, cpuS, bootCpuS };
 }
 

@@ -90,20 +90,26 @@ export class ServeClient {
     await this.call("POST", "/instance/dispose");
   }
 
-  /** `GET /event` as it arrives; ends when the stream does or `signal` aborts. */
-  async *events(signal: AbortSignal): AsyncGenerator<ServeEvent> {
+  /**
+   * Opens `GET /event` and resolves once opencode answered (as `opencode run` subscribes before it
+   * prompts, so no event of the prompt is missed); the events then arrive until the stream ends or `signal` aborts.
+   */
+  async subscribe(signal: AbortSignal): Promise<AsyncGenerator<ServeEvent>> {
     let res: Response;
     try {
       res = await this.fetch("/event", { method: "GET", signal });
     } catch (err) {
-      if (signal.aborted) return;
       throw new ServeError(`opencode's event stream cannot be opened: ${err instanceof Error ? err.message : String(err)}`, null);
     }
     if (!res.ok || !res.body) throw new ServeError(`opencode's event stream answered HTTP ${res.status}`, res.status);
+    return this.events(res.body, signal);
+  }
+
+  private async *events(body: ReadableStream<Uint8Array>, signal: AbortSignal): AsyncGenerator<ServeEvent> {
     const decoder = new TextDecoder();
     let buffer = "";
     try {
-      for await (const chunk of res.body) {
+      for await (const chunk of body) {
         buffer += decoder.decode(chunk, { stream: true });
         let end: number;
         while ((end = buffer.indexOf("\n\n")) !== -1) {

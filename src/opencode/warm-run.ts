@@ -23,6 +23,7 @@ export interface WarmRunParts {
 
 /** How long the event stream may trail the prompt's answer before the session's `idle` is given up on. */
 const IDLE_GRACE_MS = 10_000;
+const EXIT_GRACE_MS = 1000;
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -59,15 +60,19 @@ export async function driveWarmRun(p: WarmRunParts): Promise<AgentOutcome> {
     const mapper = new ServeEventMapper(session.id, (line) => collector.handleLine(JSON.stringify(line)));
     let idle: () => void = () => {};
     const becameIdle = new Promise<void>((resolve) => (idle = resolve));
-    const events = client.events(signal);
+    const events = await client.subscribe(signal);
+    // Ends at the session's idle status, or when the stream ends or breaks (the prompt's answer says how it went).
     const loop = (async () => {
-      for await (const event of events) {
-        const mapped = mapper.handle(event);
-        if (mapped.reject) await client.replyPermission(mapped.reject, "reject").catch(() => {});
-        if (mapped.idle) break;
+      try {
+        for await (const event of events) {
+          const mapped = mapper.handle(event);
+          if (mapped.reject) await client.replyPermission(mapped.reject, "reject").catch(() => {});
+          if (mapped.idle) break;
+        }
+      } finally {
+        idle();
       }
-      idle();
-    })();
+    })().catch(() => {});
     const agent = await primaryAgent(client, input.agent, signal);
     const model = modelOf(p.model);
     try {
@@ -83,9 +88,13 @@ export async function driveWarmRun(p: WarmRunParts): Promise<AgentOutcome> {
       exitCode = 1;
     }
     stop.abort();
-    await loop.catch(() => {});
+    await loop;
   } catch (err) {
     if (!input.signal.aborted) {
+      // A broken connection may be the first sign of a dead server: give its exit a moment to be seen.
+      let wait: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([p.proc.exited, new Promise<void>((resolve) => (wait = setTimeout(resolve, EXIT_GRACE_MS)))]);
+      clearTimeout(wait);
       const died = p.proc.exitCode !== null || p.proc.signalCode !== null;
       if (died) {
         const e = p.exit();
