@@ -117,7 +117,7 @@ export async function opencode(ctx: BenchContext): Promise<BenchResult> {
         row("warm agent", hot),
         row("warm agent, repository run (clone, then opencode boots the clone)", hotRepo),
         "",
-        `${samples} sequential run(s) each, the warm agent ready before each request. CPU: this process plus its reaped children (/proc/self/stat), so a warm run counts its agent's whole life, boot included; "of which" is what the agent had spent booting before the request (read from /proc while it waited).`,
+        `${samples} sequential run(s) each, the warm agent ready before each request. CPU: the server's own (it runs in the bench's process, whose /proc polling is counted with it) plus the agent's processes, followed in /proc every 25 ms by their run cookie (each process's own time; one living under 25 ms is missed), so a warm run counts its agent's whole life, boot included; "of which the warm boot" is what the agent had spent before the request.`,
         "",
         "| runner | runs per minute (MAX_CONCURRENT_RUNS=2, model answers after 1 s, 2 cores) |",
         "|---|---|",

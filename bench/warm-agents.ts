@@ -15,31 +15,61 @@ function statTicks(pid: number | "self"): { own: number; children: number } | nu
   }
 }
 
-/** CPU seconds of this process and of its reaped children (an agent's whole life is counted when it is reaped). */
-export function cpuNow(): number {
+function parentOf(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  } catch {
+    return null;
+  }
+}
+
+function descendsFromUs(pid: number): boolean {
+  for (let p: number | null = pid, hops = 0; p !== null && p > 1 && hops < 64; hops++) {
+    if (p === process.pid) return true;
+    p = parentOf(p);
+  }
+  return false;
+}
+
+/** CPU seconds of this process alone (the server runs in the bench's process). */
+export function ownCpu(): number {
   const t = statTicks("self");
-  return t ? (t.own + t.children) * TICK_S : 0;
+  return t ? t.own * TICK_S : 0;
 }
 
 /**
- * Follows the CPU of every process carrying `cookie` in its environment (a warm agent's sandbox, whose
- * processes are SIGKILLed at the run's end and so never reaped into anyone's children time), polling /proc.
+ * Follows the CPU of the agent's processes through /proc: those carrying the run cookie `cookie` (a warm
+ * agent's, named after its workspace), or with null any run cookie (the server has no pool; runs one at a
+ * time). Polled, because a warm agent's sandbox is SIGKILLed (never reaped into anyone's children time) and
+ * Bun reaps an exited agent only later. Each process counts its own time (one living under 25 ms is missed).
  */
-export function cpuFollower(cookie: string, everyMs = 25): { sample(): number; stop(): number } {
+export function cpuFollower(cookie: string | null, everyMs = 25): { sample(): number; stop(): number } {
   const last = new Map<number, number>();
-  const needle = `OPENCODE_SERVER_RUN_ID=${cookie}\0`;
+  const ignored = new Set<number>();
+  const needle = cookie === null ? "OPENCODE_SERVER_RUN_ID=" : `OPENCODE_SERVER_RUN_ID=${cookie}\0`;
   const sample = () => {
     for (const name of readdirSync("/proc")) {
-      if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
-      let environ = "";
-      try {
-        environ = readFileSync(`/proc/${name}/environ`, "latin1");
-      } catch {
-        continue;
+      const pid = Number(name);
+      if (!/^\d+$/.test(name) || pid === process.pid || ignored.has(pid)) continue;
+      if (!last.has(pid)) {
+        let environ = "";
+        try {
+          environ = readFileSync(`/proc/${name}/environ`, "latin1");
+        } catch {
+          continue;
+        }
+        // Other servers on this shared machine run agents too: only this process's descendants count.
+        // With no cookie given, a warm agent (the other server's pool, booting meanwhile) is not the run's.
+        const other = cookie === null && environ.includes("OPENCODE_SERVER_RUN_ID=opencode-warm-");
+        if (!environ.includes(needle) || other || !descendsFromUs(pid)) {
+          ignored.add(pid);
+          continue;
+        }
       }
-      if (!environ.includes(needle)) continue;
-      const t = statTicks(Number(name));
-      if (t) last.set(Number(name), Math.max(last.get(Number(name)) ?? 0, t.own + t.children));
+      const t = statTicks(pid);
+      // Own time only: a parent's children time repeats what was already seen of its children.
+      if (t) last.set(pid, Math.max(last.get(pid) ?? 0, t.own));
     }
     let ticks = 0;
     for (const v of last.values()) ticks += v;
@@ -76,7 +106,7 @@ export interface RunSample {
   /** POST → the fake model's first request, ms. */
   firstModelMs: number;
   totalMs: number;
-  /** Server + agent CPU seconds of this run, the warm agent's boot included. */
+  /** Server + agent CPU seconds of this run, the warm agent's boot included (the bench's own polling counts as server time). */
   cpuS: number;
   /** Of cpuS: what the warm agent had spent booting before the request (0 for `opencode run`). */
   bootCpuS: number;
@@ -87,9 +117,9 @@ export async function sampleRun(server: RunningServer, llm: FakeLlm, body: objec
   if (opts.warm) await warmReady(server, 1);
   const cookie = opts.warm ? readyAgentCookie(opts.workDir) : null;
   if (opts.warm && !cookie) throw new Error("cannot tell which warm agent the run will take");
-  const follow = cookie ? cpuFollower(cookie) : null;
-  const bootCpuS = follow?.sample() ?? 0;
-  const cpu0 = cpuNow();
+  const follow = cpuFollower(cookie);
+  const bootCpuS = follow.sample();
+  const cpu0 = ownCpu();
   const seen = llm.requests.length;
   const t0 = Date.now();
   const res = await fetch(`${server.url}/run`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
@@ -97,11 +127,10 @@ export async function sampleRun(server: RunningServer, llm: FakeLlm, body: objec
   const totalMs = Date.now() - t0;
   if (res.status !== 200 || !answer.success) throw new Error(`run failed with ${res.status}: ${JSON.stringify(answer).slice(0, 300)}`);
   const first = llm.requests.slice(seen).find((r) => r.path.endsWith("/chat/completions"));
-  // `opencode run` is reaped when it exits: its CPU is in this process's children time. A warm agent is
-  // killed, so its whole life (boot included) is what the follower saw; the replacement booting meanwhile
+  // A warm agent's whole life (boot included) is what the follower saw; the replacement booting meanwhile
   // is counted with the next run.
-  const agentCpuS = follow?.stop() ?? 0;
-  const cpuS = cpuNow() - cpu0 + agentCpuS;
+  const agentCpuS = follow.stop();
+  const cpuS = ownCpu() - cpu0 + agentCpuS;
   return { firstModelMs: (first?.at ?? t0) - t0, totalMs, cpuS, bootCpuS };
 }
 
