@@ -101,6 +101,18 @@ test("a warm run past MAX_EXECUTION_TIME is stopped: 408 timeout, its model requ
   await waitFor(() => readdirSync(env.WORK_DIR as string).every((e) => e.startsWith("opencode-warm-")), { what: "the run's workspace to go" });
 });
 
+test("egress attempts reach the run that took the agent (its network was opened at boot): in the answer and as events", async () => {
+  await ready();
+  const created = await post("/runs", { prompt: `${marker} egress\n${fakeScript({ bash: "curl -s --max-time 3 http://169.254.169.254/ || echo refused" }, { text: "{{tool_output}}" })}` });
+  const id = String(created.body.id);
+  const view = await finished(id);
+  expect(view).toMatchObject({ status: "succeeded" });
+  const answer = (view.result ?? view) as Record<string, unknown>;
+  expect(answer.egress).toEqual([{ host: "169.254.169.254", port: 80, allowed: false, count: 1, reason: expect.any(String) }]);
+  const events = await readEvents(await fetch(`${s.url}/runs/${id}/events`, { headers: { accept: "text/event-stream" } }), (e) => e.data.type === "result");
+  expect(events.filter((e) => e.data.type === "egress").map((e) => e.data)).toMatchObject([{ type: "egress", host: "169.254.169.254", port: 80, allowed: false }]);
+});
+
 test("a tool call that asks permission is rejected as `opencode run` rejects it: no hang, 403 permission_denied", async () => {
   await ready();
   const { status, body } = await post("/run", { prompt: `${marker} ask\n${fakeScript({ bash: "ask-me now" }, { text: "done" })}` });
@@ -137,7 +149,14 @@ test("a warm agent whose server dies is replaced; meanwhile runs use `opencode r
   const before = await metric('opencode_server_warm_agent_runs{mode="cold"}');
   const serve = workProcesses().filter((p) => p.cmdline.includes(" serve "));
   expect(serve.length).toBeGreaterThan(0);
-  for (const p of serve) process.kill(p.pid, "SIGKILL");
+  for (const p of serve) {
+    try {
+      process.kill(p.pid, "SIGKILL");
+    } catch (err) {
+      // Gone already: killing the sandbox's outer process took the rest of it along.
+      if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
+    }
+  }
   await waitFor(() => s.logs.some((l) => l.includes("server process ended while it waited")), { what: "the pool to notice", timeoutMs: 30_000 });
   const { status, body } = await post("/run", { prompt: `${marker} fallback\n${fakeScript({ text: "cold ok" })}` });
   expect({ status, body }).toMatchObject({ status: 200 });
