@@ -126,14 +126,14 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
     onError: (err) => logger.warn("could not make a workspace ahead: runs make their own meanwhile", { work_dir: config.workDir, error: err }),
   });
   let service: RunService | undefined;
-  const metrics = new Metrics({ inFlight: () => scheduler.inFlight, queued: () => service?.queuedNow() ?? Promise.resolve(0) });
+  const metrics = new Metrics({ inFlight: () => scheduler.inFlight, queued: () => service?.queuedNow() ?? Promise.resolve(0), warm: () => deps.runner.warmStats?.() });
   const scheduler: Scheduler = new Scheduler({
     store,
     events,
     health,
     logger,
     observer: metrics,
-    execute: (spec, signal, emit) => executeRun({ runner: deps.runner, workspaces, redactor, defaultModel: config.opencode.defaultModel, repo }, spec, signal, emit),
+    execute: (spec, signal, emit) => executeRun({ runner: deps.runner, workDir: config.workDir, workspaces, redactor, defaultModel: config.opencode.defaultModel, repo }, spec, signal, emit),
     repoOf: (r) => (r.repository ? { url: repositoryUrlOf(new URL(r.repository.url)), branch: r.repository.branch, base: r.repository.base, push: r.repository.push, pullRequest: r.repository.pullRequest } : null),
     defaultModel: config.opencode.defaultModel,
     maxConcurrent: config.runs.maxConcurrent,

@@ -102,6 +102,8 @@ export const EnvSchema = z.object({
     for (const p of list) if (!path.isAbsolute(p)) ctx.addIssue({ code: "custom", message: `"${p}" must be an absolute path` });
     return list.map((p) => path.resolve(p));
   }),
+  WARM_AGENTS: withDefault((v) => (/^\d+$/.test(v) && Number(v) <= 64 ? Number(v) : null), DEFAULTS.WARM_AGENTS, "must be a whole number from 0 to 64 (0 = off)"),
+  WARM_AGENT_MAX_IDLE: withDefault((v) => positive(parseDuration(v)), DEFAULTS.WARM_AGENT_MAX_IDLE, "must be a positive Go duration such as 30m"),
   AGENT_NETWORK: withDefault((v) => ((NETWORK_MODES as readonly string[]).includes(v.toLowerCase()) ? (v.toLowerCase() as NetworkMode) : null), DEFAULTS.AGENT_NETWORK, `must be one of ${NETWORK_MODES.join(", ")}`),
   AGENT_ALLOWED_HOSTS: optionalText.transform((v, ctx) => {
     const out: HostPattern[] = [];

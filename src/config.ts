@@ -58,6 +58,8 @@ export interface Config {
   sandboxReadPaths: string[];
   /** AGENT_NETWORK: what the agent may reach besides its providers (through the key proxy). */
   agentNetwork: NetworkMode;
+  /** WARM_AGENTS and WARM_AGENT_MAX_IDLE: the pool of pre-booted agents for first runs. */
+  warmAgents: { count: number; maxIdleMs: number };
   /** AGENT_ALLOWED_HOSTS: what the egress proxy lets through in `proxy` mode. */
   agentAllowedHosts: HostPattern[];
   runs: {
@@ -215,6 +217,7 @@ export function loadConfig(env: Env): Config {
     hiddenPaths: [...new Set([userHome, dataDir, e.WORK_DIR, ...(cacheDir ? [cacheDir] : []), "/etc/opencode-server"])],
     sandboxReadPaths: e.SANDBOX_READ_PATHS,
     agentNetwork: e.AGENT_NETWORK,
+    warmAgents: { count: e.WARM_AGENTS, maxIdleMs: e.WARM_AGENT_MAX_IDLE },
     agentAllowedHosts: e.AGENT_ALLOWED_HOSTS,
     runs: {
       maxConcurrent: e.MAX_CONCURRENT_RUNS,

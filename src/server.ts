@@ -113,7 +113,7 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
   try {
     store = overrides.store ?? (await openStore(config, logger));
   } catch (err) {
-    agent?.stop();
+    await agent?.stop();
     stopReaping();
     throw err;
   }
@@ -161,8 +161,8 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
       // Answers to the runs just stopped are on their way out: give them a moment, then close.
       await Promise.race([server.stop(false), Bun.sleep(1000)]);
       await server.stop(true);
+      await agent?.stop();
       stopReaping();
-      agent?.stop();
       await graph.stop();
       logger.info("shutdown complete");
     })());

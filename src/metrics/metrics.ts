@@ -1,6 +1,7 @@
 // Prometheus metrics with prom-client: runs by outcome, durations, queue, tokens and cost, git failures, HTTP, process.
 import { readdirSync } from "node:fs";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { WarmStats } from "../opencode/types.ts";
 import type { RunStatus } from "../runs/model.ts";
 import type { RunObserver } from "../runs/scheduler.ts";
 import type { RunResult } from "../runs/result.ts";
@@ -9,6 +10,8 @@ export interface MetricsSource {
   inFlight(): number;
   /** Over all replicas on a shared store. */
   queued(): Promise<number>;
+  /** The warm pool (WARM_AGENTS), when there is one. */
+  warm?(): WarmStats | undefined;
 }
 
 const PREFIX = "opencode_server_";
@@ -39,6 +42,19 @@ export class Metrics implements RunObserver {
       registers,
     });
     new Gauge({ name: `${PREFIX}queue_depth`, help: "Runs waiting for a slot", registers, async collect() { this.set(await source.queued()); } });
+    new Gauge({ name: `${PREFIX}warm_agents_ready`, help: "Warm agents booted and waiting for a run (WARM_AGENTS is the target)", registers, collect() { this.set(source.warm?.()?.ready ?? 0); } });
+    new Gauge({
+      name: `${PREFIX}warm_agent_runs`,
+      help: "Runs since start-up that took a warm agent (warm) or found none ready and used opencode run (cold), while the pool was on",
+      labelNames: ["mode"],
+      registers,
+      collect() {
+        const w = source.warm?.();
+        this.set({ mode: "warm" }, w?.servedWarm ?? 0);
+        this.set({ mode: "cold" }, w?.servedCold ?? 0);
+      },
+    });
+    new Gauge({ name: `${PREFIX}warm_agent_boot_failures`, help: "Warm agents that failed to boot since start-up", registers, collect() { this.set(source.warm?.()?.bootFailures ?? 0); } });
     new Gauge({ name: `${PREFIX}runs_in_flight`, help: "Runs whose agent is running", registers, collect() { this.set(source.inFlight()); } });
     this.tokens = new Counter({ name: `${PREFIX}tokens_total`, help: "Tokens used by runs, from opencode's step-finish events", labelNames: ["kind"], registers });
     this.cost = new Counter({ name: `${PREFIX}cost_usd_total`, help: "Cost of runs in USD, as opencode computed it", registers });

@@ -25,8 +25,8 @@ export interface RunNetwork {
   providerBase: string;
   env: Record<string, string>;
   sandbox: { network: "host" | "none"; connectPorts: number[]; binds: SandboxBind[]; readOnly: string[] };
-  /** The agent's argv, wrapped in the bridge when the sandbox has no network of its own. */
-  wrap(argv: string[]): string[];
+  /** The agent's argv, wrapped in the bridge when the sandbox has no network of its own; `relays`: more bridge arguments (a warm agent's `--unix`). */
+  wrap(argv: string[], relays?: string[]): string[];
   egress(): EgressSummary[];
   close(): void;
 }
@@ -114,9 +114,9 @@ export class AgentNetworks {
         binds,
         readOnly: this.bridged ? bridgeFiles() : [],
       },
-      wrap: (argv) => {
+      wrap: (argv, extra = []) => {
         if (!this.bridged) return argv;
-        const relays = ["--tcp", `${INSIDE_PROVIDER_PORT}=${INSIDE_SOCKETS}/provider.sock`];
+        const relays = ["--tcp", `${INSIDE_PROVIDER_PORT}=${INSIDE_SOCKETS}/provider.sock`, ...extra];
         if (this.effective === "proxy") relays.push("--tcp", `${INSIDE_EGRESS_PORT}=${INSIDE_SOCKETS}/egress.sock`);
         return [...bridgePrefix(), ...relays, "--", ...argv];
       },

@@ -30,42 +30,40 @@ interface Pipe {
   unix: Socket<unknown> | null;
 }
 
-function relay(port: number, unix: string) {
-  return Bun.listen<Pipe>({
-    hostname: "127.0.0.1",
-    port,
-    socket: {
-      open(client) {
-        client.data = { toUnix: null, early: [], toClient: new SocketWriter(client as Socket<unknown>), unix: null };
-        void Bun.connect({
-          unix,
-          socket: {
-            data: (_u, chunk) => client.data.toClient?.write(new Uint8Array(chunk)),
-            drain: () => client.data.toUnix?.drain(),
-            close: () => client.data.toClient?.end(),
-            error: () => client.data.toClient?.end(),
-          },
-        }).then(
-          (u) => {
-            const toUnix = new SocketWriter(u as Socket<unknown>);
-            toUnix.source = client as Socket<unknown>;
-            if (client.data.toClient) client.data.toClient.source = u as Socket<unknown>;
-            for (const chunk of client.data.early.splice(0)) toUnix.write(chunk);
-            client.data.toUnix = toUnix;
-            client.data.unix = u as Socket<unknown>;
-          },
-          () => client.end(),
-        );
-      },
-      data(client, chunk) {
-        if (client.data.toUnix) client.data.toUnix.write(new Uint8Array(chunk));
-        else client.data.early.push(new Uint8Array(chunk));
-      },
-      drain: (client) => client.data.toClient?.drain(),
-      close: (client) => void (client.data.toUnix ? client.data.toUnix.end() : client.data.unix?.end()),
-      error: (client) => client.data.toUnix?.end(),
+type Endpoint = { hostname: string; port: number } | { unix: string };
+
+/** Carries each connection accepted on `from` to `to` (TCP → unix socket, or the reverse for a warm agent's server port). */
+function relay(from: Endpoint, to: Endpoint) {
+  const handlers: Bun.SocketHandler<Pipe> = {
+    open(client) {
+      client.data = { toUnix: null, early: [], toClient: new SocketWriter(client as Socket<unknown>), unix: null };
+      const socket = {
+        data: (_u: Socket<undefined>, chunk: Buffer) => client.data.toClient?.write(new Uint8Array(chunk)),
+        drain: () => client.data.toUnix?.drain(),
+        close: () => client.data.toClient?.end(),
+        error: () => client.data.toClient?.end(),
+      };
+      void ("unix" in to ? Bun.connect({ unix: to.unix, socket }) : Bun.connect({ hostname: to.hostname, port: to.port, socket })).then(
+        (u) => {
+          const toUnix = new SocketWriter(u as Socket<unknown>);
+          toUnix.source = client as Socket<unknown>;
+          if (client.data.toClient) client.data.toClient.source = u as Socket<unknown>;
+          for (const chunk of client.data.early.splice(0)) toUnix.write(chunk);
+          client.data.toUnix = toUnix;
+          client.data.unix = u as Socket<unknown>;
+        },
+        () => client.end(),
+      );
     },
-  });
+    data(client, chunk) {
+      if (client.data.toUnix) client.data.toUnix.write(new Uint8Array(chunk));
+      else client.data.early.push(new Uint8Array(chunk));
+    },
+    drain: (client) => client.data.toClient?.drain(),
+    close: (client) => void (client.data.toUnix ? client.data.toUnix.end() : client.data.unix?.end()),
+    error: (client) => client.data.toUnix?.end(),
+};
+return "unix" in from ? Bun.listen<Pipe>({ unix: from.unix, socket: handlers }) : Bun.listen<Pipe>({ hostname: from.hostname, port: from.port, socket: handlers });
 }
 
 function fail(message: string): never {
@@ -78,12 +76,15 @@ function fail(message: string): never {
 export async function runBridge(args: readonly string[], env: Readonly<Record<string, string | undefined>>): Promise<never> {
   const at = args.indexOf("--");
   const command = at === -1 ? [] : args.slice(at + 1);
-  if (command.length === 0) fail("usage: --tcp PORT=SOCKET … -- COMMAND [ARGS…]");
+  if (command.length === 0) fail("usage: --tcp PORT=SOCKET … [--unix SOCKET=PORT …] -- COMMAND [ARGS…]");
   const listeners = [];
   for (let i = 0; i < at; i += 2) {
-    const m = args[i] === "--tcp" ? /^(\d{1,5})=(\/.+)$/.exec(args[i + 1] ?? "") : null;
-    if (!m) fail(`bad argument ${args[i]} ${args[i + 1] ?? ""}`);
-    listeners.push(relay(Number(m[1]), m[2] as string));
+    const tcp = args[i] === "--tcp" ? /^(\d{1,5})=(\/.+)$/.exec(args[i + 1] ?? "") : null;
+    // --unix: the reverse, a socket in the sandbox's bound root that leads the server to a loopback port inside.
+    const unix = args[i] === "--unix" ? /^(\/.+)=(\d{1,5})$/.exec(args[i + 1] ?? "") : null;
+    if (tcp) listeners.push(relay({ hostname: "127.0.0.1", port: Number(tcp[1]) }, { unix: tcp[2] as string }));
+    else if (unix) listeners.push(relay({ unix: unix[1] as string }, { hostname: "127.0.0.1", port: Number(unix[2]) }));
+    else fail(`bad argument ${args[i]} ${args[i + 1] ?? ""}`);
   }
   const child = Bun.spawn(command, { stdin: "inherit", stdout: "inherit", stderr: "inherit", env: { ...env } });
   for (const sig of SIGNALS) process.on(sig, () => child.kill(sig));

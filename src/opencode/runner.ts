@@ -50,7 +50,7 @@ export function opencodeArgs(bin: string, input: Pick<AgentInput, "runId" | "mod
 }
 
 /** The session the agent left in its home (every process of it is gone by now), or why it cannot be kept. */
-function keptSession(home: string, cwd: string, sessionId: string | null): { session: SessionFiles | null; sessionProblem: string | null } {
+export function keptSession(home: string, cwd: string, sessionId: string | null): { session: SessionFiles | null; sessionProblem: string | null } {
   if (!sessionId) return { session: null, sessionProblem: null };
   try {
     // No database at all: nothing to continue (an agent that is not opencode, in tests), and nothing to warn about.
@@ -73,7 +73,7 @@ const SIGNAL_NAMES = new Map(Object.entries(os.constants.signals).map(([name, n]
  * How the agent ended. bubblewrap reports a child killed by signal N as its own exit code 128+N
  * (measured: SIGSEGV → 139): that is still a death by signal, not an exit.
  */
-function exitOf(proc: Bun.Subprocess, wrapped: boolean): { exitCode: number | null; signal: string | null } {
+export function exitOf(proc: Bun.Subprocess, wrapped: boolean): { exitCode: number | null; signal: string | null } {
   const code = proc.exitCode;
   if (wrapped && code !== null && code > 128 && SIGNAL_NAMES.has(code - 128)) return { exitCode: null, signal: SIGNAL_NAMES.get(code - 128) ?? null };
   const signal = proc.signalCode === null ? null : typeof proc.signalCode === "number" ? `signal ${proc.signalCode}` : proc.signalCode;

@@ -57,8 +57,29 @@ export interface AgentOutcome {
   sessionProblem?: string | null;
 }
 
+/** A workspace made before its run (a warm agent's, booted in it): the run works there instead of in a new one. */
+export interface ReservedWorkspace {
+  /** The workspace root (its directories exist; the run removes it at the end as usual). */
+  root: string;
+  /** Gives the agent back unused (the run ended before reaching the agent): it is destroyed. Idempotent. */
+  release(): Promise<void>;
+}
+
 export interface AgentRunner {
   run(input: AgentInput): Promise<AgentOutcome>;
+  /** A ready workspace with an agent booted in it for this run, or null (then the run makes its own). */
+  reserve?(run: { runId: string; repo: boolean }): ReservedWorkspace | null;
+  /** The warm pool's state (WARM_AGENTS), when there is one. */
+  warmStats?(): WarmStats;
+}
+
+export interface WarmStats {
+  ready: number;
+  target: number;
+  /** Runs that took a warm agent, and runs that went to `opencode run` while the pool was on. */
+  servedWarm: number;
+  servedCold: number;
+  bootFailures: number;
 }
 
 export function emptyUsage(): Usage {

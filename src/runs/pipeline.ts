@@ -15,10 +15,11 @@ import { publishRepo } from "./repo-publish.ts";
 import { deliverPullRequest } from "./repo-pull-request.ts";
 import type { GitOutcome, PreparedRepo, RepoDeps, RepoRequest } from "./repository.ts";
 import type { RunResult } from "./result.ts";
-import type { Workspace } from "./workspace.ts";
+import { createWorkspace, openWorkspace, warmRootOf, type Workspace } from "./workspace.ts";
 
 export interface PipelineDeps {
   runner: AgentRunner;
+  workDir: string;
   /** Where each run's workspace comes from (WorkspaceSpares: made ahead when it can be). */
   workspaces: { take(threadId: string, opts: { git: boolean }): Workspace };
   redactor: Redactor;
@@ -118,8 +119,15 @@ export async function executeRun(
   try {
     // Stopped before it began (a thread already over its budget): nothing is created.
     if (signal.aborted) throw stopReason(signal);
-    await using workspace = deps.workspaces.take(spec.threadId, { git: spec.repo !== null });
     const sessionDir = spec.resume?.session.directory;
+    // A warm agent comes with its workspace; a follow-up of its run works in that same path again.
+    const reserved = spec.resume ? null : (deps.runner.reserve?.({ runId: spec.runId, repo: spec.repo !== null }) ?? null);
+    const followRoot = sessionDir ? warmRootOf(deps.workDir, sessionDir) : null;
+    const withGit = spec.repo !== null;
+    // Otherwise a spare made ahead, renamed into the thread's path (WorkspaceSpares).
+    await using workspace = reserved ? openWorkspace(reserved.root) : followRoot ? createWorkspace(deps.workDir, spec.threadId, { git: withGit, root: followRoot }) : deps.workspaces.take(spec.threadId, { git: withGit });
+    // Disposed before the workspace: an agent the run never reached is gone before its directory goes.
+    await using unused = { [Symbol.asyncDispose]: async () => reserved?.release() };
     if (sessionDir && sessionDir !== workspace.dir) {
       // opencode opens a continued session in its own directory (and fails when it is missing).
       throw new AppError("session_gone", `The session was kept by a server whose WORK_DIR differs (it worked in ${sessionDir}, this run would work in ${workspace.dir}): opencode continues a session only in its own directory — give every replica the same WORK_DIR`);

@@ -42,6 +42,20 @@ export async function removalsSettled(): Promise<void> {
   while (removing.size > 0) await Promise.all([...removing]);
 }
 
+/** A warm agent's workspace (made before its run exists): `opencode-warm-<replica tag>-<random>`. */
+export const WARM_WORKSPACE_PREFIX = "opencode-warm-";
+
+/**
+ * A follow-up of a warm agent's run continues in the warm workspace's path (opencode keeps the
+ * directory in its session): that root, when `sessionDir` is a warm workspace's work dir under `workRoot`.
+ */
+export function warmRootOf(workRoot: string, sessionDir: string): string | null {
+  const root = path.dirname(path.dirname(sessionDir));
+  const name = path.basename(root);
+  const ok = path.dirname(root) === path.resolve(workRoot) && name.startsWith(WARM_WORKSPACE_PREFIX) && /^[A-Za-z0-9-]+$/.test(name);
+  return ok && sessionDir === path.join(root, "agent", "work") ? root : null;
+}
+
 /** Every workspace of a run starts with this (recovery finds a crashed run's directories by it). */
 export function workspacePrefix(runId: string): string {
   return `${WORKSPACE_PREFIX}${shortRunId(runId)}-`;
@@ -94,8 +108,8 @@ export function openWorkspace(root: string): Workspace {
  * thread pool); removes the tree asynchronously (opencode's files, a clone, an npm install would
  * stall the event loop). `threadId` is the run's conversation (its own id for a first run).
  */
-export function createWorkspace(workRoot: string, threadId: string, opts: { git: boolean } = { git: false }): Workspace {
-  const root = workspaceRoot(workRoot, threadId);
+export function createWorkspace(workRoot: string, threadId: string, opts: { git: boolean; root?: string } = { git: false }): Workspace {
+  const root = opts.root ?? workspaceRoot(workRoot, threadId);
   try {
     mkdirSync(root, { mode: 0o700 });
   } catch (err) {

@@ -72,6 +72,7 @@ function envOf(opts: TestAppOptions, workDir: string, dataDir: string): Record<s
     DATA_DIR: dataDir,
     OPENCODE_MODEL: "fake/default",
     REPLICA_ID: "test-replica",
+    WARM_AGENTS: "0",
     MAX_EXECUTION_TIME: `${opts.maxExecutionMs ?? 60_000}ms`,
     IDLE_TIMEOUT: `${opts.idleTimeoutMs ?? 0}ms`,
     MAX_CONCURRENT_RUNS: String(opts.maxConcurrent ?? 4),

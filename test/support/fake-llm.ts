@@ -28,6 +28,8 @@ export interface RecordedRequest {
   body: ChatRequest;
   /** The body exactly as received, before parsing (what a leak scan must read). */
   rawBody: string;
+  /** When the request arrived (epoch ms): bench 3 measures request → the model's first request with it. */
+  at: number;
 }
 
 interface ChatMessage {
@@ -47,6 +49,8 @@ export interface FakeLlm {
   readonly url: string;
   readonly baseURL: string;
   readonly requests: RecordedRequest[];
+  /** Changes how long every later answer waits first (FakeLlmOptions.delayMs). */
+  setDelay(ms: number): void;
   stop(): Promise<void>;
 }
 
@@ -139,17 +143,21 @@ const SSE_HEADERS = { "content-type": "text/event-stream", "cache-control": "no-
 export interface FakeLlmOptions {
   /** What a prompt without a script plays (default: answer "ok"); `{{prompt}}` in a text is the user's prompt. */
   unscripted?: FakeStep[];
+  /** Every answer waits this long first (a slow model, for throughput benches); default 0. */
+  delayMs?: number;
 }
 
 export function startFakeLlm(opts: FakeLlmOptions = {}): FakeLlm {
   const requests: RecordedRequest[] = [];
   const stalled = new Set<() => void>();
   let seq = 0;
+  let delayMs = opts.delayMs ?? 0;
   const server = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
     idleTimeout: 0,
     async fetch(req) {
+      const at = Date.now();
       const url = new URL(req.url);
       const rawBody = await req.text().catch(() => "");
       let body: ChatRequest = {};
@@ -158,7 +166,8 @@ export function startFakeLlm(opts: FakeLlmOptions = {}): FakeLlm {
       } catch {
         // Not JSON: recorded raw only, as before.
       }
-      requests.push({ path: url.pathname, headers: Object.fromEntries(req.headers), body, rawBody });
+      requests.push({ path: url.pathname, headers: Object.fromEntries(req.headers), body, rawBody, at });
+      if (delayMs > 0) await Bun.sleep(delayMs);
       if (!url.pathname.endsWith("/chat/completions")) return new Response("not found", { status: 404 });
       const messages = body.messages ?? [];
       const id = `fake-${++seq}`;
@@ -222,6 +231,9 @@ export function startFakeLlm(opts: FakeLlmOptions = {}): FakeLlm {
     url,
     baseURL: `${url}/v1`,
     requests,
+    setDelay(ms) {
+      delayMs = ms;
+    },
     async stop() {
       for (const release of stalled) release();
       stalled.clear();

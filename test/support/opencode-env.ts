@@ -48,6 +48,8 @@ export function opencodeServerEnv(llm: FakeLlm, extra: Record<string, string> = 
     OPENCODE_MODEL: "fake/fake-model",
     OPENCODE_CONFIG_JSON: JSON.stringify(fakeProviderConfig(llm)),
     OPENCODE_DISABLE_MODELS_FETCH: "1",
+    // Each warm agent is a booted opencode (~340 MiB): only the tests that ask for them get any.
+    WARM_AGENTS: "0",
     ...extra,
   };
 }
