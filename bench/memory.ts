@@ -124,6 +124,8 @@ export async function memory(ctx: BenchContext): Promise<BenchResult> {
       HOST: "127.0.0.1",
       WORK_DIR: home,
       OPENCODE_BIN: FAKE_AGENT,
+      // A stand-in that prints events, not opencode: it has no server mode to keep warm.
+      WARM_AGENTS: "0",
       OPENCODE_AUTH_TOKEN: "bench-token-0123456789",
     };
     const starts = { ours: [] as number[], bare: [] as number[] };

@@ -35,6 +35,8 @@ function serverEnv(): Record<string, string> {
     WORK_DIR: home,
     DATA_DIR: path.join(home, "data"),
     OPENCODE_BIN: FAKE_AGENT,
+    // A stand-in that prints events, not opencode: it has no server mode to keep warm.
+    WARM_AGENTS: "0",
     OPENCODE_AUTH_TOKEN: "bench-token-0123456789",
     // The same for both; the sandbox's own cost (bench 7) would only add noise here.
     SANDBOX: "off",

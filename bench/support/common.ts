@@ -67,6 +67,8 @@ export async function fakeAgentServer(env: Record<string, string> = {}): Promise
     PORT: "0",
     WORK_DIR: home,
     OPENCODE_BIN: FAKE_AGENT,
+    // A stand-in that prints events, not opencode: it has no server mode to keep warm.
+    WARM_AGENTS: "0",
     OPENCODE_AUTH_TOKEN: "bench-token-0123456789",
     ...env,
   });
