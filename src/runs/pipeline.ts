@@ -135,7 +135,8 @@ export async function executeRun(
     let prepared: PreparedRepo | null = null;
     try {
       if (spec.repo) {
-        prepared = await prepareRepo(deps.repo, spec.repo, workspace, spec.runId, signal);
+        // A warm agent's sandbox was made before the clone: it cannot be shown the mirror's objects, so its workspace stands alone.
+        prepared = await prepareRepo(reserved ? { ...deps.repo, shareMirror: false } : deps.repo, spec.repo, workspace, spec.runId, signal);
         const earlier = spec.resume?.commits;
         if (earlier) prepared = await restoreKept(deps.repo, prepared, workspace, earlier, spec.runId, signal);
         emit({ type: "git", action: "cloned", branch: prepared.target, base_branch: prepared.baseBranch, base_commit: prepared.baseCommit });
