@@ -282,6 +282,9 @@ beforeAll(async () => {
     MAX_CONCURRENT_RUNS: "2",
     // The agents wait for the test's gate files: the only host directory beyond the system they see.
     SANDBOX_READ_PATHS: dirs.gate,
+    // Runs are found by their run cookie and opencode run's title; a warm agent carries its own cookie
+    // (it booted before the run existed): its environment is checked in warm-agents-repo.test.ts.
+    WARM_AGENTS: "0",
   };
   server = await spawnServer(user.wrap(SOURCE_CMD), env);
   serverPid = server.proc.pid;

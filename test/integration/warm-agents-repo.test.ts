@@ -2,7 +2,9 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { fakeScript, startFakeLlm, type FakeLlm } from "../support/fake-llm.ts";
 import { startGitServer, type GitServer } from "../support/git-server.ts";
+import { readFileSync } from "node:fs";
 import { readJson } from "../support/http.ts";
+import { processesMatching } from "../support/procs.ts";
 import { opencodeServerEnv } from "../support/opencode-env.ts";
 import { startTestServer, type TestServer } from "../support/server.ts";
 import { waitFor } from "../support/wait.ts";
@@ -11,12 +13,15 @@ const GIT_TOKEN = "canary-git-token-warm-7d21";
 let llm: FakeLlm;
 let git: GitServer;
 let s: TestServer;
+let workDir: string;
 
 beforeAll(async () => {
   llm = startFakeLlm();
   git = startGitServer({ token: GIT_TOKEN });
   await git.createRepo("app", { private: true, files: { "README.md": "# app\n" } });
-  s = await startTestServer(opencodeServerEnv(llm, { SANDBOX: "bwrap", WARM_AGENTS: "1", GIT_TOKEN, ALLOWED_REPO_PREFIXES: `${git.url}/`, MAX_EXECUTION_TIME: "60s" }));
+  const env = opencodeServerEnv(llm, { SANDBOX: "bwrap", WARM_AGENTS: "1", GIT_TOKEN, ALLOWED_REPO_PREFIXES: `${git.url}/`, MAX_EXECUTION_TIME: "60s" });
+  workDir = env.WORK_DIR as string;
+  s = await startTestServer(env);
 });
 
 afterAll(async () => {
@@ -45,3 +50,23 @@ test("the agent reads the repository's history and commits on it; the push arriv
   expect(history).toBe(`${subject}\n# app\n`);
   expect((await git.git("app", "fsck", "--strict")).trim()).toBe("");
 }, 120_000);
+
+test("a booted warm agent holds none of the server's secrets: no process of its sandbox has the git token or the provider key in its environment", async () => {
+  await waitFor(async () => (await metric("opencode_server_warm_agents_ready")) === 1, { timeoutMs: 60_000, what: "a warm agent to be ready" });
+  const procs = processesMatching(workDir).filter((p) => p.state !== "Z");
+  // bwrap, the bridge, opencode serve: the sandbox is there to inspect.
+  expect(procs.length).toBeGreaterThanOrEqual(2);
+  let read = 0;
+  for (const p of procs) {
+    let environ: string;
+    try {
+      environ = readFileSync(`/proc/${p.pid}/environ`, "utf8");
+    } catch {
+      continue;
+    }
+    read++;
+    expect(environ).not.toContain(GIT_TOKEN);
+    expect(environ).not.toContain("sk-fake-provider-key");
+  }
+  expect(read).toBeGreaterThanOrEqual(2);
+});
