@@ -3,28 +3,19 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import { readChunks, TailBuffer } from "../lib/line-reader.ts";
-import type { AgentNetworks, RunNetwork } from "../network/agent-network.ts";
+import type { RunNetwork } from "../network/agent-network.ts";
 import type { EgressAttempt } from "../network/egress-proxy.ts";
 import { killProcessTree, RUN_COOKIE_VAR } from "../proc/process-tree.ts";
 import { track, untrack } from "../proc/reaper.ts";
 import { createWorkspace, type Workspace } from "../runs/workspace.ts";
-import type { Sandbox } from "../sandbox/types.ts";
-import { fillMarks, prepareRunHome, type RunFiles } from "./run-home.ts";
-import { exitOf } from "./runner.ts";
+import { fillMarks, prepareRunHome } from "./run-home.ts";
+import { exitOf, type OpencodeRunnerOptions } from "./runner.ts";
 import { ServeClient, type ServeAddress } from "./serve-client.ts";
 import { driveWarmRun } from "./warm-run.ts";
 import type { AgentInput, AgentOutcome } from "./types.ts";
 
-export interface WarmAgentOptions {
-  bin: string;
-  baseEnv: Record<string, string>;
-  sandbox: Sandbox;
-  files: RunFiles;
-  hidden: readonly string[];
-  readOnly: readonly string[];
-  networks: AgentNetworks | null;
-  defaultModel: string | null;
-  maxOutputBytes: number;
+/** What a run's sandbox is made of (the same as OpencodeRunner's), and where warm workspaces go. */
+export interface WarmAgentOptions extends Omit<OpencodeRunnerOptions, "gc"> {
   workDir: string;
   /** `opencode-warm-<replica tag>-`: names this process's warm workspaces (start-up removes its leftovers). */
   prefix: string;
