@@ -1,4 +1,5 @@
 // Waits for a condition with a deadline instead of sleeping a fixed time.
+import { readdirSync } from "node:fs";
 
 export async function waitFor<T>(
   probe: () => T | Promise<T>,
@@ -20,7 +21,6 @@ export async function waitFor<T>(
  * Returns the entries still there after the deadline (none, when everything was cleaned up).
  */
 export async function settledDir(dir: string, timeoutMs = 10_000): Promise<string[]> {
-  const { readdirSync } = await import("node:fs");
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const entries = readdirSync(dir).filter((e) => !e.startsWith("opencode-spare-"));
