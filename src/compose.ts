@@ -193,6 +193,7 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
     startedAt: Date.now(),
     inFlight: () => service.inFlight,
     queued: () => service.queuedNow(),
+    queuedIfFresh: () => service.queuedIfFresh(),
     store: { kind: store.kind, replica: config.replicaId },
     draining: () => service.isDraining,
     storeProblem: () => service.storeProblem,

@@ -20,6 +20,11 @@ export class QueueCount {
     return this.cached?.n ?? 0;
   }
 
+  /** The count when the last one is still valid, without waiting; null when it must be read. */
+  fresh(): number | null {
+    return this.valid() ? (this.cached as { n: number }).n : null;
+  }
+
   /** The count, reused while valid; the last known one (or 0) when the store cannot be read. */
   now(): Promise<number> {
     const c = this.cached;

@@ -270,6 +270,11 @@ export class RunService {
     return this.count.now();
   }
 
+  /** The waiting count when it needs no store read (see QueueCount.fresh). */
+  queuedIfFresh(): number | null {
+    return this.count.fresh();
+  }
+
   /** Stored events after `afterSeq` and the ones to come; null when there is no such run. */
   async subscribe(id: string, afterSeq: number, listener: EventListener): Promise<(Subscription & { finished: boolean }) | null> {
     const record = await this.get(id);

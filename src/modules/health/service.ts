@@ -11,6 +11,8 @@ export interface HealthSource {
   inFlight(): number;
   /** Runs waiting (over all replicas on a shared store). */
   queued(): Promise<number>;
+  /** The same count when it can be had without a store read; null otherwise. */
+  queuedIfFresh(): number | null;
   /** Which store and which replica answer. */
   store: { kind: "sqlite" | "postgres"; replica: string };
   draining(): boolean;
@@ -19,7 +21,11 @@ export interface HealthSource {
 }
 
 export async function healthOf(src: HealthSource, now = Date.now()): Promise<Health> {
-  const queued = await src.queued();
+  return healthFrom(src, await src.queued(), now);
+}
+
+/** The answer for a known queue count. */
+export function healthFrom(src: HealthSource, queued: number, now = Date.now()): Health {
   return {
     status: src.draining() ? "shutting_down" : src.storeProblem() !== null ? "degraded" : "healthy",
     timestamp: new Date(now).toISOString(),
