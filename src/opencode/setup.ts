@@ -1,5 +1,5 @@
 // Prepares opencode's home at start-up: credentials, config, no per-run plugin install, and the binary's version.
-import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { secretLeaves, type Config } from "../config.ts";
 import { OPENCODE_VERSION_SCANNED as PINNED_OPENCODE } from "./provider-env.ts";
@@ -175,6 +175,17 @@ export function withSandboxDefaults(configJson: Record<string, unknown> | null, 
   return { ...configJson, permission: { external_directory: "allow", ...own } };
 }
 
+/**
+ * The server never uses opencode's snapshots — a shadow git repository of the working directory, written at
+ * every step's start and compared at its end, that serves the TUI's undo and per-step patch parts: a run's
+ * diff comes from git itself. In a repository workspace each of those is a `git add` of the whole checkout
+ * (thousands of files hashed before a step's answer is taken in), so they are off unless the operator's
+ * OPENCODE_CONFIG_JSON says `"snapshot"` itself.
+ */
+export function withServerDefaults(configJson: Record<string, unknown> | null): Record<string, unknown> {
+  return configJson && "snapshot" in configJson ? configJson : { ...configJson, snapshot: false };
+}
+
 /** Everything opencode needs before the first run, done synchronously; throws SetupError naming the variable at fault. */
 export function setupOpencode(config: Config, opts: { sandboxed: boolean } = { sandboxed: false }): OpencodeSetup {
   const dirs = config.opencode.dirs;
@@ -188,11 +199,10 @@ export function setupOpencode(config: Config, opts: { sandboxed: boolean } = { s
   for (const dir of [dirs.config, dirs.data, config.workDir]) mkdirSync(dir, { recursive: true, mode: 0o700 });
   const authEntries = authOf(config, fileAuth, warnings);
   const auth = JSON.stringify(authEntries, null, 2);
-  const configJson = withSandboxDefaults(config.opencode.configJson, opts.sandboxed);
-  const configText = configJson ? JSON.stringify(configJson, null, 2) : null;
+  const configJson = withServerDefaults(withSandboxDefaults(config.opencode.configJson, opts.sandboxed));
+  const configText = JSON.stringify(configJson, null, 2);
   writePrivate(authFile, auth);
-  if (configText) writePrivate(configFile, configText);
-  else rmSync(configFile, { force: true });
+  writePrivate(configFile, configText);
   guardPluginInstall(dirs.config, writePrivate);
   const providers = planProviders(authEntries, configJson, config.agentEnv);
   const agent = agentCredentials(providers, authEntries, configJson, config.agentEnv);

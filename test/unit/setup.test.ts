@@ -90,7 +90,7 @@ describe("setupOpencode", () => {
     });
     expect(mode(setup.authFile)).toBe(0o600);
     expect(setup.configFile).toBe(path.join(home, ".config/opencode/config.json"));
-    expect(JSON.parse(readFileSync(setup.configFile, "utf8"))).toEqual({ theme: "dark", model: "anthropic/claude-sonnet-4-5" });
+    expect(JSON.parse(readFileSync(setup.configFile, "utf8"))).toEqual({ theme: "dark", model: "anthropic/claude-sonnet-4-5", snapshot: false });
     expect(mode(setup.configFile)).toBe(0o600);
     expect(existsSync(path.join(home, ".config/opencode/node_modules"))).toBe(true);
     expect(JSON.parse(readFileSync(path.join(home, ".config/opencode/package-lock.json"), "utf8")).packages[""].dependencies).toEqual({
@@ -128,7 +128,23 @@ describe("setupOpencode", () => {
     const second = setupOpencode(loadConfig({ ...e, OPENCODE_AUTH_TOKEN: "", OPENCODE_CONFIG_JSON: "", ANTHROPIC_API_KEY: "sk-ant-x-123" }));
     expect(second.authFile).toBe(first.authFile);
     expect(JSON.parse(readFileSync(second.authFile, "utf8"))).toEqual({});
-    expect(existsSync(second.configFile)).toBe(false);
+    // Only the server's own default is left of the first start's config.
+    expect(JSON.parse(readFileSync(second.configFile, "utf8"))).toEqual({ snapshot: false });
+  });
+
+  test("opencode's snapshots are off for every run unless OPENCODE_CONFIG_JSON names them, either way", () => {
+    const cases = [
+      ["", { snapshot: false }],
+      ['{"theme":"dark"}', { theme: "dark", snapshot: false }],
+      ['{"snapshot":true}', { snapshot: true }],
+      ['{"snapshot":false,"theme":"x"}', { snapshot: false, theme: "x" }],
+    ] as const;
+    for (const [json, want] of cases) {
+      const setup = setupOpencode(loadConfig(env({ OPENCODE_AUTH_TOKEN: "oc-token-123456", OPENCODE_CONFIG_JSON: json })));
+      expect(JSON.parse(readFileSync(setup.configFile, "utf8"))).toEqual(want);
+      // What each run's own home gets (OPENCODE_CONFIG), not just the server's copy.
+      expect(JSON.parse(setup.runFiles.config as string)).toMatchObject(want);
+    }
   });
 
   test("OPENCODE_BIN that does not exist or does not run fails naming OPENCODE_BIN", async () => {
