@@ -2,6 +2,7 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { createApp, type App } from "./app.ts";
+import { KeyRegistry } from "./auth/keys.ts";
 import type { Config } from "./config.ts";
 import { MirrorCache } from "./git/mirror-cache.ts";
 import { parsePrefixes, repositoryUrlOf } from "./git/url-policy.ts";
@@ -65,6 +66,12 @@ export interface Graph {
   store: RunStore;
   metrics: Metrics;
   gitBinary: string | null;
+  keys: KeyRegistry;
+  /**
+   * Reads API_KEYS_FILE again (SIGHUP): a good file replaces the keys at once, runs in flight go on; a bad
+   * one keeps the keys there were and says why in the log. True when the keys were replaced.
+   */
+  reloadKeys(): boolean;
   /** Ends what a crashed server left running, then starts what waits in the queue. */
   start(): Promise<void>;
   /** Timers off, the store closed (after start() has settled). */
@@ -109,6 +116,7 @@ export async function openStore(config: Config, logger: Logger): Promise<RunStor
 export function composeGraph(config: Config, deps: GraphDeps): Graph {
   const { logger, redactor } = deps;
   const gitBinary = findGit(config);
+  const keys = new KeyRegistry(config.apiKeys, config.keysFile?.entries ?? [], config.keysFile?.path ?? null);
   const store = deps.store ?? new SqliteRunStore(path.join(config.dataDir, "opencode-server.db"));
   const events = new EventLog(store, redactor);
   const health = new StoreHealth(store, logger);
@@ -187,7 +195,7 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
   const healthSource: HealthSource = {
     version: VERSION,
     opencodeVersion: deps.opencodeVersion,
-    auth: config.apiKeys.length > 0 ? "api_key" : "none",
+    auth: keys.enabled ? "api_key" : "none",
     sandbox: deps.sandbox,
     network: deps.network,
     startedAt: Date.now(),
@@ -199,7 +207,7 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
   };
   const app = createApp({
     logger,
-    apiKeys: config.apiKeys,
+    keys,
     maxRequestBytes: config.maxRequestBytes,
     version: VERSION,
     runs: service,
@@ -232,6 +240,22 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
     store,
     metrics,
     gitBinary,
+    keys,
+    reloadKeys() {
+      if (keys.file === null) {
+        logger.info("keys not reloaded: API_KEYS_FILE is not set");
+        return false;
+      }
+      try {
+        const { added, removed } = keys.reload();
+        logger.info("keys reloaded", { file: keys.file, keys: keys.size, added, removed });
+        return true;
+      } catch (err) {
+        // Loud, and nothing changes: a typo in the file must not lock everyone out (or let anyone in).
+        logger.error("keys file not reloaded: the keys in use stay", { file: keys.file, error: err instanceof Error ? err.message : String(err) });
+        return false;
+      }
+    },
     start() {
       started = (async () => {
         try {

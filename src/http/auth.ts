@@ -1,7 +1,10 @@
-// API-key authentication for every route but the public ones, compared in constant time.
+// API-key authentication for every route but the public ones, compared in constant time; the matched key's caller rides on the request.
 import { createHash, timingSafeEqual } from "node:crypto";
 import { Elysia } from "elysia";
+import { ANONYMOUS } from "../auth/caller.ts";
+import type { KeyRegistry } from "../auth/keys.ts";
 import { AppError } from "../errors.ts";
+import { requestMeta } from "./request-context.ts";
 
 export const WWW_AUTHENTICATE = 'Bearer realm="opencode-server", Api-Key realm="opencode-server"';
 const AUTH_HELP = "Authentication required: send Authorization: Bearer <key>, Authorization: Api-Key <key> or X-API-Key: <key>";
@@ -50,12 +53,22 @@ export function isPublicPath(path: string, open: PublicRoutes = {}): boolean {
   return (open.docs ?? true) && (path === "/swagger" || path.startsWith("/swagger/") || path === "/favicon.ico");
 }
 
-export function auth(apiKeys: readonly string[], opts: PublicRoutes = {}) {
-  const configured = apiKeys.map(digest);
+export function auth(keys: KeyRegistry, opts: PublicRoutes = {}) {
   return new Elysia({ name: "auth" }).onRequest(({ request, set }) => {
-    if (configured.length === 0 || isPublicPath(new URL(request.url).pathname, opts)) return;
-    if (keyMatches(presentedKeys(request.headers), configured)) return;
+    const meta = requestMeta(request);
+    if (!keys.enabled) {
+      meta.caller = ANONYMOUS;
+      return;
+    }
+    if (isPublicPath(new URL(request.url).pathname, opts)) return;
+    const match = keys.match(presentedKeys(request.headers));
+    if (match.kind === "ok") {
+      meta.caller = match.caller;
+      return;
+    }
     set.headers["www-authenticate"] = WWW_AUTHENTICATE;
+    // The key was right once: saying so tells its holder to get a new one, and nothing to someone guessing.
+    if (match.kind === "expired") throw new AppError("key_expired", `The API key "${match.name}" has expired: ask for a new one`);
     throw new AppError("unauthorized", AUTH_HELP);
   });
 }

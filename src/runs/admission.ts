@@ -64,6 +64,8 @@ export interface RecordOptions {
   now: number;
   limits: Limits;
   webhooks: WebhookSubscription[];
+  /** The key the run belongs to (default: none). */
+  owner?: string | null;
   /** A follow-up's place in its conversation; a first run starts its own (its caps as asked are the thread's). */
   thread: { parentId: string; threadId: string; threadLimits: Limits } | { asked: Limits };
 }
@@ -108,6 +110,7 @@ export function newRecord(request: QueuedRequest, opts: RecordOptions): RunRecor
     threadLimits: thread.threadLimits,
     pullRequest: repo?.pullRequest ?? null,
     webhooks: opts.webhooks,
+    owner: opts.owner ?? null,
     outcome: null,
   };
 }
