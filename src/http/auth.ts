@@ -1,5 +1,4 @@
 // API-key authentication for every route but the public ones, compared in constant time; the matched key's caller rides on the request.
-import { createHash, timingSafeEqual } from "node:crypto";
 import { Elysia } from "elysia";
 import { ANONYMOUS } from "../auth/caller.ts";
 import type { KeyRegistry } from "../auth/keys.ts";
@@ -10,10 +9,6 @@ export const WWW_AUTHENTICATE = 'Bearer realm="opencode-server", Api-Key realm="
 const AUTH_HELP = "Authentication required: send Authorization: Bearer <key>, Authorization: Api-Key <key> or X-API-Key: <key>";
 const SCHEME = /^(bearer|api-key)\s+(.+)$/i;
 
-function digest(value: string): Buffer {
-  return createHash("sha256").update(value).digest();
-}
-
 /** The credentials a request presents, from any of the three accepted headers. */
 export function presentedKeys(headers: Headers): string[] {
   const keys: string[] = [];
@@ -23,19 +18,6 @@ export function presentedKeys(headers: Headers): string[] {
   const apiKey = headers.get("x-api-key");
   if (apiKey) keys.push(apiKey.trim());
   return keys;
-}
-
-/**
- * True when any presented key equals any configured key. Keys are hashed first so every
- * comparison has the same length, and every pair is compared so timing reveals nothing.
- */
-export function keyMatches(presented: string[], configured: readonly Buffer[]): boolean {
-  let ok = false;
-  for (const p of presented) {
-    const d = digest(p);
-    for (const c of configured) ok = timingSafeEqual(d, c) || ok;
-  }
-  return ok;
 }
 
 export interface PublicRoutes {

@@ -11,6 +11,7 @@ import { createEdge } from "../../src/http/edge.ts";
 import { createLogger } from "../../src/lib/logger.ts";
 import { Redactor } from "../../src/lib/redact.ts";
 import { testApp, type TestApp } from "../support/app.ts";
+import { keysToml } from "../support/keys.ts";
 import { loggingGit } from "../support/git-server.ts";
 import { waitFor, settledDir } from "../support/wait.ts";
 import { figure, scale } from "./support/figures.ts";
@@ -81,7 +82,9 @@ beforeAll(() => {
   // The one allowed http:// host: a stand-in git host that knows no repository, for the probe check below.
   stub = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("repository not found", { status: 404 }) });
   t = testApp({
-    apiKeys: [KEY, OLD_KEY],
+    // The rotated key comes from API_KEYS_FILE (admin): the auth cases hold with both sources in use.
+    apiKeys: [KEY],
+    keysFile: keysToml([{ name: "rotated", key: OLD_KEY, scopes: ["admin"] }]),
     maxRequestBytes: MAX_BODY,
     allowedRepos: [ALLOWED_PREFIX, `http://127.0.0.1:${stub.port}/allowed/`],
     gitBinary: spy.bin,
