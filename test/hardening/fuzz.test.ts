@@ -205,17 +205,20 @@ describe("the probes", () => {
     // The clone failed, so the agent never ran.
     expect(t.runner.calls).toHaveLength(1);
 
-    // The run whose Idempotency-Key the fuzzer reuses (every reuse differs from it: 422).
-    const original = await fetch(`${base}/runs`, {
-      method: "POST",
-      headers: { "x-api-key": KEY, "content-type": "text/plain", "idempotency-key": CONFLICT_KEY },
-      body: `original ${crypto.randomUUID()}`,
-    });
-    expect(original.status).toBe(202);
-    await t.runner.waitForCalls(2);
-    expectedCalls = 2;
-    // The hello run, the failed clone and the original.
-    expectedRuns = 3;
+    // The runs whose Idempotency-Key the fuzzer reuses (every reuse differs from them: 422). Idempotency-Keys
+    // are per API key, so each key has its original.
+    for (const key of [KEY, OLD_KEY]) {
+      const original = await fetch(`${base}/runs`, {
+        method: "POST",
+        headers: { "x-api-key": key, "content-type": "text/plain", "idempotency-key": CONFLICT_KEY },
+        body: `original ${crypto.randomUUID()}`,
+      });
+      expect(original.status).toBe(202);
+    }
+    await t.runner.waitForCalls(3);
+    expectedCalls = 3;
+    // The hello run, the failed clone and the two originals.
+    expectedRuns = 4;
     expect(runsStored()).toBe(expectedRuns);
     gitLogBaseline = gitLogSize();
     expect(gitLogBaseline).toBeGreaterThan(0);
