@@ -2,7 +2,7 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { createApp, type App } from "./app.ts";
-import { KeyRegistry } from "./auth/keys.ts";
+import { KeyRegistry, reloadKeys } from "./auth/keys.ts";
 import type { Config } from "./config.ts";
 import { MirrorCache } from "./git/mirror-cache.ts";
 import { parsePrefixes, repositoryUrlOf } from "./git/url-policy.ts";
@@ -241,21 +241,7 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
     metrics,
     gitBinary,
     keys,
-    reloadKeys() {
-      if (keys.file === null) {
-        logger.info("keys not reloaded: API_KEYS_FILE is not set");
-        return false;
-      }
-      try {
-        const { added, removed } = keys.reload();
-        logger.info("keys reloaded", { file: keys.file, keys: keys.size, added, removed });
-        return true;
-      } catch (err) {
-        // Loud, and nothing changes: a typo in the file must not lock everyone out (or let anyone in).
-        logger.error("keys file not reloaded: the keys in use stay", { file: keys.file, error: err instanceof Error ? err.message : String(err) });
-        return false;
-      }
-    },
+    reloadKeys: () => reloadKeys(keys, logger),
     start() {
       started = (async () => {
         try {

@@ -1,4 +1,5 @@
 // Who makes a request, as the run layer sees it: a key's name and scopes (never the key), and what they allow.
+import { AppError } from "../errors.ts";
 import { NO_LIMITS, type Limits } from "../runs/model.ts";
 
 export const SCOPES = ["runs:create", "runs:read", "runs:read-all", "runs:cancel", "runs:cancel-all", "metrics", "admin"] as const;
@@ -43,7 +44,14 @@ export function canCancel(caller: Caller, owner: string | null): boolean {
   return owner !== null && owner === caller.name && can(caller, "runs:cancel");
 }
 
-/** The owner a listing is limited to: undefined (every run) for runs:read-all, else the caller's own. */
+/** A valid key without the scope for what it asked (a run it may not read is a 404 instead). */
+export function forbidden(caller: Caller, scope: Scope): AppError {
+  return new AppError("forbidden", `The API key "${caller.name ?? ""}" lacks the scope ${scope}`);
+}
+
+/** The owner a listing is limited to: undefined (every run) for runs:read-all, else the caller's own; 403 without a read scope. */
 export function listOwner(caller: Caller): string | undefined {
-  return can(caller, "runs:read-all") ? undefined : (caller.name ?? "");
+  if (can(caller, "runs:read-all")) return undefined;
+  if (!can(caller, "runs:read")) throw forbidden(caller, "runs:read");
+  return caller.name ?? "";
 }

@@ -1,5 +1,6 @@
 // The configured keys — API_KEY's (full access) and API_KEYS_FILE's (named, scoped) — and the constant-time match of a presented key.
 import { createHash, timingSafeEqual } from "node:crypto";
+import type { Logger } from "../lib/logger.ts";
 import { NO_LIMITS } from "../runs/model.ts";
 import { scopeSet, type Caller } from "./caller.ts";
 import { readKeysFile, type KeyEntry } from "./keys-file.ts";
@@ -75,5 +76,22 @@ export class KeyRegistry {
     if (!entry) return { kind: "none" };
     if (entry.expiresAt !== null && entry.expiresAt <= now) return { kind: "expired", name: entry.name };
     return { kind: "ok", caller: { name: entry.name, scopes: entry.scopes, ceilings: entry.ceilings } };
+  }
+}
+
+/** SIGHUP: the file read again, and the log says what changed — or, loudly, why nothing did. True when the keys were replaced. */
+export function reloadKeys(keys: KeyRegistry, logger: Logger): boolean {
+  if (keys.file === null) {
+    logger.info("keys not reloaded: API_KEYS_FILE is not set");
+    return false;
+  }
+  try {
+    const { added, removed } = keys.reload();
+    logger.info("keys reloaded", { file: keys.file, keys: keys.size, added, removed });
+    return true;
+  } catch (err) {
+    // Nothing changes: a typo in the file must neither lock everyone out nor let anyone in.
+    logger.error("keys file not reloaded: the keys in use stay", { file: keys.file, error: err instanceof Error ? err.message : String(err) });
+    return false;
   }
 }

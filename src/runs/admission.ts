@@ -43,6 +43,11 @@ export function queuedRequest(input: RunInput, allowedRepos: readonly RepoPrefix
   }
 }
 
+/** Idempotency-Keys are per API key: the stored key is prefixed with the key's name (neither holds a space). */
+export function scopedIdempotencyKey(owner: string | null, key: string): string {
+  return owner === null ? key : `${owner} ${key}`;
+}
+
 /** Runs on one branch of one repository take turns: this is their lock's name. */
 export function branchLock(request: QueuedRequest): string | null {
   const repo = request.repository;

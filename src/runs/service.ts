@@ -1,12 +1,12 @@
 // The one way to start, wait for, read, follow and cancel runs — what every door (POST /run, /runs, a stream) calls.
 import { AppError } from "../errors.ts";
-import { can, canCancel, canRead, listOwner, type Caller, type Scope } from "../auth/caller.ts";
+import { can, canCancel, canRead, forbidden, listOwner, type Caller } from "../auth/caller.ts";
 import type { RepoPrefix } from "../git/url-policy.ts";
 import { formatDuration } from "../lib/duration.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { ModelCatalog } from "../opencode/model-catalog.ts";
 import type { RunStopped } from "./abort.ts";
-import { branchLock, fingerprint, newRecord, queuedRequest, queueFull, type RunInput } from "./admission.ts";
+import { branchLock, fingerprint, newRecord, queuedRequest, queueFull, scopedIdempotencyKey, type RunInput } from "./admission.ts";
 import type { EventListener, EventLog, Subscription } from "./event-log.ts";
 import { resolveLimits } from "./budget.ts";
 import { followUpOf, type FollowUp } from "./follow-up.ts";
@@ -51,16 +51,6 @@ export interface RunServiceDeps {
   webhooks: WebhookSettings;
   /** Which forge each repository lives on (FORGES, github.com known): a pull request elsewhere is refused before it runs. */
   forges: readonly ForgeSite[];
-}
-
-/** A valid key without the scope for what it asked (a run it may not read is a 404 instead). */
-function forbidden(caller: Caller, scope: Scope): AppError {
-  return new AppError("forbidden", `The API key "${caller.name ?? ""}" lacks the scope ${scope}`);
-}
-
-/** Idempotency-Keys are per API key: the stored key is prefixed with the key's name (neither holds a space). */
-export function scopedIdempotencyKey(owner: string | null, key: string): string {
-  return owner === null ? key : `${owner} ${key}`;
 }
 
 /** A store fault as the caller sees it: nothing was started, try again later. */
@@ -283,18 +273,13 @@ export class RunService {
 
   /** The runs `caller` may read, filtered in the store's query so that pages stay whole. */
   listFor(caller: Caller, q: Omit<ListQuery, "owner">): Promise<RunRecord[]> {
-    return this.list({ ...q, owner: this.ownerFilter(caller) });
+    return this.list({ ...q, owner: listOwner(caller) });
   }
 
   /** A conversation's runs, oldest first, if `caller` may read them (one thread has one owner): else none, as for no such thread. */
   threadFor(caller: Caller, threadId: string, limit: number, after?: { createdAt: number; id: string }): Promise<RunRecord[]> {
-    const owner = this.ownerFilter(caller);
+    const owner = listOwner(caller);
     return this.read((s) => s.thread(threadId, limit, after, owner));
-  }
-
-  private ownerFilter(caller: Caller): string | undefined {
-    if (!can(caller, "runs:read") && !can(caller, "runs:read-all")) throw forbidden(caller, "runs:read");
-    return listOwner(caller);
   }
 
   /** cancel() for a client: 404 (null) for a run it may not read, 403 for one it may read but not cancel. */
