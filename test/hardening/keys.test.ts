@@ -86,6 +86,7 @@ describe("two keys with own-run scopes", () => {
     // Listings are filtered in the store's query: bob's list and alice's thread hold nothing of hers for him.
     expect(await readJson(await t.request("/runs", as(BOB)))).toEqual({ runs: [], next_cursor: null });
     expect(await readJson(await t.request(`/runs?thread=${done}`, as(BOB)))).toEqual({ runs: [], next_cursor: null });
+    expect(await readJson(await t.request(`/runs?thread=${ghost}`, as(BOB)))).toEqual({ runs: [], next_cursor: null });
     const hers = (await readJson(await t.request("/runs", as(ALICE)))).runs as JsonObject[];
     expect(hers.map((r) => [r.id, r.owner])).toEqual([[done, "alice"], [mine, "alice"]]);
     // Bob's cancel attempts left alice's run running.
@@ -204,6 +205,27 @@ describe("two keys with own-run scopes", () => {
     expect(lines.some((l) => l.msg === "request" && l.key === "bob")).toBe(true);
     expect(lines.some((l) => l.msg === "run finished" && l.key === "bob")).toBe(true);
     for (const k of ALL) expect(t.logs.join("\n")).not.toContain(k.key);
+  });
+});
+
+describe("runs from before keys", () => {
+  test("are owned by nobody: only runs:read-all sees them, an own-run key gets a 404", async () => {
+    const before = testApp({ runner: runner() });
+    const answer = await readJson(await before.request("/run", text("from the days without keys")));
+    expect(answer).toMatchObject({ success: true });
+    expect(answer.owner).toBeUndefined();
+    const id = String(answer.run_id);
+    expect((await readJson(await before.request(`/runs/${id}`))).owner).toBeNull();
+    await before.close();
+    const after = testApp({ dataDir: before.dataDir, keysFile: keysToml([ALICE, AUDITOR]), runner: runner() });
+    try {
+      expect((await after.request(`/runs/${id}`, as(ALICE))).status).toBe(404);
+      expect(await readJson(await after.request("/runs", as(ALICE)))).toEqual({ runs: [], next_cursor: null });
+      expect(await readJson(await after.request(`/runs/${id}`, as(AUDITOR)))).toMatchObject({ id, owner: null, status: "succeeded" });
+      expect((await after.request("/runs")).status).toBe(401);
+    } finally {
+      await after.close();
+    }
   });
 });
 
