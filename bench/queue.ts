@@ -61,7 +61,7 @@ async function storeCalls(rounds: number): Promise<{ enqueue: number; claim: num
       const record: RunRecord = {
         id, requestId: id, status: queued ? "queued" : "running", code: null, error: null, createdAt: now, startedAt: queued ? null : now, finishedAt: null,
         idempotencyKey: null, fingerprint: "f", promptChars: prompt.length, title: "bench", model: null, agent: null, repository: null, branch: null, base: null, push: null, replica: null,
-        parentId: null, threadId: id, limits: NO_LIMITS, threadLimits: NO_LIMITS, pullRequest: null, webhooks: [], outcome: null,
+        parentId: null, threadId: id, limits: NO_LIMITS, threadLimits: NO_LIMITS, pullRequest: null, webhooks: [], owner: null, outcome: null,
       };
       const event = (seq: number, status: RunStatus): RunEvent => ({ run_id: id, seq, time: new Date(now).toISOString(), type: "status", status });
       if (queued) {

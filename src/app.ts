@@ -1,5 +1,6 @@
 // Composes the HTTP application: errors, auth, size limits, docs, then the feature modules (src/http/edge.ts wraps it).
 import { Elysia } from "elysia";
+import type { KeyRegistry } from "./auth/keys.ts";
 import { auth } from "./http/auth.ts";
 import { contentLengthGuard } from "./http/body.ts";
 import { docs } from "./http/docs.ts";
@@ -19,7 +20,8 @@ import type { HealthSource } from "./modules/health/service.ts";
 
 export interface AppDeps {
   logger: Logger;
-  apiKeys: readonly string[];
+  /** API_KEY's and API_KEYS_FILE's keys (reloaded in place on SIGHUP). */
+  keys: KeyRegistry;
   maxRequestBytes: number;
   version: string;
   runs: RunService;
@@ -38,7 +40,7 @@ export function createApp(deps: AppDeps) {
   const controller = new RunsController(runs);
   return new Elysia()
     .use(errorHandler(deps.logger))
-    .use(auth(deps.apiKeys, { metrics: deps.metricsPublic, docs: deps.docsPublic, dashboard: deps.dashboard }))
+    .use(auth(deps.keys, { metrics: deps.metricsPublic, docs: deps.docsPublic, dashboard: deps.dashboard }))
     .use(contentLengthGuard(deps.maxRequestBytes))
     .use(
       docs(deps.version, {

@@ -1,4 +1,5 @@
-// Command-line subcommands that do not start a server: --version, --help, healthcheck.
+// Command-line subcommands that do not start a server: --version, --help, healthcheck, keys new.
+import { newKey, newKeyOptions } from "./auth/keys-new.ts";
 import { ConfigError, DEFAULTS, ENV_DOCS, loadConfig, type Env } from "./config.ts";
 import { VERSION } from "./version.ts";
 
@@ -7,6 +8,8 @@ const USAGE = `opencode-server ${VERSION} — runs the opencode coding agent ove
 Usage:
   opencode-server              start the server (configured by environment variables)
   opencode-server healthcheck  exit 0 if the local server answers /health with 200, else 1
+  opencode-server keys new --name NAME [--scopes a,b] [--expires 2027-01-01T00:00:00Z]
+                               print a new random key, then its API_KEYS_FILE entry (TOML, then JSON)
   opencode-server --version    print the version
   opencode-server --help       print this help
 
@@ -51,10 +54,28 @@ export async function healthcheck(env: Env, timeoutMs = 5000): Promise<number> {
   return 1;
 }
 
+/** `keys new`: the key on the first line (shown once: only its digest is kept), the entries to paste after it. */
+function keysCommand(args: readonly string[]): number {
+  const [sub, ...rest] = args;
+  if (sub !== "new") {
+    process.stderr.write(`usage: opencode-server keys new --name NAME [--scopes runs:create,runs:read] [--expires 2027-01-01T00:00:00Z]\n`);
+    return 2;
+  }
+  const opts = newKeyOptions(rest);
+  if (typeof opts === "string") {
+    process.stderr.write(`keys new: ${opts}\n`);
+    return 2;
+  }
+  const made = newKey(opts);
+  process.stdout.write(`${made.key}\n# API_KEYS_FILE entry (TOML):\n${made.toml}\n# or (JSON, in "keys": [...]):\n${made.json}\n`);
+  return 0;
+}
+
 /** Runs a subcommand; returns its exit code, or null when the server should start. */
 export async function runCli(args: readonly string[], env: Env): Promise<number | null> {
   const [command, ...rest] = args;
   if (command === undefined) return null;
+  if (command === "keys") return keysCommand(rest);
   if (rest.length > 0) {
     process.stderr.write(`unexpected arguments: ${rest.join(" ")}\n\n${helpText()}`);
     return 2;

@@ -2,6 +2,7 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { createApp, type App } from "./app.ts";
+import { KeyRegistry, reloadKeys } from "./auth/keys.ts";
 import type { Config } from "./config.ts";
 import { MirrorCache } from "./git/mirror-cache.ts";
 import { parsePrefixes, repositoryUrlOf } from "./git/url-policy.ts";
@@ -65,6 +66,12 @@ export interface Graph {
   store: RunStore;
   metrics: Metrics;
   gitBinary: string | null;
+  keys: KeyRegistry;
+  /**
+   * Reads API_KEYS_FILE again (SIGHUP): a good file replaces the keys at once, runs in flight go on; a bad
+   * one keeps the keys there were and says why in the log. True when the keys were replaced.
+   */
+  reloadKeys(): boolean;
   /** Ends what a crashed server left running, then starts what waits in the queue. */
   start(): Promise<void>;
   /** Timers off, the store closed (after start() has settled). */
@@ -109,6 +116,7 @@ export async function openStore(config: Config, logger: Logger): Promise<RunStor
 export function composeGraph(config: Config, deps: GraphDeps): Graph {
   const { logger, redactor } = deps;
   const gitBinary = findGit(config);
+  const keys = new KeyRegistry(config.apiKeys, config.keysFile?.entries ?? [], config.keysFile?.path ?? null);
   const store = deps.store ?? new SqliteRunStore(path.join(config.dataDir, "opencode-server.db"));
   const events = new EventLog(store, redactor);
   const health = new StoreHealth(store, logger);
@@ -187,7 +195,7 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
   const healthSource: HealthSource = {
     version: VERSION,
     opencodeVersion: deps.opencodeVersion,
-    auth: config.apiKeys.length > 0 ? "api_key" : "none",
+    auth: keys.enabled ? "api_key" : "none",
     sandbox: deps.sandbox,
     network: deps.network,
     startedAt: Date.now(),
@@ -200,7 +208,7 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
   };
   const app = createApp({
     logger,
-    apiKeys: config.apiKeys,
+    keys,
     maxRequestBytes: config.maxRequestBytes,
     version: VERSION,
     runs: service,
@@ -233,6 +241,8 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
     store,
     metrics,
     gitBinary,
+    keys,
+    reloadKeys: () => reloadKeys(keys, logger),
     start() {
       started = (async () => {
         try {

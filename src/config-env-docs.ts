@@ -45,8 +45,9 @@ export const DEFAULTS = {
 /** Every variable the server reads, for --help (a test keeps this in step with the schema). */
 export const ENV_DOCS: readonly { name: string; default: string; description: string }[] = [
   { name: "PORT", default: DEFAULTS.PORT, description: "HTTP port (0 picks a free one)" },
-  { name: "HOST", default: "127.0.0.1 without API_KEY, 0.0.0.0 with it", description: "address to listen on" },
-  { name: "API_KEY", default: "", description: "API key(s), comma-separated; unset = no authentication (warned)" },
+  { name: "HOST", default: "127.0.0.1 without API_KEY or API_KEYS_FILE, 0.0.0.0 with one", description: "address to listen on" },
+  { name: "API_KEY", default: "", description: "API key(s), comma-separated, with every scope (named api-key-1, api-key-2, …); unset with no API_KEYS_FILE = no authentication (warned)" },
+  { name: "API_KEYS_FILE", default: "", description: "named keys with scopes, expiry and budgets (TOML or JSON, SHA-256 digests; opencode-server keys new); re-read on SIGHUP" },
   { name: "MAX_EXECUTION_TIME", default: DEFAULTS.MAX_EXECUTION_TIME, description: "wall-clock limit per run (Go duration: 300s, 5m, 1m30s)" },
   { name: "MAX_REQUEST_SIZE", default: DEFAULTS.MAX_REQUEST_SIZE, description: "maximum request body, bytes (K/M/G suffixes)" },
   { name: "MAX_OUTPUT_SIZE", default: DEFAULTS.MAX_OUTPUT_SIZE, description: "maximum output kept per run, bytes" },

@@ -57,6 +57,7 @@ export const EnvSchema = z.object({
       .map((k) => k.trim())
       .filter(Boolean),
   ),
+  API_KEYS_FILE: optionalText,
   MAX_EXECUTION_TIME: withDefault((v) => positive(parseDuration(v)), DEFAULTS.MAX_EXECUTION_TIME, "must be a positive Go duration such as 300s, 5m or 1m30s"),
   MAX_REQUEST_SIZE: withDefault((v) => positive(parseSize(v)), DEFAULTS.MAX_REQUEST_SIZE, "must be a positive number of bytes (suffixes K, M, G allowed)"),
   MAX_OUTPUT_SIZE: withDefault((v) => positive(parseSize(v)), DEFAULTS.MAX_OUTPUT_SIZE, "must be a positive number of bytes (suffixes K, M, G allowed)"),

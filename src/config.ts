@@ -17,6 +17,7 @@ import type { WebhookPrefix } from "./webhooks/url-policy.ts";
 export { secretLeaves, SERVER_SECRET_VARS } from "./agent-env.ts";
 import type { Limits } from "./runs/model.ts";
 export { DEFAULTS, ENV_DOCS } from "./config-env-docs.ts";
+import { KeysFileError, readKeysFile, type KeyEntry } from "./auth/keys-file.ts";
 export { EnvSchema } from "./config-schema.ts";
 
 export type { Env };
@@ -28,6 +29,8 @@ export interface Config {
   hostExplicit: boolean;
   port: number;
   apiKeys: string[];
+  /** API_KEYS_FILE and its entries as read at start (SIGHUP reads it again). */
+  keysFile: { path: string; entries: KeyEntry[] } | null;
   maxExecutionMs: number;
   maxRequestBytes: number;
   maxOutputBytes: number;
@@ -159,6 +162,15 @@ function databasePassword(url: string | null): string[] {
   return decoded === raw ? [raw] : [raw, decoded];
 }
 
+function keysFileOf(file: string): { path: string; entries: KeyEntry[] } {
+  try {
+    return { path: file, entries: readKeysFile(file) };
+  } catch (err) {
+    if (err instanceof KeysFileError) throw new ConfigError("API_KEYS_FILE", `${file}: ${err.message}`);
+    throw err;
+  }
+}
+
 /** Parses and validates the environment; throws ConfigError naming the first bad variable. */
 export function loadConfig(env: Env): Config {
   const parsed = EnvSchema.safeParse(env);
@@ -168,6 +180,7 @@ export function loadConfig(env: Env): Config {
   }
   const e = parsed.data;
   if (e.OPENCODE_AUTH_JSON) validateAuthJson(e.OPENCODE_AUTH_JSON);
+  const keysFile = e.API_KEYS_FILE ? keysFileOf(path.resolve(e.API_KEYS_FILE)) : null;
   if (e.WEBHOOK_URL && !e.WEBHOOK_SECRET) throw new ConfigError("WEBHOOK_SECRET", "must be set when WEBHOOK_URL is: every delivery is signed with it");
 
   // The invoking user's HOME/XDG locate DATA_DIR's default only: opencode's files for runs live in a
@@ -191,10 +204,11 @@ export function loadConfig(env: Env): Config {
 
   return {
     // Without a key, only this machine may reach an agent with a shell, unless HOST says otherwise.
-    host: e.HOST ?? (e.API_KEY.length > 0 ? "0.0.0.0" : "127.0.0.1"),
+    host: e.HOST ?? (e.API_KEY.length > 0 || keysFile ? "0.0.0.0" : "127.0.0.1"),
     hostExplicit: e.HOST !== undefined,
     port: e.PORT,
     apiKeys: e.API_KEY,
+    keysFile,
     maxExecutionMs: e.MAX_EXECUTION_TIME,
     maxRequestBytes: e.MAX_REQUEST_SIZE,
     maxOutputBytes: e.MAX_OUTPUT_SIZE,

@@ -27,6 +27,8 @@ export const ERROR_CODES = [
   "session_gone",
   "pull_request_failed",
   "callback_not_allowed",
+  "key_expired",
+  "forbidden",
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -46,6 +46,8 @@ async function main(): Promise<void> {
   // Handlers first: a signal during start-up must not kill the process with the default action.
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
+  // SIGHUP re-reads API_KEYS_FILE (before start-up is done there is nothing to reload; the default action would kill).
+  process.on("SIGHUP", () => void server?.reloadKeys());
   try {
     server = await startServer(loadConfig(process.env));
   } catch (err) {

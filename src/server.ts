@@ -34,6 +34,8 @@ export interface RunningServer {
   readonly runs: RunService;
   readonly store: RunStore;
   readonly logger: Logger;
+  /** Reads API_KEYS_FILE again (SIGHUP); false when it was not (no file, or a bad one: the keys in use stay). */
+  reloadKeys(): boolean;
   /**
    * Resolves once opencode answered --version and listed its models; rejects with a SetupError when it
    * does not run, or when OPENCODE_MODEL is not among its models.
@@ -93,9 +95,10 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
   if (!refuseSameUserInspection()) {
     logger.warn("cannot make the server non-dumpable: an agent running as this user could read the server's environment from /proc");
   }
-  if (config.apiKeys.length === 0 && !isLoopback(config.host)) {
+  const keyed = config.apiKeys.length > 0 || config.keysFile !== null;
+  if (!keyed && !isLoopback(config.host)) {
     logger.warn(`API_KEY is not set and HOST=${config.host} is not a loopback address: anyone who can reach this port can run an agent with a shell; set API_KEY`);
-  } else if (config.apiKeys.length === 0) {
+  } else if (!keyed) {
     logger.warn(`API_KEY is not set: only this machine can reach the server (HOST=${config.host}); set API_KEY before you listen on a network`);
   } else if (config.apiKeys.some((k) => k.length < 16)) {
     logger.warn("an API_KEY is shorter than 16 characters: use long random keys");
@@ -130,7 +133,7 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
     max_execution_time: formatDuration(config.maxExecutionMs),
     max_request_size: config.maxRequestBytes,
     work_dir: config.workDir,
-    auth: config.apiKeys.length > 0 ? `${config.apiKeys.length} key(s)` : "disabled",
+    auth: keyed ? `${graph.keys.size} key(s)` : "disabled",
     sandbox,
     network: agent?.network ?? "open",
     max_concurrent_runs: config.runs.maxConcurrent,
@@ -172,5 +175,5 @@ export async function startServer(config: Config, overrides: ServerOverrides = {
   const ready = agent ? agent.probe().then(({ version }) => void (opencodeVersion = version)) : Promise.resolve();
   // The caller decides what a failed probe means (main.ts exits); never an unhandled rejection.
   ready.catch(() => {});
-  return { url, port, app, runs, store, logger, ready, shutdown };
+  return { url, port, app, runs, store, logger, ready, shutdown, reloadKeys: () => graph.reloadKeys() };
 }

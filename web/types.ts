@@ -69,6 +69,8 @@ export interface RunSummary {
   error: string | null;
   parent_run_id: string | null;
   thread_id: string;
+  /** The API key's name whose run it is; null without keys (absent from servers before owners). */
+  owner?: string | null;
 }
 
 export interface RunView extends RunSummary {

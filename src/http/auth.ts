@@ -1,15 +1,13 @@
-// API-key authentication for every route but the public ones, compared in constant time.
-import { createHash, timingSafeEqual } from "node:crypto";
+// API-key authentication for every route but the public ones, compared in constant time; the matched key's caller rides on the request.
 import { Elysia } from "elysia";
+import { ANONYMOUS } from "../auth/caller.ts";
+import type { KeyRegistry } from "../auth/keys.ts";
 import { AppError } from "../errors.ts";
+import { requestMeta } from "./request-context.ts";
 
 export const WWW_AUTHENTICATE = 'Bearer realm="opencode-server", Api-Key realm="opencode-server"';
 const AUTH_HELP = "Authentication required: send Authorization: Bearer <key>, Authorization: Api-Key <key> or X-API-Key: <key>";
 const SCHEME = /^(bearer|api-key)\s+(.+)$/i;
-
-function digest(value: string): Buffer {
-  return createHash("sha256").update(value).digest();
-}
 
 /** The credentials a request presents, from any of the three accepted headers. */
 export function presentedKeys(headers: Headers): string[] {
@@ -20,19 +18,6 @@ export function presentedKeys(headers: Headers): string[] {
   const apiKey = headers.get("x-api-key");
   if (apiKey) keys.push(apiKey.trim());
   return keys;
-}
-
-/**
- * True when any presented key equals any configured key. Keys are hashed first so every
- * comparison has the same length, and every pair is compared so timing reveals nothing.
- */
-export function keyMatches(presented: string[], configured: readonly Buffer[]): boolean {
-  let ok = false;
-  for (const p of presented) {
-    const d = digest(p);
-    for (const c of configured) ok = timingSafeEqual(d, c) || ok;
-  }
-  return ok;
 }
 
 export interface PublicRoutes {
@@ -50,12 +35,22 @@ export function isPublicPath(path: string, open: PublicRoutes = {}): boolean {
   return (open.docs ?? true) && (path === "/swagger" || path.startsWith("/swagger/") || path === "/favicon.ico");
 }
 
-export function auth(apiKeys: readonly string[], opts: PublicRoutes = {}) {
-  const configured = apiKeys.map(digest);
+export function auth(keys: KeyRegistry, opts: PublicRoutes = {}) {
   return new Elysia({ name: "auth" }).onRequest(({ request, set }) => {
-    if (configured.length === 0 || isPublicPath(new URL(request.url).pathname, opts)) return;
-    if (keyMatches(presentedKeys(request.headers), configured)) return;
+    const meta = requestMeta(request);
+    if (!keys.enabled) {
+      meta.caller = ANONYMOUS;
+      return;
+    }
+    if (isPublicPath(new URL(request.url).pathname, opts)) return;
+    const match = keys.match(presentedKeys(request.headers));
+    if (match.kind === "ok") {
+      meta.caller = match.caller;
+      return;
+    }
     set.headers["www-authenticate"] = WWW_AUTHENTICATE;
+    // The key was right once: saying so tells its holder to get a new one, and nothing to someone guessing.
+    if (match.kind === "expired") throw new AppError("key_expired", `The API key "${match.name}" has expired: ask for a new one`);
     throw new AppError("unauthorized", AUTH_HELP);
   });
 }

@@ -76,6 +76,8 @@ export function createEdge(app: EdgeApp, logger: Logger, observe?: RequestObserv
         status,
         duration_ms: Math.round(seconds * 100_000) / 100,
         client: clientOf(request),
+        // The key's name (never the key): who did what, for an operator.
+        ...(meta.caller?.name ? { key: meta.caller.name } : {}),
       });
     }
     return response;

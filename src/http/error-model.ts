@@ -47,6 +47,8 @@ export const ERROR_EXAMPLES: Record<ErrorCode, CodeExample> = {
     error: 'The branch was pushed, but the pull request could not be opened: github (422): Validation Failed: No commits between main and opencode/0b6f3c1e',
   },
   callback_not_allowed: { error: "callback_url https://hooks.example.org/ci is not allowed on this server (WEBHOOK_ALLOWED_PREFIXES: https://hooks.example.com/)" },
+  key_expired: { error: 'The API key "ci" has expired: ask for a new one' },
+  forbidden: { error: 'The API key "ci" lacks the scope runs:create' },
 };
 
 /** The example Error answer for `code`: the table's message, or `own` where a route words it differently. */

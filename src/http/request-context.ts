@@ -1,6 +1,7 @@
 // Per-request identity kept beside the Request: its id (a sane X-Request-ID or a new one), start time and server.
 import { randomUUID } from "node:crypto";
 import type { Server } from "bun";
+import { NOBODY, type Caller } from "../auth/caller.ts";
 
 export interface RequestMeta {
   id: string;
@@ -9,6 +10,8 @@ export interface RequestMeta {
   server: Server<unknown> | null;
   /** The request's outcome has a log line of its own (a synchronous run's end): the edge logs it at debug. */
   loggedElsewhere?: boolean;
+  /** Who the request's key belongs to, once auth has matched it (the request log names the key). */
+  caller?: Caller;
 }
 
 const metas = new WeakMap<Request, RequestMeta>();
@@ -37,4 +40,9 @@ export function clientOf(request: Request): string {
 /** A run or an event stream may stay silent for minutes: lift the connection's idle timeout for this request. */
 export function holdOpen(request: Request): void {
   requestMeta(request).server?.timeout(request, 0);
+}
+
+/** The authenticated caller; a request no auth step vouched for may do nothing. */
+export function callerOf(request: Request): Caller {
+  return requestMeta(request).caller ?? NOBODY;
 }

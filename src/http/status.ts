@@ -30,6 +30,9 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
   // The push landed; the forge refused or failed the pull request (as push_failed: the far end's fault).
   pull_request_failed: 502,
   callback_not_allowed: 403,
+  key_expired: 401,
+  // A valid key without the scope the route needs (a run it cannot read is a 404 instead: not_found).
+  forbidden: 403,
 };
 
 export function statusOf(code: ErrorCode): number {

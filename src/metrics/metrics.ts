@@ -22,6 +22,9 @@ export class Metrics implements RunObserver {
   private readonly duration: Histogram<"status">;
   private readonly tokens: Counter<"kind">;
   private readonly cost: Counter;
+  private readonly keyRuns: Counter<"key" | "status">;
+  private readonly keyCost: Counter<"key">;
+  private readonly keyTokens: Counter<"key">;
   private readonly gitFailures: Counter<"operation">;
   private readonly egress: Counter<"outcome">;
   private readonly budgetStops: Counter<"cap" | "scope">;
@@ -58,6 +61,10 @@ export class Metrics implements RunObserver {
     new Gauge({ name: `${PREFIX}runs_in_flight`, help: "Runs whose agent is running", registers, collect() { this.set(source.inFlight()); } });
     this.tokens = new Counter({ name: `${PREFIX}tokens_total`, help: "Tokens used by runs, from opencode's step-finish events", labelNames: ["kind"], registers });
     this.cost = new Counter({ name: `${PREFIX}cost_usd_total`, help: "Cost of runs in USD, as opencode computed it", registers });
+    // Per API key (its name; "none" without keys): as many series as there are keys.
+    this.keyRuns = new Counter({ name: `${PREFIX}key_runs_total`, help: "Runs finished, by the API key whose run it is (its name) and final status", labelNames: ["key", "status"], registers });
+    this.keyCost = new Counter({ name: `${PREFIX}run_cost_usd_total`, help: "Cost of runs in USD, by the API key whose run it is", labelNames: ["key"], registers });
+    this.keyTokens = new Counter({ name: `${PREFIX}key_tokens_total`, help: "Input + output tokens of runs, by the API key whose run it is", labelNames: ["key"], registers });
     this.gitFailures = new Counter({ name: `${PREFIX}git_failures_total`, help: "Repository clones and pushes that failed", labelNames: ["operation"], registers });
     this.egress = new Counter({ name: `${PREFIX}egress_total`, help: "Agents' connections through the egress proxy, allowed or refused", labelNames: ["outcome"], registers });
     this.budgetStops = new Counter({ name: `${PREFIX}runs_budget_exceeded_total`, help: "Runs stopped by a budget, by the cap that stopped them (max_cost_usd, max_tokens, max_steps) and its scope (run or thread)", labelNames: ["cap", "scope"], registers });
@@ -114,8 +121,13 @@ export class Metrics implements RunObserver {
     );
   }
 
-  runFinished(result: RunResult, status: RunStatus, started: boolean): void {
+  runFinished(result: RunResult, status: RunStatus, started: boolean, owner: string | null = null): void {
     this.runs.inc({ status, code: result.code ?? "none" });
+    const key = owner ?? "none";
+    this.keyRuns.inc({ key, status });
+    // Zero increments still make the series, so a key that spent nothing shows 0 rather than nothing.
+    this.keyCost.inc({ key }, result.usage.cost);
+    this.keyTokens.inc({ key }, result.usage.input_tokens + result.usage.output_tokens);
     if (started) this.duration.observe({ status }, result.durationMs / 1000);
     const u = result.usage;
     for (const [kind, n] of [["input", u.input_tokens], ["output", u.output_tokens], ["reasoning", u.reasoning_tokens], ["cache_read", u.cache_read_tokens], ["cache_write", u.cache_write_tokens]] as const) {

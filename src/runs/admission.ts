@@ -43,6 +43,11 @@ export function queuedRequest(input: RunInput, allowedRepos: readonly RepoPrefix
   }
 }
 
+/** Idempotency-Keys are per API key: the stored key is prefixed with the key's name (neither holds a space). */
+export function scopedIdempotencyKey(owner: string | null, key: string): string {
+  return owner === null ? key : `${owner} ${key}`;
+}
+
 /** Runs on one branch of one repository take turns: this is their lock's name. */
 export function branchLock(request: QueuedRequest): string | null {
   const repo = request.repository;
@@ -64,6 +69,8 @@ export interface RecordOptions {
   now: number;
   limits: Limits;
   webhooks: WebhookSubscription[];
+  /** The key the run belongs to (default: none). */
+  owner?: string | null;
   /** A follow-up's place in its conversation; a first run starts its own (its caps as asked are the thread's). */
   thread: { parentId: string; threadId: string; threadLimits: Limits } | { asked: Limits };
 }
@@ -108,6 +115,7 @@ export function newRecord(request: QueuedRequest, opts: RecordOptions): RunRecor
     threadLimits: thread.threadLimits,
     pullRequest: repo?.pullRequest ?? null,
     webhooks: opts.webhooks,
+    owner: opts.owner ?? null,
     outcome: null,
   };
 }

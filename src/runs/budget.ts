@@ -14,17 +14,30 @@ export function hasLimits(l: Limits): boolean {
   return BUDGET_CAPS.some((cap) => l[cap] !== null);
 }
 
+const KEY_CEILINGS: Record<BudgetCap, string> = { max_cost_usd: "max_run_cost_usd", max_tokens: "max_run_tokens", max_steps: "max_run_steps" };
+
+/** The key whose ceilings (API_KEYS_FILE's max_run_*) apply under the server's. */
+export interface KeyCeilings {
+  name: string | null;
+  ceilings: Limits;
+}
+
 /**
- * A request's caps within the server's ceilings (MAX_RUN_*): a missing cap is the ceiling, a lower one
- * stands, a higher one is refused naming the field — a request may lower a cap, never raise it.
+ * A request's caps within the ceilings — the server's (MAX_RUN_*) and its key's, the lower of the two: a
+ * missing cap is the ceiling, a lower one stands, a higher one is refused naming the field and the ceiling
+ * — a request may lower a cap, never raise it.
  */
-export function resolveLimits(asked: Limits, ceilings: Limits): Limits {
+export function resolveLimits(asked: Limits, ceilings: Limits, key: KeyCeilings = { name: null, ceilings: NO_LIMITS }): Limits {
   const out: Limits = { ...NO_LIMITS };
   for (const cap of BUDGET_CAPS) {
-    const ceiling = ceilings[cap];
+    const server = ceilings[cap];
+    const own = key.ceilings[cap];
+    const keyBinds = own !== null && (server === null || own < server);
+    const ceiling = keyBinds ? own : server;
     const value = asked[cap];
     if (value !== null && ceiling !== null && value > ceiling) {
-      throw new AppError("invalid_request", `Invalid field "${cap}": ${value} is above this server's ceiling (${CEILING_VARS[cap]}=${ceiling})`, { field: cap });
+      const which = keyBinds ? `this key's ceiling (${KEY_CEILINGS[cap]}=${ceiling} for "${key.name}" in API_KEYS_FILE)` : `this server's ceiling (${CEILING_VARS[cap]}=${ceiling})`;
+      throw new AppError("invalid_request", `Invalid field "${cap}": ${value} is above ${which}`, { field: cap });
     }
     out[cap] = value ?? ceiling;
   }

@@ -119,6 +119,7 @@ const outcomeFields = {
   pull_request: PullRequestResult.optional().describe("pull_request runs: the pull request the branch is in"),
   pull_request_note: z.string().optional().describe("pull_request runs: why no pull request was opened or updated (nothing pushed, the run did not succeed, the work is on the base branch)"),
   budget: BudgetReport.optional(),
+  owner: z.string().optional().describe("The name of the API key whose run this is (a follow-up: its thread's); absent on a server without keys"),
   parent_run_id: z.string().optional().describe("Follow-up runs only: the run this one continued"),
   thread_id: z.string().optional().describe("Follow-up runs only: the first run of the conversation"),
 };
@@ -179,6 +180,7 @@ export const RunRecord = z.object({
   createdAt: z.number(),
   startedAt: z.number().nullable(),
   finishedAt: z.number().nullable(),
+  /** The Idempotency-Key as stored: scoped by the key that sent it ("<key name> <header>"), so two keys never share one. */
   idempotencyKey: z.string().nullable(),
   fingerprint: z.string().nullable(),
   promptChars: z.number().int(),
@@ -202,6 +204,8 @@ export const RunRecord = z.object({
   pullRequest: PullRequestOptions.nullable(),
   /** Who is called back about this run, and on which events. */
   webhooks: z.array(WebhookSubscription),
+  /** The name of the API key whose run it is (a follow-up: its thread's); null without keys, and on runs from before owners. */
+  owner: z.string().nullable(),
   outcome: RunOutcome.nullable(),
 });
 export type RunRecord = z.infer<typeof RunRecord>;

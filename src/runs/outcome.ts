@@ -54,6 +54,7 @@ export function outcomeOf(result: RunResult): RunOutcome {
     exit_code: result.exitCode,
     ...(result.git ? gitFields(result.git) : {}),
     ...(result.budget ? { budget: result.budget } : {}),
+    ...(result.owner ? { owner: result.owner } : {}),
     ...(result.parentRunId ? { parent_run_id: result.parentRunId, thread_id: result.threadId ?? result.parentRunId } : {}),
   };
   if (result.ok || !result.code) return { success: true, error: null, ...fields };

@@ -38,4 +38,6 @@ export interface RunResult {
   /** A follow-up: the run it continued and its conversation's first run. */
   parentRunId?: string | null;
   threadId?: string;
+  /** The run's key name (null: none), answered as `owner`. */
+  owner?: string | null;
 }

@@ -8,6 +8,7 @@ export function logRunEnd(logger: Logger, record: RunRecord, result: RunResult, 
   const fields = {
     request_id: record.requestId,
     run_id: record.id,
+    ...(record.owner !== null ? { key: record.owner } : {}),
     status,
     code: result.code,
     exit_code: result.exitCode,

@@ -94,7 +94,7 @@ export async function launch(deps: { store: RunStore; logger: Logger; execute: E
 
 /** The result with its budget report and its place in the thread; a cost cap a model without prices cannot hold is said in the log. */
 export function withThread(result: RunResult, record: RunRecord, budget: Budget | null, logger: Logger): RunResult {
-  const out: RunResult = { ...result, budget: budget?.report(result.usage) ?? null, parentRunId: record.parentId, threadId: record.threadId };
+  const out: RunResult = { ...result, budget: budget?.report(result.usage) ?? null, parentRunId: record.parentId, threadId: record.threadId, owner: record.owner };
   const capped = out.budget && (out.budget.limits.max_cost_usd !== null || (out.budget.thread?.limits.max_cost_usd ?? null) !== null);
   if (capped && out.usage.cost === 0 && (out.budget?.used.tokens ?? 0) > 0) {
     logger.warn("a cost cap could not be enforced: opencode reported no cost for this model (use max_tokens for it)", { run_id: record.id, model: out.model, tokens: out.budget?.used.tokens });

@@ -21,7 +21,8 @@ import { SyncDeadlines } from "./timeouts.ts";
 
 /** Hooks for metrics; the scheduler never knows what is behind them. */
 export interface RunObserver {
-  runFinished(result: RunResult, status: RunStatus, started: boolean): void;
+  /** `owner`: the run's key name (per-key counters); null without keys. */
+  runFinished(result: RunResult, status: RunStatus, started: boolean, owner: string | null): void;
 }
 
 export interface SchedulerDeps {
@@ -212,7 +213,7 @@ export class Scheduler {
     if (!ended) return false;
     this.queueChanges++;
     this.deadlines.clear(id);
-    this.deps.observer?.runFinished(ended.result, ended.status, false);
+    this.deps.observer?.runFinished(ended.result, ended.status, false, ended.record.owner);
     logRunEnd(this.deps.logger, ended.record, ended.result, ended.status);
     this.deps.onFinished(id, ended.outcome);
     this.pump();
@@ -254,7 +255,7 @@ export class Scheduler {
     this.active.delete(id);
     if (run?.lock) this.locks.delete(run.lock);
     this.avgRunMs = this.avgRunMs * 0.8 + result.durationMs * 0.2;
-    this.deps.observer?.runFinished(result, status, true);
+    this.deps.observer?.runFinished(result, status, true, record.owner);
     logRunEnd(this.deps.logger, record, result, status);
     this.deps.onFinished(id, outcome);
     this.pump();

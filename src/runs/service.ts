@@ -1,11 +1,12 @@
 // The one way to start, wait for, read, follow and cancel runs — what every door (POST /run, /runs, a stream) calls.
 import { AppError } from "../errors.ts";
+import { can, canCancel, canRead, forbidden, listOwner, type Caller } from "../auth/caller.ts";
 import type { RepoPrefix } from "../git/url-policy.ts";
 import { formatDuration } from "../lib/duration.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { ModelCatalog } from "../opencode/model-catalog.ts";
 import type { RunStopped } from "./abort.ts";
-import { branchLock, fingerprint, newRecord, queuedRequest, queueFull, type RunInput } from "./admission.ts";
+import { branchLock, fingerprint, newRecord, queuedRequest, queueFull, scopedIdempotencyKey, type RunInput } from "./admission.ts";
 import type { EventListener, EventLog, Subscription } from "./event-log.ts";
 import { resolveLimits } from "./budget.ts";
 import { followUpOf, type FollowUp } from "./follow-up.ts";
@@ -24,6 +25,8 @@ export type { RunInput };
 export interface SubmitOptions {
   requestId: string;
   idempotencyKey: string | null;
+  /** Who asks: they need runs:create, and the run is theirs (a follow-up: its thread's owner's). */
+  caller: Caller;
   /** The synchronous door: MAX_EXECUTION_TIME counts from submission, so it covers the wait in the queue. */
   deadlineFromSubmission?: boolean;
 }
@@ -90,24 +93,27 @@ export class RunService {
   /** Queues a run (or finds the earlier one with the same Idempotency-Key); it starts when a slot is free. */
   async submit(input: RunInput, opts: SubmitOptions): Promise<{ id: string; replayed: boolean }> {
     const { store, scheduler } = this.deps;
+    const caller = opts.caller;
+    if (!can(caller, "runs:create")) throw forbidden(caller, "runs:create");
     if (scheduler.isDraining) throw new AppError("shutting_down", "The server is shutting down and accepts no new runs");
     // Only a request with an Idempotency-Key can be replayed, so only then is the request hashed.
     const print = opts.idempotencyKey === null ? null : fingerprint(input);
+    const idempotencyKey = opts.idempotencyKey === null ? null : scopedIdempotencyKey(caller.name, opts.idempotencyKey);
     const replay = (earlier: RunRecord) => {
       if (earlier.fingerprint !== print) throw new AppError("idempotency_conflict", "This Idempotency-Key was already used for a different request");
       return { id: earlier.id, replayed: true };
     };
     try {
-      const earlier = opts.idempotencyKey === null ? null : await store.byIdempotencyKey(opts.idempotencyKey);
+      const earlier = idempotencyKey === null ? null : await store.byIdempotencyKey(idempotencyKey);
       if (earlier) return replay(earlier);
     } catch (err) {
       throw err instanceof StoreError ? unavailable(err) : err;
     }
     const modelProblem = input.model ? this.deps.models?.problem(input.model) : null;
     if (modelProblem) throw new AppError("invalid_request", `Invalid field "model": ${modelProblem}`, { field: "model" });
-    const limits = resolveLimits(input.limits, this.deps.ceilings);
+    const limits = resolveLimits(input.limits, this.deps.ceilings, caller);
     const webhooks = subscriptionsFor(input.callbackUrl, this.deps.webhooks);
-    const follow = input.continues ? await this.followUp(input, input.continues.parentId) : null;
+    const follow = input.continues ? await this.followUp(input, input.continues.parentId, caller) : null;
     const request: QueuedRequest = follow ? follow.request : queuedRequest(input, this.deps.allowedRepos);
     const repo = request.repository;
     if (repo?.pullRequest && !siteFor(this.deps.forges, repo.url)) {
@@ -117,7 +123,9 @@ export class RunService {
     const now = Date.now();
     const model = request.model ?? this.deps.defaultModel;
     const thread = follow ? { parentId: follow.parent.id, threadId: follow.parent.threadId, threadLimits: follow.parent.threadLimits } : { asked: input.limits };
-    const record = newRecord(request, { requestId: opts.requestId, idempotencyKey: opts.idempotencyKey, fingerprint: print, model, now, limits, thread, webhooks });
+    // A conversation stays its first run's owner's, whoever continues it (a runs:read-all key may).
+    const owner = follow ? follow.parent.owner : caller.name;
+    const record = newRecord(request, { requestId: opts.requestId, idempotencyKey, fingerprint: print, model, now, limits, thread, webhooks, owner });
     // A run that can start at once never waits, so it is never a queue row: its prompt is not written at all.
     // On a shared store every run goes through the queue, which is what keeps arrival order across replicas.
     const atOnce = !store.shared && scheduler.canStartAtOnce(lock);
@@ -146,6 +154,7 @@ export class RunService {
     this.deps.logger[atOnce ? "debug" : "info"]("run queued", {
       request_id: opts.requestId,
       run_id: record.id,
+      ...(owner !== null ? { key: owner } : {}),
       prompt_chars: record.promptChars,
       model,
       agent: request.agent,
@@ -164,9 +173,10 @@ export class RunService {
   }
 
   /** The run a follow-up continues, checked (404, 409 while it runs, 410 without a session). */
-  private async followUp(input: RunInput, parentId: string): Promise<FollowUp> {
+  private async followUp(input: RunInput, parentId: string, caller: Caller): Promise<FollowUp> {
     if (!this.deps.keepSessions) throw new AppError("session_gone", "This server keeps no session history (KEEP_SESSIONS=false): runs cannot be continued");
-    const parent = await this.get(parentId);
+    // A run the caller may not read is one that does not exist (404): its existence is not disclosed.
+    const parent = await this.visible(caller, parentId);
     const kept = parent?.outcome?.session_id ? await this.read((s) => s.hasContinuation(parentId)) : false;
     return followUpOf(input, parent, parentId, kept, this.deps.allowedRepos);
   }
@@ -254,6 +264,31 @@ export class RunService {
     return this.read((s) => s.diff(id));
   };
   list = (q: ListQuery) => this.read((s) => s.list(q));
+
+  /** The run if `caller` may read it; null when it does not exist or is not theirs to see (the same 404). */
+  async visible(caller: Caller, id: string): Promise<RunRecord | null> {
+    const record = await this.get(id);
+    return record && canRead(caller, record.owner) ? record : null;
+  }
+
+  /** The runs `caller` may read, filtered in the store's query so that pages stay whole. */
+  listFor(caller: Caller, q: Omit<ListQuery, "owner">): Promise<RunRecord[]> {
+    return this.list({ ...q, owner: listOwner(caller) });
+  }
+
+  /** A conversation's runs, oldest first, if `caller` may read them (one thread has one owner): else none, as for no such thread. */
+  threadFor(caller: Caller, threadId: string, limit: number, after?: { createdAt: number; id: string }): Promise<RunRecord[]> {
+    const owner = listOwner(caller);
+    return this.read((s) => s.thread(threadId, limit, after, owner));
+  }
+
+  /** cancel() for a client: 404 (null) for a run it may not read, 403 for one it may read but not cancel. */
+  async cancelFor(caller: Caller, id: string): Promise<{ record: RunRecord; alreadyFinished: boolean } | null> {
+    const record = await this.visible(caller, id);
+    if (!record) return null;
+    if (!canCancel(caller, record.owner)) throw forbidden(caller, can(caller, "runs:cancel") ? "runs:cancel-all" : "runs:cancel");
+    return this.cancel(id);
+  }
   /** The run's webhook deliveries and their attempts. */
   deliveries = (id: string) => this.read((s) => s.deliveries(id));
 

@@ -39,6 +39,8 @@ export interface RunDiff {
 export interface ListQuery {
   statuses?: readonly RunStatus[];
   limit: number;
+  /** Only this key's runs (undefined: everyone's). */
+  owner?: string;
   /** Only runs strictly older than this (createdAt, id) position: keyset pagination, newest first. */
   before?: { createdAt: number; id: string };
 }
@@ -123,7 +125,7 @@ export interface RunStore {
   /** Whether finish() kept a diff for run `id` (without reading it). */
   hasDiff(id: string): Promise<boolean>;
   /** A conversation's runs (its first run's id), oldest first; `after`: only runs newer than that position (keyset pages). */
-  thread(threadId: string, limit: number, after?: { createdAt: number; id: string }): Promise<RunRecord[]>;
+  thread(threadId: string, limit: number, after?: { createdAt: number; id: string }, owner?: string): Promise<RunRecord[]>;
   /** The runs that continue run `id`, oldest first. */
   children(id: string): Promise<string[]>;
   /**

@@ -34,10 +34,10 @@ export async function admit(tx: TransactionSQL, a: Admission): Promise<Enqueued>
   const inserted = await tx`
     WITH run AS (
       INSERT INTO runs (id, request_id, status, created_at, started_at, idempotency_key, fingerprint, prompt_chars, title, model, agent, repository, branch, base, push, replica,
-                        parent_id, thread_id, limits, pull_request, webhooks)
+                        parent_id, thread_id, limits, pull_request, webhooks, owner)
       VALUES (${r.id}, ${r.requestId}, ${r.status}, ${r.createdAt}, ${r.startedAt}, ${r.idempotencyKey}, ${r.fingerprint}, ${r.promptChars}, ${r.title},
               ${r.model}, ${r.agent}, ${r.repository}, ${r.branch}, ${r.base}, ${r.push}, ${r.replica}, ${r.parentId}, ${r.threadId}, ${limitsColumn(r)},
-              ${extras.pullRequest}, ${extras.webhooks})
+              ${extras.pullRequest}, ${extras.webhooks}, ${r.owner})
       ON CONFLICT (idempotency_key) DO NOTHING RETURNING id)
     INSERT INTO queue (run_id, lock_key, request) SELECT id, ${a.lock}, ${JSON.stringify(a.request)} FROM run RETURNING run_id`;
   if (inserted.length === 0) throw new Error(`idempotency key ${r.idempotencyKey} was taken while admission was locked`);

@@ -19,7 +19,7 @@ export interface PgEventRow {
   answer: string | null;
 }
 
-const RUN_COLUMNS = ["id", "request_id", "status", "code", "error", "created_at", "started_at", "finished_at", "idempotency_key", "fingerprint", "prompt_chars", "title", "model", "agent", "repository", "branch", "base", "push", "replica", "parent_id", "thread_id", "limits", "pull_request", "webhooks", "answer"] as const satisfies readonly (keyof PgRunRow)[];
+const RUN_COLUMNS = ["id", "request_id", "status", "code", "error", "created_at", "started_at", "finished_at", "idempotency_key", "fingerprint", "prompt_chars", "title", "model", "agent", "repository", "branch", "base", "push", "replica", "parent_id", "thread_id", "limits", "pull_request", "webhooks", "owner", "answer"] as const satisfies readonly (keyof PgRunRow)[];
 
 /**
  * The columns a RunRecord reads, named rather than `*`: a column a newer replica adds during a rolling

@@ -85,6 +85,10 @@ const MIGRATIONS = [
   // (its own table: lists never read it; bytes, because a text column refuses a NUL a file could hold).
   `ALTER TABLE runs ADD COLUMN title TEXT;
    CREATE TABLE diffs (run_id TEXT COLLATE "C" PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE, diff BYTEA NOT NULL, truncated BOOLEAN NOT NULL);`,
+  // Keys as identities: the name of the key a run belongs to (null: no keys, or a run from before), and the
+  // index a key's own listing pages through. Idempotency-Keys are stored scoped by key name: no new constraint.
+  `ALTER TABLE runs ADD COLUMN owner TEXT;
+   CREATE INDEX runs_by_owner ON runs (owner, created_at DESC, id DESC);`,
 ];
 
 /**

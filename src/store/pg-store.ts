@@ -164,7 +164,8 @@ export class PgRunStore implements RunStore {
       const statuses = q.statuses && q.statuses.length > 0 ? sql`AND status = ANY(${sql.array([...q.statuses], "TEXT")}::text[])` : sql``;
       const b = q.before;
       const before = b ? sql`AND (created_at < ${b.createdAt} OR (created_at = ${b.createdAt} AND id < ${b.id}))` : sql``;
-      const rows = (await sql`SELECT ${runColumns(sql)} FROM runs WHERE true ${statuses} ${before} ORDER BY created_at DESC, id DESC LIMIT ${q.limit}`) as PgRunRow[];
+      const owner = q.owner === undefined ? sql`` : sql`AND owner = ${q.owner}`;
+      const rows = (await sql`SELECT ${runColumns(sql)} FROM runs WHERE true ${statuses} ${owner} ${before} ORDER BY created_at DESC, id DESC LIMIT ${q.limit}`) as PgRunRow[];
       return rows.map(pgRecordOf);
     });
   }
@@ -227,7 +228,7 @@ export class PgRunStore implements RunStore {
   hasContinuation = (id: string) => this.guard("read a run's session", (sql) => threads.hasContinuation(sql, id));
   diff = (id: string) => this.guard("read a run's diff", (sql) => threads.readDiff(sql, id));
   hasDiff = (id: string) => this.guard("read a run's diff", (sql) => threads.hasDiff(sql, id));
-  thread = (threadId: string, limit: number, after?: { createdAt: number; id: string }) => this.guard("list a thread", (sql) => threads.thread(sql, threadId, limit, after));
+  thread = (threadId: string, limit: number, after?: { createdAt: number; id: string }, owner?: string) => this.guard("list a thread", (sql) => threads.thread(sql, threadId, limit, after, owner));
   children = (id: string) => this.guard("list a run's follow-ups", (sql) => threads.children(sql, id));
   prune = (before: number) => this.guard("prune runs", (sql) => threads.prune(sql, before));
   dueDeliveries = (now: number, limit: number, after?: { nextAt: number; id: string }) =>

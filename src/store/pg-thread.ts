@@ -27,9 +27,10 @@ export async function hasDiff(sql: SQL, id: string): Promise<boolean> {
 }
 
 /** A thread's first run has no thread_id on rows older than conversations: it is found by its id. */
-export async function thread(sql: SQL, threadId: string, limit: number, after = { createdAt: -1, id: "" }): Promise<RunRecord[]> {
+export async function thread(sql: SQL, threadId: string, limit: number, after = { createdAt: -1, id: "" }, owner?: string): Promise<RunRecord[]> {
+  const mine = owner === undefined ? sql`` : sql`AND owner = ${owner}`;
   const rows = (await sql`
-    SELECT ${runColumns(sql)} FROM runs WHERE (thread_id = ${threadId} OR (thread_id IS NULL AND id = ${threadId}))
+    SELECT ${runColumns(sql)} FROM runs WHERE (thread_id = ${threadId} OR (thread_id IS NULL AND id = ${threadId})) ${mine}
       AND (created_at > ${after.createdAt} OR (created_at = ${after.createdAt} AND id > ${after.id}))
     ORDER BY created_at, id LIMIT ${limit}`) as PgRunRow[];
   return rows.map(pgRecordOf);

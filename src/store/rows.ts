@@ -29,6 +29,7 @@ export interface RunColumns {
   limits: string | null;
   pull_request: string | null;
   webhooks: string | null;
+  owner: string | null;
   answer: string | null;
 }
 
@@ -88,6 +89,7 @@ export function recordOf(row: RunColumns): RunRecord {
     threadLimits: limits.thread,
     pullRequest: row.pull_request === null ? null : PullRequestOptions.parse(JSON.parse(row.pull_request)),
     webhooks: row.webhooks === null ? [] : z.array(WebhookSubscription).parse(JSON.parse(row.webhooks)),
+    owner: row.owner,
     outcome: answerOf(row.answer),
   };
 }

@@ -106,10 +106,10 @@ export class SqliteRunStore implements RunStore {
     this.subscribed.set(r.id, extras.webhooks !== null);
     this.db
       .query(
-        `INSERT INTO runs (id, request_id, status, created_at, started_at, idempotency_key, fingerprint, prompt_chars, title, model, agent, repository, branch, base, push, replica, parent_id, thread_id, limits, pull_request, webhooks)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO runs (id, request_id, status, created_at, started_at, idempotency_key, fingerprint, prompt_chars, title, model, agent, repository, branch, base, push, replica, parent_id, thread_id, limits, pull_request, webhooks, owner)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(r.id, r.requestId, r.status, r.createdAt, r.startedAt, r.idempotencyKey, r.fingerprint, r.promptChars, r.title, r.model, r.agent, r.repository, r.branch, r.base, r.push === null ? null : Number(r.push), r.replica, r.parentId, r.threadId, limitsColumn(r), extras.pullRequest, extras.webhooks);
+      .run(r.id, r.requestId, r.status, r.createdAt, r.startedAt, r.idempotencyKey, r.fingerprint, r.promptChars, r.title, r.model, r.agent, r.repository, r.branch, r.base, r.push === null ? null : Number(r.push), r.replica, r.parentId, r.threadId, limitsColumn(r), extras.pullRequest, extras.webhooks, r.owner);
   }
 
   /** One process: its `busy` locks are all there is, and no lease can lapse while it lives (leaseUntil is not stored). */
@@ -206,6 +206,10 @@ export class SqliteRunStore implements RunStore {
         where.push(`status IN (${q.statuses.map(() => "?").join(", ")})`);
         args.push(...q.statuses);
       }
+      if (q.owner !== undefined) {
+        where.push("owner = ?");
+        args.push(q.owner);
+      }
       if (q.before) {
         where.push("(created_at < ? OR (created_at = ? AND id < ?))");
         args.push(q.before.createdAt, q.before.createdAt, q.before.id);
@@ -268,11 +272,13 @@ export class SqliteRunStore implements RunStore {
     return this.guard("read a run's diff", () => threads.hasDiff(this.db, id));
   }
 
-  thread(threadId: string, limit: number, after?: { createdAt: number; id: string }): Promise<RunRecord[]> {
+  thread(threadId: string, limit: number, after?: { createdAt: number; id: string }, owner?: string): Promise<RunRecord[]> {
     return this.guard("list a thread", () => {
       const a = after ?? { createdAt: -1, id: "" };
-      const sql = `SELECT * FROM runs WHERE ${threads.THREAD_WHERE} AND (created_at > ? OR (created_at = ? AND id > ?)) ORDER BY created_at, id LIMIT ?`;
-      return (this.db.query(sql).all(threadId, threadId, a.createdAt, a.createdAt, a.id, limit) as RunRow[]).map(toRecord);
+      const mine = owner === undefined ? "" : "AND owner = ?";
+      const sql = `SELECT * FROM runs WHERE ${threads.THREAD_WHERE} ${mine} AND (created_at > ? OR (created_at = ? AND id > ?)) ORDER BY created_at, id LIMIT ?`;
+      const args = owner === undefined ? [threadId, threadId] : [threadId, threadId, owner];
+      return (this.db.query(sql).all(...args, a.createdAt, a.createdAt, a.id, limit) as RunRow[]).map(toRecord);
     });
   }
 

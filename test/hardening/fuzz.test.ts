@@ -11,6 +11,7 @@ import { createEdge } from "../../src/http/edge.ts";
 import { createLogger } from "../../src/lib/logger.ts";
 import { Redactor } from "../../src/lib/redact.ts";
 import { testApp, type TestApp } from "../support/app.ts";
+import { keysToml } from "../support/keys.ts";
 import { loggingGit } from "../support/git-server.ts";
 import { waitFor, settledDir } from "../support/wait.ts";
 import { figure, scale } from "./support/figures.ts";
@@ -81,7 +82,9 @@ beforeAll(() => {
   // The one allowed http:// host: a stand-in git host that knows no repository, for the probe check below.
   stub = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("repository not found", { status: 404 }) });
   t = testApp({
-    apiKeys: [KEY, OLD_KEY],
+    // The rotated key comes from API_KEYS_FILE (admin): the auth cases hold with both sources in use.
+    apiKeys: [KEY],
+    keysFile: keysToml([{ name: "rotated", key: OLD_KEY, scopes: ["admin"] }]),
     maxRequestBytes: MAX_BODY,
     allowedRepos: [ALLOWED_PREFIX, `http://127.0.0.1:${stub.port}/allowed/`],
     gitBinary: spy.bin,
@@ -202,17 +205,20 @@ describe("the probes", () => {
     // The clone failed, so the agent never ran.
     expect(t.runner.calls).toHaveLength(1);
 
-    // The run whose Idempotency-Key the fuzzer reuses (every reuse differs from it: 422).
-    const original = await fetch(`${base}/runs`, {
-      method: "POST",
-      headers: { "x-api-key": KEY, "content-type": "text/plain", "idempotency-key": CONFLICT_KEY },
-      body: `original ${crypto.randomUUID()}`,
-    });
-    expect(original.status).toBe(202);
-    await t.runner.waitForCalls(2);
-    expectedCalls = 2;
-    // The hello run, the failed clone and the original.
-    expectedRuns = 3;
+    // The runs whose Idempotency-Key the fuzzer reuses (every reuse differs from them: 422). Idempotency-Keys
+    // are per API key, so each key has its original.
+    for (const key of [KEY, OLD_KEY]) {
+      const original = await fetch(`${base}/runs`, {
+        method: "POST",
+        headers: { "x-api-key": key, "content-type": "text/plain", "idempotency-key": CONFLICT_KEY },
+        body: `original ${crypto.randomUUID()}`,
+      });
+      expect(original.status).toBe(202);
+    }
+    await t.runner.waitForCalls(3);
+    expectedCalls = 3;
+    // The hello run, the failed clone and the two originals.
+    expectedRuns = 4;
     expect(runsStored()).toBe(expectedRuns);
     gitLogBaseline = gitLogSize();
     expect(gitLogBaseline).toBeGreaterThan(0);

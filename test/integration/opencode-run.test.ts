@@ -71,6 +71,8 @@ describe("a real opencode run", () => {
       egress: [],
       output_truncated: false,
       exit_code: 0,
+      // API_KEY's first key, by name (never the key).
+      owner: "api-key-1",
     });
     // The agent worked in a private directory under WORK_DIR, with a private TMPDIR; both are gone now.
     const toolOutput = toolOutputsSeenByLlm().at(-1) ?? "";

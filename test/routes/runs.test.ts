@@ -66,6 +66,7 @@ describe("lifecycle", () => {
       error: null,
       parent_run_id: null,
       thread_id: id,
+      owner: null,
       links: body.links,
       pull_request: null,
       webhooks: [],

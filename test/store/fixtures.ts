@@ -29,6 +29,7 @@ export function record(id: string, createdAt: number, extra: Partial<RunRecord> 
     threadLimits: NO_LIMITS,
     pullRequest: null,
     webhooks: [],
+    owner: null,
     outcome: null,
     ...extra,
   };

@@ -139,6 +139,31 @@ describe.each([sqliteFactory(), postgresFactory()])("$name run store", (factory)
     expect(await store.list({ limit: 10, statuses: [] })).toHaveLength(5);
   });
 
+  test("owners: stored and read back; lists and threads filtered by owner in the query (keyset pages whole); a key's Idempotency-Key is its own", async () => {
+    await fresh();
+    const [a1, b1, a2, legacy, a3, follow] = ids(6) as [string, string, string, string, string, string];
+    await store.enqueue(record(a1, 1, { owner: "alice" }), request("a1"), null, queuedEvents(a1), 10);
+    await store.enqueue(record(b1, 2, { owner: "bob" }), request("b1"), null, queuedEvents(b1), 10);
+    await store.enqueue(record(a2, 3, { owner: "alice" }), request("a2"), null, queuedEvents(a2), 10);
+    await store.enqueue(record(legacy, 4), request("old"), null, queuedEvents(legacy), 10);
+    await store.enqueue(record(a3, 5, { owner: "alice", idempotencyKey: "alice k" }), request("a3"), null, queuedEvents(a3), 10);
+    await store.enqueue(record(follow, 6, { owner: "alice", parentId: a1, threadId: a1 }), request("f"), null, queuedEvents(follow), 10);
+    expect(await store.get(b1)).toEqual(record(b1, 2, { owner: "bob" }));
+    const page1 = await store.list({ limit: 2, owner: "alice" });
+    expect(page1.map((r) => r.id)).toEqual([follow, a3]);
+    const tail = page1[1] as { createdAt: number; id: string };
+    expect((await store.list({ limit: 10, owner: "alice", before: { createdAt: tail.createdAt, id: tail.id } })).map((r) => r.id)).toEqual([a2, a1]);
+    expect((await store.list({ limit: 10, owner: "bob" })).map((r) => r.id)).toEqual([b1]);
+    expect((await store.list({ limit: 10 })).map((r) => r.owner)).toEqual(["alice", "alice", null, "alice", "bob", "alice"]);
+    expect((await store.thread(a1, 10, undefined, "alice")).map((r) => r.id)).toEqual([a1, follow]);
+    expect(await store.thread(a1, 10, undefined, "bob")).toEqual([]);
+    // Idempotency-Keys are stored scoped by key name ("<name> <key>"): bob's "k" is not alice's.
+    expect((await store.byIdempotencyKey("alice k"))?.id).toBe(a3);
+    expect(await store.byIdempotencyKey("bob k")).toBeNull();
+    const bobs = newRunId();
+    expect(await store.enqueue(record(bobs, 7, { owner: "bob", idempotencyKey: "bob k" }), request("b"), null, queuedEvents(bobs), 10)).toEqual({ queued: true });
+  });
+
   test("recovery: this replica's running runs are interrupted with their closing events; queued runs wait on", async () => {
     await fresh();
     const [a, b, q, done] = ids(4) as [string, string, string, string];

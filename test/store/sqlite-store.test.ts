@@ -30,6 +30,7 @@ test("a database from before replicas (schema 2) gains the replica column, its r
   await store.close();
   // Back to what version 2 wrote.
   const raw = new Database(f);
+  raw.exec("DROP INDEX runs_by_owner; ALTER TABLE runs DROP COLUMN owner;");
   raw.exec("DROP TABLE diffs; ALTER TABLE runs DROP COLUMN title;");
   raw.exec("DROP TABLE deliveries; ALTER TABLE runs DROP COLUMN pull_request; ALTER TABLE runs DROP COLUMN webhooks;");
   raw.exec("DROP TABLE continuations; DROP INDEX runs_by_thread; DROP INDEX runs_by_parent; ALTER TABLE runs DROP COLUMN parent_id; ALTER TABLE runs DROP COLUMN thread_id; ALTER TABLE runs DROP COLUMN limits;");
@@ -40,7 +41,7 @@ test("a database from before replicas (schema 2) gains the replica column, its r
   expect((await reopened.claim("r9", 5, 0, () => false, () => []))?.record).toEqual(record(id, 1, { title: null, status: "running", startedAt: 5, replica: "r9" }));
   await reopened.close();
   const check = new Database(f, { readonly: true });
-  expect(check.query("PRAGMA user_version").get()).toEqual({ user_version: 6 });
+  expect(check.query("PRAGMA user_version").get()).toEqual({ user_version: 7 });
   check.close();
 });
 

@@ -1,4 +1,5 @@
 // Builds the app in-process around a fake runner, with the server's own composition function; requests go through its edge handler.
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { composeGraph } from "../../src/compose.ts";
 import { loadConfig } from "../../src/config.ts";
@@ -26,12 +27,18 @@ export interface TestApp {
   request(path: string, init?: RequestInit): Promise<Response>;
   /** Bun.serve's native routes, as the server mounts them ahead of the edge. */
   routes: ReturnType<typeof composeGraph>["routes"];
+  /** The API_KEYS_FILE written from `keysFile` (null: none). */
+  keysFilePath: string | null;
+  /** Reads API_KEYS_FILE again, as SIGHUP does. */
+  reloadKeys(): boolean;
   /** Stops timers and closes the store (as the server does at shutdown). */
   close(): Promise<void>;
 }
 
 export interface TestAppOptions {
   apiKeys?: string[];
+  /** API_KEYS_FILE's content (TOML or JSON), written to a temp file; see keysFile() in ./keys.ts. */
+  keysFile?: string;
   maxRequestBytes?: number;
   maxExecutionMs?: number;
   /** Extra values to redact (they reach the config as a git token the server never uses). */
@@ -100,7 +107,12 @@ export function testApp(opts: TestAppOptions = {}): TestApp {
   const logs: string[] = [];
   const workDir = tempDir("ocs-work-");
   const dataDir = opts.dataDir ?? tempDir("ocs-data-");
-  const config = loadConfig(envOf(opts, workDir, dataDir));
+  const env = envOf(opts, workDir, dataDir);
+  if (opts.keysFile !== undefined) {
+    env.API_KEYS_FILE = path.join(tempDir("ocs-keys-"), "keys.toml");
+    writeFileSync(env.API_KEYS_FILE, opts.keysFile);
+  }
+  const config = loadConfig(env);
   const redactor = new Redactor([...config.secrets, ...(opts.secrets ?? [])]);
   const logger = createLogger({ level: opts.logLevel ?? "debug", redactor, sink: (l) => logs.push(l) });
   const runner = opts.runner ?? new FakeRunner();
@@ -128,6 +140,8 @@ export function testApp(opts: TestAppOptions = {}): TestApp {
     dataDir,
     request: (p, init) => graph.edge(new Request(`http://localhost${p}`, init)),
     routes: graph.routes,
+    keysFilePath: env.API_KEYS_FILE ?? null,
+    reloadKeys: () => graph.reloadKeys(),
     close: () => graph.stop(),
   };
 }

@@ -10,6 +10,11 @@ export function RunMeta(props: { view: RunView; now: number }) {
   const { view: v, now } = props;
   return (
     <dl class="facts">
+      {v.owner && (
+        <Fact term="Owner">
+          <span data-testid="run-owner">{v.owner}</span>
+        </Fact>
+      )}
       <Fact term="Model">{v.model ?? "default"}</Fact>
       <Fact term="Agent">{v.agent ?? "default"}</Fact>
       {v.repository && (

@@ -20,6 +20,11 @@ function Row(props: { run: RunSummary; now: number }) {
         <Link href={runPath(run.id)} testid="run-title">
           {run.title ?? `(${run.prompt_chars} chars)`}
         </Link>
+        {run.owner && (
+          <span class="sub" data-testid="run-owner">
+            by {run.owner}
+          </span>
+        )}
       </td>
       <td data-label="Repository">
         {run.repository ?? "—"}

@@ -3,7 +3,7 @@ import { Elysia } from "elysia";
 import { parsePromptBody } from "../../http/body.ts";
 import { SECURITY } from "../../http/docs.ts";
 import { ErrorResponse, errorResponses } from "../../http/error-model.ts";
-import { holdOpen, requestMeta } from "../../http/request-context.ts";
+import { callerOf, holdOpen, requestMeta } from "../../http/request-context.ts";
 import type { RunsController } from "../runs/controller.ts";
 import { RunFailure, RunRequest, RunSuccess, type RunRequestBody } from "./model.ts";
 
@@ -20,9 +20,9 @@ export function runModule(controller: RunsController, opts: { maxRequestBytes: n
       const requestId = meta.id;
       // Validated by the parse hook below (the one validation of the body).
       const input = body as RunRequestBody;
-      if (wantsEventStream(request)) return controller.stream(input, request, requestId);
+      if (wantsEventStream(request)) return controller.stream(input, request, requestId, callerOf(request));
       // Both branches answer with a Response (the stream cannot be anything else); the schemas below document them.
-      return controller.execute(input, { requestId, signal: request.signal, headers: request.headers, answered: () => (meta.loggedElsewhere = true) });
+      return controller.execute(input, { requestId, signal: request.signal, headers: request.headers, caller: callerOf(request), answered: () => (meta.loggedElsewhere = true) });
     },
     {
       parse: ({ request }) => parsePromptBody(request, opts.maxRequestBytes, RunRequest),

@@ -254,7 +254,7 @@ export function runOperationDoc(): OperationDoc {
       401: "unauthorized: API_KEY is set and no valid key was sent",
       402: "budget_exceeded: a step took the run (or its thread) over max_cost_usd or max_tokens, or the agent wanted a step beyond max_steps; it was stopped like a timeout (`budget` says which cap, and what was spent)",
       404: "not_found: `continue` names no run",
-      403: "repository_not_allowed: the repository is not under ALLOWED_REPO_PREFIXES (Error); callback_not_allowed: callback_url is not under WEBHOOK_ALLOWED_PREFIXES (Error); or permission_denied: opencode's permissions refused every tool call the agent made (RunFailure, each tool's `error` says why)",
+      403: "repository_not_allowed: the repository is not under ALLOWED_REPO_PREFIXES (Error); callback_not_allowed: callback_url is not under WEBHOOK_ALLOWED_PREFIXES (Error); permission_denied: opencode's permissions refused every tool call the agent made (RunFailure, each tool's `error` says why); or forbidden: the key lacks runs:create (Error)",
       408: "timeout: MAX_EXECUTION_TIME passed (counted from arrival, queue included) or idle_timeout: no agent activity for IDLE_TIMEOUT; the agent was killed; the output so far is included",
       409: "cancelled: someone cancelled the run (DELETE /runs/{id}) (RunFailure); or run_not_finished: the run to continue is still queued or running (Error)",
       410: "session_gone: the run to continue has no kept opencode session (it ended before its agent started, or its session could not be saved)",

@@ -1,4 +1,5 @@
 // The one controller behind POST /run and /runs: requests in, the run service's answers out as HTTP (statuses, views, streams).
+import type { Caller } from "../../auth/caller.ts";
 import { AppError } from "../../errors.ts";
 import { outcomeResponse } from "../../http/answer.ts";
 import { eventStream, lastEventId, LiveEvents, SSE_HEADERS } from "../../http/sse.ts";
@@ -56,9 +57,9 @@ export class RunsController {
    * POST /run: waits in the same queue as /runs (MAX_EXECUTION_TIME counts from here). A client that goes
    * away cancels its run — unless it sent an Idempotency-Key, which says it will retry and pick it up again.
    */
-  async execute(body: RunRequestBody, ctx: { requestId: string; signal: AbortSignal; headers: Headers; answered?: () => void }): Promise<Response> {
+  async execute(body: RunRequestBody, ctx: { requestId: string; signal: AbortSignal; headers: Headers; caller: Caller; answered?: () => void }): Promise<Response> {
     const idempotencyKey = idempotencyKeyOf(ctx.headers);
-    const { id } = await this.service.submit(inputOf(body), { requestId: ctx.requestId, idempotencyKey, deadlineFromSubmission: true });
+    const { id } = await this.service.submit(inputOf(body), { requestId: ctx.requestId, idempotencyKey, caller: ctx.caller, deadlineFromSubmission: true });
     const gone = () => void this.service.cancel(id, "client_closed");
     if (!idempotencyKey) {
       if (ctx.signal.aborted) gone();
@@ -76,15 +77,16 @@ export class RunsController {
   }
 
   /** POST /run with Accept: text/event-stream: the run goes on if the client disconnects. */
-  async stream(body: RunRequestBody, request: Request, requestId: string): Promise<Response> {
+  async stream(body: RunRequestBody, request: Request, requestId: string, caller: Caller): Promise<Response> {
     // Refused before the run is submitted: a 400 must not leave a run behind.
     lastEventIdOf(request);
-    const { id } = await this.service.submit(inputOf(body), { requestId, idempotencyKey: idempotencyKeyOf(request.headers), deadlineFromSubmission: true });
-    return this.events(id, request, { location: `/runs/${id}`, "x-run-id": id });
+    const { id } = await this.service.submit(inputOf(body), { requestId, idempotencyKey: idempotencyKeyOf(request.headers), caller, deadlineFromSubmission: true });
+    // The run is the caller's (or, replayed, was found among theirs): it streams to a key without runs:read too.
+    return this.streamOf(id, request, { location: `/runs/${id}`, "x-run-id": id });
   }
 
-  async create(body: RunRequestBody, ctx: { requestId: string; headers: Headers }) {
-    const handle = await this.service.submit(inputOf(body), { requestId: ctx.requestId, idempotencyKey: idempotencyKeyOf(ctx.headers) });
+  async create(body: RunRequestBody, ctx: { requestId: string; headers: Headers; caller: Caller }) {
+    const handle = await this.service.submit(inputOf(body), { requestId: ctx.requestId, idempotencyKey: idempotencyKeyOf(ctx.headers), caller: ctx.caller });
     const record = await this.service.get(handle.id);
     return {
       replayed: handle.replayed,
@@ -93,22 +95,22 @@ export class RunsController {
   }
 
   /** POST /runs/{id}/messages: a follow-up of run `id`, queued like POST /runs. */
-  followUp(id: string, body: FollowUpBody, ctx: { requestId: string; headers: Headers }) {
+  followUp(id: string, body: FollowUpBody, ctx: { requestId: string; headers: Headers; caller: Caller }) {
     return this.create({ ...body, continue: id }, ctx);
   }
 
-  async get(id: string) {
-    const record = await this.service.get(id);
+  async get(id: string, caller: Caller) {
+    const record = await this.service.visible(caller, id);
     if (!record) throw this.notFound(id);
     const view = viewOf(record, record.status === "queued" ? await this.service.queuePosition(id) : null, await this.service.children(id), this.service.forges, await this.service.hasDiff(record));
     return { ...view, webhooks: (await this.service.deliveries(id)).map(deliveryView) };
   }
 
-  async list(q: { status?: RunStatus[]; limit?: number; cursor?: string; thread?: string }) {
+  async list(q: { status?: RunStatus[]; limit?: number; cursor?: string; thread?: string }, caller: Caller) {
     const limit = q.limit ?? 20;
     const at = q.cursor ? decodeCursor(q.cursor) : undefined;
     // A conversation reads in order; the run list newest first. Both page by (created_at, id).
-    const records = q.thread ? await this.service.thread(q.thread, limit + 1, at) : await this.service.list({ statuses: q.status, limit: limit + 1, before: at });
+    const records = q.thread ? await this.service.threadFor(caller, q.thread, limit + 1, at) : await this.service.listFor(caller, { statuses: q.status, limit: limit + 1, before: at });
     const page = records.slice(0, limit);
     const last = page.at(-1);
     // A thread's page is filtered by status after it is read: a page may hold fewer runs, never skip one.
@@ -120,10 +122,10 @@ export class RunsController {
   }
 
   /** Cancels and waits until the run has ended: when this answers "cancelled", its processes are gone. */
-  async cancel(id: string) {
-    const outcome = await this.service.cancel(id);
+  async cancel(id: string, caller: Caller) {
+    const outcome = await this.service.cancelFor(caller, id);
     if (!outcome) throw this.notFound(id);
-    const view = await this.get(id);
+    const view = await this.get(id, caller);
     if (outcome.alreadyFinished && FINAL_STATUSES.includes(outcome.record.status)) {
       throw new AppError("run_finished", `The run already ended (${view.status}); there is nothing to cancel`, { status: view.status });
     }
@@ -131,17 +133,23 @@ export class RunsController {
   }
 
   /** GET /runs/:id/diff: the change a repository run made, as git prints it. */
-  async diff(id: string): Promise<Response> {
+  async diff(id: string, caller: Caller): Promise<Response> {
+    if (!(await this.service.visible(caller, id))) throw this.notFound(id);
     const diff = await this.service.diff(id);
     if (!diff) {
-      if (!(await this.service.get(id))) throw this.notFound(id);
       throw new AppError("not_found", `Run ${id} has no diff: it is not a repository run, it has not ended, it changed nothing, or its diff was not kept`);
     }
     return new Response(diff.text, { headers: { "content-type": "text/x-diff; charset=utf-8", "x-diff-truncated": String(diff.truncated) } });
   }
 
   /** GET /runs/:id/events: the stored events after Last-Event-ID, then the live ones until the result. */
-  async events(id: string, request: Request, headers: Record<string, string> = {}): Promise<Response> {
+  async events(id: string, request: Request, caller: Caller): Promise<Response> {
+    // Checked before the stream opens, Last-Event-ID replay included: no stored event of another key's run leaves.
+    if (!(await this.service.visible(caller, id))) throw this.notFound(id);
+    return this.streamOf(id, request);
+  }
+
+  private async streamOf(id: string, request: Request, headers: Record<string, string> = {}): Promise<Response> {
     const last = lastEventIdOf(request);
     const live = new LiveEvents();
     const sub = await this.service.subscribe(id, last ?? 0, live.listener);

@@ -3,7 +3,7 @@ import { Elysia } from "elysia";
 import { parsePromptBody } from "../../http/body.ts";
 import { SECURITY } from "../../http/docs.ts";
 import { errorExample, errorResponses } from "../../http/error-model.ts";
-import { holdOpen, requestMeta } from "../../http/request-context.ts";
+import { callerOf, holdOpen, requestMeta } from "../../http/request-context.ts";
 import { FollowUpRequest, RunRequest, type FollowUpBody, type RunRequestBody } from "../run/model.ts";
 import type { RunsController } from "./controller.ts";
 import { ListQuery, RunCreated, RunIdParams, RunList, RunView } from "./model.ts";
@@ -23,7 +23,7 @@ export function runsModule(controller: RunsController, opts: { maxRequestBytes: 
       "/runs",
       async ({ body, request, set }) => {
         // Validated by the parse hook below (the one validation of the body).
-        return accepted(await controller.create(body as RunRequestBody, { requestId: requestMeta(request).id, headers: request.headers }), set);
+        return accepted(await controller.create(body as RunRequestBody, { requestId: requestMeta(request).id, headers: request.headers, caller: callerOf(request) }), set);
       },
       {
         parse: ({ request }) => parsePromptBody(request, opts.maxRequestBytes, RunRequest),
@@ -40,7 +40,7 @@ export function runsModule(controller: RunsController, opts: { maxRequestBytes: 
       "/runs/:id/messages",
       async ({ params, body, request, set }) => {
         // Validated by the parse hook below (the one validation of the body).
-        return accepted(await controller.followUp(params.id, body as FollowUpBody, { requestId: requestMeta(request).id, headers: request.headers }), set);
+        return accepted(await controller.followUp(params.id, body as FollowUpBody, { requestId: requestMeta(request).id, headers: request.headers, caller: callerOf(request) }), set);
       },
       {
         params: RunIdParams,
@@ -57,19 +57,19 @@ export function runsModule(controller: RunsController, opts: { maxRequestBytes: 
     )
     .get(
       "/runs",
-      ({ query }) => controller.list(query),
+      ({ query, request }) => controller.list(query, callerOf(request)),
       {
         query: ListQuery,
-        response: { 200: RunList, ...errorResponses(400, 401) },
+        response: { 200: RunList, ...errorResponses(400, 401, 403) },
         detail: detail(
           "List runs",
-          "Newest first, paginated with ?limit= and ?cursor=, filtered with ?status=running,queued. ?thread=<first run id> lists a conversation in order, oldest first. Any valid API key sees every run.",
+          "Newest first, paginated with ?limit= and ?cursor=, filtered with ?status=running,queued. ?thread=<first run id> lists a conversation in order, oldest first. A key sees its own runs (runs:read), or every run (runs:read-all); 403 forbidden without either.",
         ),
       },
     )
     .get(
       "/runs/:id",
-      ({ params }) => controller.get(params.id),
+      ({ params, request }) => controller.get(params.id, callerOf(request)),
       {
         params: RunIdParams,
         response: { 200: RunView, ...errorResponses(401, 404) },
@@ -78,22 +78,22 @@ export function runsModule(controller: RunsController, opts: { maxRequestBytes: 
     )
     .delete(
       "/runs/:id",
-      ({ params }) => controller.cancel(params.id),
+      ({ params, request }) => controller.cancel(params.id, callerOf(request)),
       {
         params: RunIdParams,
-        response: { 200: RunView, ...errorResponses(401, 404, 409) },
+        response: { 200: RunView, ...errorResponses(401, 403, 404, 409) },
         detail: detail(
           "Cancel a run",
           "A queued run is dropped; a running one is stopped. Answers once the run has ended: its whole process tree is gone, its workspace moved out of reach (deleted right after), nothing pushed. 409 run_finished when it had already ended.",
         ),
       },
     )
-    .post("/runs/:id/cancel", ({ params }) => controller.cancel(params.id), {
+    .post("/runs/:id/cancel", ({ params, request }) => controller.cancel(params.id, callerOf(request)), {
       params: RunIdParams,
-      response: { 200: RunView, ...errorResponses(401, 404, 409) },
+      response: { 200: RunView, ...errorResponses(401, 403, 404, 409) },
       detail: detail("Cancel a run (POST form)", "Same as DELETE /runs/{id}, for clients that cannot send DELETE."),
     })
-    .get("/runs/:id/diff", ({ params }) => controller.diff(params.id), {
+    .get("/runs/:id/diff", ({ params, request }) => controller.diff(params.id, callerOf(request)), {
       params: RunIdParams,
       response: errorResponses(401, 404),
       detail: detail(
@@ -106,7 +106,7 @@ export function runsModule(controller: RunsController, opts: { maxRequestBytes: 
       "/runs/:id/events",
       ({ params, request }) => {
         holdOpen(request);
-        return controller.events(params.id, request);
+        return controller.events(params.id, request, callerOf(request));
       },
       {
         params: RunIdParams,
@@ -129,8 +129,10 @@ const EVENT_EXAMPLE = [
   'id: 7\nevent: result\ndata: {"type":"result","status":"succeeded","http_status":200,"answer":{"success":true,"output":"Created fib.py","…":"…"},"run_id":"0b6f…","seq":7,"time":"2026-11-24T12:00:05.000Z"}',
 ].join("\n\n");
 
-const AUTH = "unauthorized: no valid API key";
-const NOT_FOUND = "not_found: no such run";
+const AUTH = "unauthorized: no valid API key; key_expired: the key's expiry (API_KEYS_FILE) has passed";
+const NOT_FOUND = "not_found: no such run, or one this key may not read";
+const CANCEL_FORBIDDEN = "forbidden: the key may read the run but lacks runs:cancel (its own runs) or runs:cancel-all";
+const CREATE_FORBIDDEN = "; forbidden: the key lacks runs:create";
 
 /** Per-status wording the generator cannot derive, for every /runs operation. */
 export const runsOperationDocs = {
@@ -139,7 +141,7 @@ export const runsOperationDocs = {
       202: "Accepted: the run's id, status, queue position and links (Location header; Idempotent-Replayed: true for a retry with the same key)",
       400: "invalid_request: empty body, blank prompt, invalid JSON, or an invalid field (named in `field`)",
       401: AUTH,
-      403: "repository_not_allowed: the repository is not under ALLOWED_REPO_PREFIXES; callback_not_allowed: callback_url is not under WEBHOOK_ALLOWED_PREFIXES",
+      403: "repository_not_allowed: the repository is not under ALLOWED_REPO_PREFIXES; callback_not_allowed: callback_url is not under WEBHOOK_ALLOWED_PREFIXES" + CREATE_FORBIDDEN,
       404: "not_found: `continue` names no run",
       409: "run_not_finished: the run to continue is still queued or running",
       410: "session_gone: the run to continue has no kept opencode session",
@@ -155,7 +157,7 @@ export const runsOperationDocs = {
       202: "Accepted: the follow-up run's id, status, queue position and links",
       400: "invalid_request: empty body, blank prompt, invalid JSON, an invalid field (named in `field`), or a cap above the server's ceiling",
       401: AUTH,
-      403: "repository_not_allowed: the earlier run's repository is no longer under ALLOWED_REPO_PREFIXES; callback_not_allowed: callback_url is not under WEBHOOK_ALLOWED_PREFIXES",
+      403: "repository_not_allowed: the earlier run's repository is no longer under ALLOWED_REPO_PREFIXES; callback_not_allowed: callback_url is not under WEBHOOK_ALLOWED_PREFIXES" + CREATE_FORBIDDEN,
       404: NOT_FOUND,
       409: "run_not_finished: the run is still queued or running",
       410: "session_gone: the run's opencode session is not kept (it ended before its agent started, or it could not be saved)",
@@ -167,7 +169,7 @@ export const runsOperationDocs = {
     },
   },
   "GET /runs": {
-    responses: { 200: "A page of runs, newest first", 400: "invalid_request: a bad status, limit or cursor", 401: AUTH },
+    responses: { 200: "A page of runs, newest first", 400: "invalid_request: a bad status, limit or cursor", 401: AUTH, 403: "forbidden: the key has neither runs:read nor runs:read-all" },
     examples: {
       400: [
         {
@@ -182,10 +184,10 @@ export const runsOperationDocs = {
   },
   "GET /runs/{id}": { responses: { 200: "The run", 401: AUTH, 404: NOT_FOUND } },
   "DELETE /runs/{id}": {
-    responses: { 200: "The run, now cancelled: its processes are gone and its workspace moved out of reach (deleted right after)", 401: AUTH, 404: NOT_FOUND, 409: "run_finished: it had already ended" },
+    responses: { 200: "The run, now cancelled: its processes are gone and its workspace moved out of reach (deleted right after)", 401: AUTH, 403: CANCEL_FORBIDDEN, 404: NOT_FOUND, 409: "run_finished: it had already ended" },
   },
   "POST /runs/{id}/cancel": {
-    responses: { 200: "The run, now cancelled", 401: AUTH, 404: NOT_FOUND, 409: "run_finished: it had already ended" },
+    responses: { 200: "The run, now cancelled", 401: AUTH, 403: CANCEL_FORBIDDEN, 404: NOT_FOUND, 409: "run_finished: it had already ended" },
   },
 };
 

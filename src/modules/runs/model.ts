@@ -59,6 +59,7 @@ const summaryFields = {
   error: z.string().nullable(),
   parent_run_id: z.string().nullable().describe("The run this one continues (a follow-up); null for a first run"),
   thread_id: z.string().describe("The conversation's first run (this run's own id for a first run): GET /runs?thread= lists it"),
+  owner: z.string().nullable().describe("The name of the API key whose run it is (a follow-up: its thread's); null on a server without keys and for runs from before owners"),
   links: Links,
 };
 

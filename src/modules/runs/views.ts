@@ -35,6 +35,7 @@ export function summaryOf(r: RunRecord, queuePosition: number | null): RunSummar
     error: r.error,
     parent_run_id: r.parentId,
     thread_id: r.threadId,
+    owner: r.owner,
     links: linksOf(r.id),
   };
 }
