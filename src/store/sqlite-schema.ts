@@ -76,6 +76,11 @@ const MIGRATIONS = [
   // (its own table: lists never read it).
   `ALTER TABLE runs ADD COLUMN title TEXT;
    CREATE TABLE diffs (run_id TEXT PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE, diff TEXT NOT NULL, truncated INTEGER NOT NULL);`,
+  // A long answer (a 10 MiB output) in pieces (src/lib/json-pieces.ts): answer holds the first, answer_pieces the
+  // rest in order, runs.answer_pieces how many (null: none, as on older rows). Binding the whole answer made
+  // SQLite hold copies of it while it wrote; a piece at a time, they are a piece long.
+  `ALTER TABLE runs ADD COLUMN answer_pieces INTEGER;
+   CREATE TABLE answer_pieces (run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE, n INTEGER NOT NULL, text TEXT NOT NULL, PRIMARY KEY (run_id, n));`,
 ];
 
 export function migrate(db: Database): void {
