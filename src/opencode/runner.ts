@@ -169,8 +169,7 @@ export class OpencodeRunner implements AgentRunner {
         if ("line" in item) {
           collector.handleLine(item.line);
           this.opts.gc?.add(item.line.length * LINE_GARBAGE);
-        }
-        else collector.handleOversized();
+        } else collector.handleOversized();
       }
     })();
     const stderrDone = (async () => {

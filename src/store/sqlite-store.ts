@@ -2,11 +2,11 @@
 import { Database, type Statement } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { jsonPieces } from "../lib/json-pieces.ts";
 import { QueuedRequest, type RunEvent, type RunRecord } from "../runs/model.ts";
 import { StoreError, type Claimed, type Enqueued, type EventMaker, type Finish, type ListQuery, type RunDiff, type RunStore } from "../runs/store.ts";
 import type { Delivery, DeliveryAttempt, DeliveryState } from "../webhooks/model.ts";
 import { answerOf, eventOf, extrasColumns, limitsColumn, recordOf, storedEvent, type EventColumns, type RunColumns } from "./rows.ts";
+import * as answers from "./sqlite-answers.ts";
 import * as outbox from "./sqlite-deliveries.ts";
 import { migrate } from "./sqlite-schema.ts";
 import * as threads from "./sqlite-thread.ts";
@@ -149,34 +149,12 @@ export class SqliteRunStore implements RunStore {
     return this.guard("record an event", () => this.txn(() => this.writeEvents(events)));
   }
 
-  /** The answer as pieces: the first in the row, the rest in answer_pieces; their text together is JSON.stringify(outcome). */
   private end(id: string, f: Finish): void {
-    // Not cached statements: one keeps what it was bound to (an answer, a piece of one) until its next run.
-    const update = this.db.prepare("UPDATE runs SET status = ?, code = ?, error = ?, finished_at = ?, answer = ?, answer_pieces = ? WHERE id = ?");
-    const insert = this.db.prepare("INSERT INTO answer_pieces (run_id, n, text) VALUES (?, ?, ?)");
-    try {
-      const pieces = jsonPieces(f.outcome);
-      const first = pieces.next();
-      this.db.query("DELETE FROM answer_pieces WHERE run_id = ?").run(id);
-      let n = 0;
-      for (const piece of pieces) insert.run(id, ++n, piece);
-      update.run(f.status, f.code, f.error, f.at, first.done ? null : first.value, n === 0 ? null : n, id);
-    } finally {
-      update.finalize();
-      insert.finalize();
-    }
-  }
-
-  /** A row's answer whole: its first piece and the ones after it. */
-  private answerText(id: string, answer: string | null, pieces: number | null): string | null {
-    if (answer === null || !pieces) return answer;
-    const rest = this.db.query("SELECT text FROM answer_pieces WHERE run_id = ? ORDER BY n").all(id) as { text: string }[];
-    if (rest.length !== pieces) throw new Error(`run ${id}: ${rest.length} of its answer's ${pieces} further pieces are stored`);
-    return answer + rest.map((r) => r.text).join("");
+    answers.writeEnd(this.db, id, f);
   }
 
   private toRecord(row: RunRow): RunRecord {
-    return recordOf({ ...row, push: row.push === null ? null : row.push === 1, answer: this.answerText(row.id, row.answer, row.answer_pieces) });
+    return recordOf({ ...row, push: row.push === null ? null : row.push === 1, answer: answers.answerText(this.db, row.id, row.answer, row.answer_pieces) });
   }
 
   finish(id: string, f: Finish, events: readonly RunEvent[]): Promise<void> {
@@ -239,7 +217,7 @@ export class SqliteRunStore implements RunStore {
       const rows = this.db.query("SELECT seq, type, data, time FROM events WHERE run_id = ? AND seq > ? ORDER BY seq").all(id, afterSeq) as EventColumns[];
       const answer = () => {
         const row = this.db.query("SELECT answer, answer_pieces FROM runs WHERE id = ?").get(id) as Pick<RunRow, "answer" | "answer_pieces"> | null;
-        return answerOf(row ? this.answerText(id, row.answer, row.answer_pieces) : null);
+        return answerOf(row ? answers.answerText(this.db, id, row.answer, row.answer_pieces) : null);
       };
       return rows.map((row) => eventOf(id, row, answer));
     });
