@@ -1,5 +1,5 @@
 // A run's events as Server-Sent Events: replay after Last-Event-ID, then follow live until the result.
-import { jsonOnce } from "../lib/json-once.ts";
+import { jsonPieces } from "../lib/json-pieces.ts";
 import type { EventListener } from "../runs/event-log.ts";
 import type { RunEvent } from "../runs/model.ts";
 import { outcomeStatus } from "./answer.ts";
@@ -28,14 +28,14 @@ const PING_MS = 15_000;
 
 /**
  * One event on the wire, in pieces: a result's answer is the JSON POST /run sends and the store keeps (up to
- * MAX_OUTPUT_SIZE), spliced in rather than made again — and sent as its own piece, not copied into one frame.
+ * MAX_OUTPUT_SIZE), spliced in as its own pieces (jsonPieces), not copied into one frame.
  * A result also says the HTTP status POST /run answered (or would answer) with.
  */
 function framePieces(event: RunEvent): string[] {
   if (event.type !== "result") return [`id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`];
   const head = JSON.stringify({ type: event.type, status: event.status, http_status: outcomeStatus(event.answer) });
   const tail = JSON.stringify({ run_id: event.run_id, seq: event.seq, time: event.time });
-  return [`id: ${event.seq}\nevent: ${event.type}\ndata: ${head.slice(0, -1)},"answer":`, jsonOnce(event.answer), `,${tail.slice(1)}\n\n`];
+  return [`id: ${event.seq}\nevent: ${event.type}\ndata: ${head.slice(0, -1)},"answer":`, ...jsonPieces(event.answer), `,${tail.slice(1)}\n\n`];
 }
 
 export function formatEvent(event: RunEvent): string {

@@ -37,6 +37,12 @@ const STDERR_TAIL_CHARS = 256 * 1024;
 const LINE_SLACK_BYTES = 64 * 1024;
 /** How long pipes may stay open after the agent and its leftovers are gone before we stop reading. */
 const PIPE_DRAIN_MS = 2000;
+/**
+ * A line handled (not skipped) leaves about this many times its length of garbage besides its bytes read: its
+ * string, its parse, its event, and that event's JSON twice (its size, its row). Counted, so a flood of kept text
+ * is collected as often as its garbage grows (a 10 MiB cap: 6 to 9 MiB of it between two collections, without).
+ */
+const LINE_GARBAGE = 4;
 /** The sandbox's private /tmp and /var/tmp live in memory: capped (TMPDIR itself is on disk, in the run's root). */
 const SANDBOX_TMP_BYTES = 512 * 1024 * 1024;
 
@@ -160,8 +166,10 @@ export class OpencodeRunner implements AgentRunner {
         skip: (head) => collector.ignores(head),
         onChunk: (n) => this.opts.gc?.add(n),
       })) {
-        if ("line" in item) collector.handleLine(item.line);
-        else collector.handleOversized();
+        if ("line" in item) {
+          collector.handleLine(item.line);
+          this.opts.gc?.add(item.line.length * LINE_GARBAGE);
+        } else collector.handleOversized();
       }
     })();
     const stderrDone = (async () => {
@@ -184,8 +192,11 @@ export class OpencodeRunner implements AgentRunner {
     const survivors = await killProcessTree({ cookie });
     await drain(Promise.allSettled([stdoutDone, stderrDone]), stopReading, PIPE_DRAIN_MS);
 
-    // The output is built once and what it was made of goes, with the garbage a flood of lines left behind.
-    collector.finish();
+    // The output is built once and what it was made of goes. The garbage a flood of lines left goes first:
+    // joining holds the parts and the output at once, and that moment is a flooded run's peak.
+    this.opts.gc?.settle();
+    const { output } = collector.finish();
+    this.opts.gc?.add(output.length);
     this.opts.gc?.settle();
     const { exitCode, signal } = exitOf(proc, wrapped);
     const failed = !input.signal.aborted && exitCode !== 0;

@@ -27,9 +27,18 @@ interface Listening {
  */
 export const BATCH_MS = 5;
 
+/**
+ * A batch is written at once, without waiting out BATCH_MS, when it holds this much JSON; a flush writes at
+ * most this much at a time. An agent flooding text events kept the timer from firing: 6,000 events (6 MiB)
+ * gathered, then went in one synchronous write whose garbage grew RSS by 8 MiB.
+ */
+export const BATCH_BYTES = 256 * 1024;
+
 /** A run's events not yet stored, written by one flush at a time so they reach the store in their order. */
 interface Writer {
   pending: RunEvent[];
+  /** JSON size of what is pending. */
+  bytes: number;
   flushing: Promise<void> | null;
   /** A flush waiting out BATCH_MS. */
   timer: ReturnType<typeof setTimeout> | null;
@@ -91,15 +100,16 @@ export class EventLog {
     if (this.buffered >= MAX_BUFFERED_BYTES && this.failing()) return false;
     const [event] = this.make(runId, [body]) as [RunEvent];
     let w = this.writers.get(runId);
-    if (!w) this.writers.set(runId, (w = { pending: [], flushing: null, timer: null, onFault }));
+    if (!w) this.writers.set(runId, (w = { pending: [], bytes: 0, flushing: null, timer: null, onFault }));
     w.onFault = onFault;
     w.pending.push(event);
     const size = JSON.stringify(event).length;
     this.sizes.set(event, size);
     this.buffered += size;
-    if (w.flushing || w.timer) return true;
-    if (this.store.shared || this.listeners.has(runId)) this.startFlush(runId, w);
-    else w.timer = setTimeout(() => this.startFlush(runId, w), BATCH_MS);
+    w.bytes += size;
+    if (w.flushing) return true;
+    if (this.store.shared || this.listeners.has(runId) || w.bytes >= BATCH_BYTES) this.startFlush(runId, w);
+    else w.timer ??= setTimeout(() => this.startFlush(runId, w), BATCH_MS);
     return true;
   }
 
@@ -112,7 +122,7 @@ export class EventLog {
   /** Writes what is pending in batches; on a fault it stops and keeps them (retry() goes on once the store is back). */
   private async flush(runId: string, w: Writer, onFault: (err: unknown) => void): Promise<void> {
     while (w.pending.length > 0) {
-      const batch = w.pending.slice();
+      const batch = this.nextBatch(w);
       try {
         await this.store.appendEvents(batch);
       } catch (err) {
@@ -121,7 +131,7 @@ export class EventLog {
         return;
       }
       w.pending.splice(0, batch.length);
-      this.unbuffer(batch);
+      this.unbuffer(w, batch);
       this.publish(batch);
     }
     w.flushing = null;
@@ -142,7 +152,7 @@ export class EventLog {
       if (failed === null) continue;
       if (!drop) throw failed;
       const lost = w.pending.splice(0);
-      this.unbuffer(lost);
+      this.unbuffer(w, lost);
       this.dropped(runId, lost.length, failed);
     }
   }
@@ -162,12 +172,29 @@ export class EventLog {
     if (w.timer) clearTimeout(w.timer);
     w.timer = null;
     const taken = w.pending.splice(0);
-    this.unbuffer(taken);
+    this.unbuffer(w, taken);
     return taken;
   }
 
-  private unbuffer(events: readonly RunEvent[]): void {
-    for (const e of events) this.buffered -= this.sizes.get(e) ?? 0;
+  /** The first pending events, up to BATCH_BYTES of them (at least one). */
+  private nextBatch(w: Writer): RunEvent[] {
+    let bytes = 0;
+    let n = 0;
+    for (const e of w.pending) {
+      const size = this.sizes.get(e) ?? 0;
+      if (n > 0 && bytes + size > BATCH_BYTES) break;
+      bytes += size;
+      n++;
+    }
+    return w.pending.slice(0, n);
+  }
+
+  private unbuffer(w: Writer, events: readonly RunEvent[]): void {
+    for (const e of events) {
+      const size = this.sizes.get(e) ?? 0;
+      this.buffered -= size;
+      w.bytes -= size;
+    }
   }
 
   /** For events the store has just written: each listener here gets each of them once, in order. */

@@ -1,6 +1,5 @@
 // Ending runs in Postgres: one run's end (its branch lock and lease released), and interrupting the runs a replica left behind.
 import type { TransactionSQL } from "bun";
-import { jsonOnce } from "../lib/json-once.ts";
 import type { RunEvent } from "../runs/model.ts";
 import type { Finish, RunStore } from "../runs/store.ts";
 import { queueAnnouncement } from "./pg-notify.ts";
@@ -20,7 +19,7 @@ export async function endRun(tx: TransactionSQL, id: string, f: Finish): Promise
   // lock_key and the lease go with the running state: the branch is free once this commits.
   await tx`
     WITH dequeued AS (DELETE FROM queue WHERE run_id = ${id})
-    UPDATE runs SET status = ${f.status}, code = ${f.code}, error = ${f.error}, finished_at = ${f.at}, answer = ${jsonOnce(f.outcome)},
+    UPDATE runs SET status = ${f.status}, code = ${f.code}, error = ${f.error}, finished_at = ${f.at}, answer = ${JSON.stringify(f.outcome)},
                     lock_key = NULL, lease_until = NULL
     WHERE id = ${id}`;
   if (f.diff) {

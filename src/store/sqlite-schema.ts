@@ -80,6 +80,11 @@ const MIGRATIONS = [
   // index a key's own listing pages through. Idempotency-Keys are stored scoped by key name: no new constraint.
   `ALTER TABLE runs ADD COLUMN owner TEXT;
    CREATE INDEX runs_by_owner ON runs (owner, created_at DESC, id DESC);`,
+  // A long answer (a 10 MiB output) in pieces (src/lib/json-pieces.ts): answer holds the first, answer_pieces the
+  // rest in order, runs.answer_pieces how many (null: none, as on older rows). Binding the whole answer made
+  // SQLite hold copies of it while it wrote; a piece at a time, they are a piece long.
+  `ALTER TABLE runs ADD COLUMN answer_pieces INTEGER;
+   CREATE TABLE answer_pieces (run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE, n INTEGER NOT NULL, text TEXT NOT NULL, PRIMARY KEY (run_id, n));`,
 ];
 
 export function migrate(db: Database): void {

@@ -2,19 +2,18 @@
 import { Database, type Statement } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { jsonOnce } from "../lib/json-once.ts";
 import { QueuedRequest, type RunEvent, type RunRecord } from "../runs/model.ts";
 import { StoreError, type Claimed, type Enqueued, type EventMaker, type Finish, type ListQuery, type RunDiff, type RunStore } from "../runs/store.ts";
 import type { Delivery, DeliveryAttempt, DeliveryState } from "../webhooks/model.ts";
 import { answerOf, eventOf, extrasColumns, limitsColumn, recordOf, storedEvent, type EventColumns, type RunColumns } from "./rows.ts";
+import * as answers from "./sqlite-answers.ts";
 import * as outbox from "./sqlite-deliveries.ts";
 import { migrate } from "./sqlite-schema.ts";
 import * as threads from "./sqlite-thread.ts";
 
-type RunRow = Omit<RunColumns, "push"> & { push: number | null };
+/** `answer_pieces`: how many pieces of the answer follow `answer` in the answer_pieces table (null: none). */
+type RunRow = Omit<RunColumns, "push"> & { push: number | null; answer_pieces: number | null };
 type Recover = Parameters<RunStore["recoverRunning"]>;
-
-const toRecord = (row: RunRow): RunRecord => recordOf({ ...row, push: row.push === null ? null : row.push === 1 });
 
 /**
  * The methods are async for the interface's sake; the work inside each is synchronous, so one call's reads
@@ -126,7 +125,7 @@ export class SqliteRunStore implements RunStore {
         if (!taken) return null;
         const row = this.db.query("UPDATE runs SET status = 'running', started_at = ?, replica = ? WHERE id = ? RETURNING *").get(at, replica, chosen.run_id) as RunRow;
         this.writeEvents(startEvents(chosen.run_id, this.lastSeqOf(chosen.run_id)));
-        return { record: toRecord(row), request: QueuedRequest.parse(JSON.parse(taken.request)), lock: chosen.lock_key };
+        return { record: this.toRecord(row), request: QueuedRequest.parse(JSON.parse(taken.request)), lock: chosen.lock_key };
       });
     });
   }
@@ -151,13 +150,11 @@ export class SqliteRunStore implements RunStore {
   }
 
   private end(id: string, f: Finish): void {
-    // Not a cached statement: one keeps its bound answer (up to MAX_OUTPUT_SIZE) until its next run.
-    const update = this.db.prepare("UPDATE runs SET status = ?, code = ?, error = ?, finished_at = ?, answer = ? WHERE id = ?");
-    try {
-      update.run(f.status, f.code, f.error, f.at, jsonOnce(f.outcome), id);
-    } finally {
-      update.finalize();
-    }
+    answers.writeEnd(this.db, id, f);
+  }
+
+  private toRecord(row: RunRow): RunRecord {
+    return recordOf({ ...row, push: row.push === null ? null : row.push === 1, answer: answers.answerText(this.db, row.id, row.answer, row.answer_pieces) });
   }
 
   finish(id: string, f: Finish, events: readonly RunEvent[]): Promise<void> {
@@ -185,13 +182,13 @@ export class SqliteRunStore implements RunStore {
   get(id: string): Promise<RunRecord | null> {
     return this.guard("read a run", () => {
       const row = this.selectRun.get(id);
-      return row ? toRecord(row) : null;
+      return row ? this.toRecord(row) : null;
     });
   }
 
   private byKey(key: string): RunRecord | null {
     const row = this.db.query("SELECT * FROM runs WHERE idempotency_key = ?").get(key) as RunRow | null;
-    return row ? toRecord(row) : null;
+    return row ? this.toRecord(row) : null;
   }
 
   byIdempotencyKey(key: string): Promise<RunRecord | null> {
@@ -215,14 +212,17 @@ export class SqliteRunStore implements RunStore {
         args.push(q.before.createdAt, q.before.createdAt, q.before.id);
       }
       const sql = `SELECT * FROM runs ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at DESC, id DESC LIMIT ?`;
-      return (this.db.query(sql).all(...args, q.limit) as RunRow[]).map(toRecord);
+      return (this.db.query(sql).all(...args, q.limit) as RunRow[]).map((row) => this.toRecord(row));
     });
   }
 
   events(id: string, afterSeq: number): Promise<RunEvent[]> {
     return this.guard("read events", () => {
       const rows = this.db.query("SELECT seq, type, data, time FROM events WHERE run_id = ? AND seq > ? ORDER BY seq").all(id, afterSeq) as EventColumns[];
-      const answer = () => answerOf((this.db.query("SELECT answer FROM runs WHERE id = ?").get(id) as { answer: string | null } | null)?.answer ?? null);
+      const answer = () => {
+        const row = this.db.query("SELECT answer, answer_pieces FROM runs WHERE id = ?").get(id) as Pick<RunRow, "answer" | "answer_pieces"> | null;
+        return answerOf(row ? answers.answerText(this.db, id, row.answer, row.answer_pieces) : null);
+      };
       return rows.map((row) => eventOf(id, row, answer));
     });
   }
@@ -278,7 +278,7 @@ export class SqliteRunStore implements RunStore {
       const mine = owner === undefined ? "" : "AND owner = ?";
       const sql = `SELECT * FROM runs WHERE ${threads.THREAD_WHERE} ${mine} AND (created_at > ? OR (created_at = ? AND id > ?)) ORDER BY created_at, id LIMIT ?`;
       const args = owner === undefined ? [threadId, threadId] : [threadId, threadId, owner];
-      return (this.db.query(sql).all(...args, a.createdAt, a.createdAt, a.id, limit) as RunRow[]).map(toRecord);
+      return (this.db.query(sql).all(...args, a.createdAt, a.createdAt, a.id, limit) as RunRow[]).map((row) => this.toRecord(row));
     });
   }
 

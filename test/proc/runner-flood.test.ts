@@ -117,3 +117,17 @@ exit 3`,
   // The failure is explained by the last error, as before.
   expect(out.error).toBe("Last: the last one");
 });
+
+test("kept text counts towards collections beyond its bytes read, and a flooded run collects before and after joining its output", async () => {
+  const part = "a".repeat(1000);
+  // ~2.1 MB read, all of it kept (the cap is 4 MiB): read alone it would cross no 8 MiB threshold.
+  const { out, collections } = await flood(
+    `line='{"type":"text","sessionID":"ses_kept","part":{"text":"${part}"}}'
+yes "$line" | head -n 2000`,
+    4 * 1024 * 1024,
+  );
+  expect(out.output).toBe(Array<string>(2000).fill(part).join("\n"));
+  // Each handled line counts 4 × its length besides its bytes: ~10.6 MB, one collection while reading; then
+  // the ~2.2 MB left since collect before the join, and the parts the 2 MB output was joined from after it.
+  expect(collections).toBe(3);
+});

@@ -1,5 +1,6 @@
 // One contract for both run stores (SQLite and Postgres): queue order and locks, admission, endings, events, lists, recovery.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { PIECE_CHARS } from "../../src/lib/json-pieces.ts";
 import { newRunId } from "../../src/runs/ids.ts";
 import type { RunEvent } from "../../src/runs/model.ts";
 import { StoreError, type RunStore } from "../../src/runs/store.ts";
@@ -117,6 +118,30 @@ describe.each([sqliteFactory(), postgresFactory()])("$name run store", (factory)
     expect(await store.get(id)).toEqual(record(id, 1000, { status: "succeeded", finishedAt: 2000, outcome: answer }));
     const [row] = await h.query(`SELECT length(data) AS n FROM events WHERE run_id = ${factory.name === "postgres" ? "$1" : "?"} AND type = 'result'`, id);
     expect(Number(row?.n)).toBeLessThan(100);
+  });
+
+  test("a long answer (a field of many pieces) round trips exactly: read, listed, in its result event, replaced by a second finish, pruned", async () => {
+    await fresh();
+    const [id, other] = ids(2) as [string, string];
+    for (const r of [id, other]) await store.enqueue(record(r, 1000), request("p"), null, [], 10);
+    // Pairs straddle every cut; a lone surrogate, controls and quotes must come back as they were.
+    const output = `${"é😀\n\"\\\u0000 ".repeat(PIECE_CHARS / 2)}\ud800 end`;
+    const answer = { ...outcome(id, output), patch: "+".repeat(PIECE_CHARS + 3), patch_truncated: false };
+    const last = events(id, 0, [{ type: "result", status: "succeeded", answer }]);
+    await store.finish(id, { status: "succeeded", code: null, error: null, at: 2000, outcome: answer }, last);
+    await store.finish(other, succeeded(other, 2000), []);
+    const done = record(id, 1000, { status: "succeeded", finishedAt: 2000, outcome: answer });
+    expect(await store.get(id)).toEqual(done);
+    expect(await store.events(id, 0)).toEqual(last);
+    expect((await store.list({ limit: 10 })).find((r) => r.id === id)).toEqual(done);
+    expect(await store.thread(id, 10)).toEqual([done]);
+    // A finish written again (a retry after a lost answer): the second answer, shorter, is the one read.
+    const again = outcome(id, "z".repeat(PIECE_CHARS * 3));
+    await store.finish(id, { status: "succeeded", code: null, error: null, at: 3000, outcome: again }, []);
+    expect(await store.get(id)).toEqual(record(id, 1000, { status: "succeeded", finishedAt: 3000, outcome: again }));
+    expect(await store.get(other)).toEqual(record(other, 1000, { status: "succeeded", finishedAt: 2000, outcome: outcome(other) }));
+    expect(await store.prune(5000)).toBe(2);
+    expect(await store.get(id)).toBeNull();
   });
 
   test("lists newest first with keyset pages, filtered by status", async () => {

@@ -3,11 +3,12 @@ import { expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { existsSync } from "node:fs";
 import path from "node:path";
+import { PIECE_CHARS } from "../../src/lib/json-pieces.ts";
 import { newRunId } from "../../src/runs/ids.ts";
 import type { RunStore } from "../../src/runs/store.ts";
 import { SqliteRunStore } from "../../src/store/sqlite-store.ts";
 import { tempDir } from "../support/temp.ts";
-import { failure, noop, queuedEvents, record, request } from "./fixtures.ts";
+import { failure, noop, outcome, queuedEvents, record, request, TIME } from "./fixtures.ts";
 
 const file = () => path.join(tempDir("ocs-sqlite-"), "runs.db");
 
@@ -30,6 +31,7 @@ test("a database from before replicas (schema 2) gains the replica column, its r
   await store.close();
   // Back to what version 2 wrote.
   const raw = new Database(f);
+  raw.exec("DROP TABLE answer_pieces; ALTER TABLE runs DROP COLUMN answer_pieces;");
   raw.exec("DROP INDEX runs_by_owner; ALTER TABLE runs DROP COLUMN owner;");
   raw.exec("DROP TABLE diffs; ALTER TABLE runs DROP COLUMN title;");
   raw.exec("DROP TABLE deliveries; ALTER TABLE runs DROP COLUMN pull_request; ALTER TABLE runs DROP COLUMN webhooks;");
@@ -41,8 +43,46 @@ test("a database from before replicas (schema 2) gains the replica column, its r
   expect((await reopened.claim("r9", 5, 0, () => false, () => []))?.record).toEqual(record(id, 1, { title: null, status: "running", startedAt: 5, replica: "r9" }));
   await reopened.close();
   const check = new Database(f, { readonly: true });
-  expect(check.query("PRAGMA user_version").get()).toEqual({ user_version: 7 });
+  expect(check.query("PRAGMA user_version").get()).toEqual({ user_version: 8 });
   check.close();
+});
+
+test("a long answer is written a piece at a time: the row holds the first, answer_pieces the rest, in order", async () => {
+  const f = file();
+  const store = new SqliteRunStore(f);
+  const id = newRunId();
+  await store.enqueue(record(id, 1), request("p"), null, [], 10);
+  const answer = outcome(id, "x\n".repeat(PIECE_CHARS));
+  await store.finish(id, { status: "succeeded", code: null, error: null, at: 2, outcome: answer }, []);
+  const raw = new Database(f, { readonly: true });
+  const row = raw.query("SELECT answer, answer_pieces FROM runs WHERE id = ?").get(id) as { answer: string; answer_pieces: number };
+  const pieces = (raw.query("SELECT n, text FROM answer_pieces WHERE run_id = ? ORDER BY n").all(id) as { n: number; text: string }[]).map((p) => p.text);
+  raw.close();
+  expect(row.answer).toBe('{"success":true,"error":null,"output":"');
+  // Two slices of PIECE_CHARS characters (each "\n" escaped to two), then the rest of the answer.
+  expect([row.answer_pieces, pieces.length, pieces[0]?.length]).toEqual([3, 3, PIECE_CHARS + PIECE_CHARS / 2]);
+  expect(row.answer + pieces.join("")).toBe(JSON.stringify(answer));
+  expect((await store.get(id))?.outcome).toEqual(answer);
+  await store.close();
+});
+
+test("a database from before answer pieces (schema 7): its answers, stored whole, read as they were", async () => {
+  const f = file();
+  const id = newRunId();
+  const store = new SqliteRunStore(f);
+  await store.enqueue(record(id, 1), request("p"), null, queuedEvents(id), 10);
+  await store.close();
+  const answer = outcome(id, "é😀\n".repeat(PIECE_CHARS));
+  // What version 7 wrote: the answer whole in its column, the result event without it.
+  const raw = new Database(f);
+  raw.exec("DROP TABLE answer_pieces; ALTER TABLE runs DROP COLUMN answer_pieces; PRAGMA user_version = 7;");
+  raw.query("UPDATE runs SET status = 'succeeded', finished_at = 2, answer = ? WHERE id = ?").run(JSON.stringify(answer), id);
+  raw.query("INSERT INTO events (run_id, seq, type, data, time) VALUES (?, 2, 'result', ?, ?)").run(id, JSON.stringify({ status: "succeeded" }), Date.parse(TIME));
+  raw.close();
+  const reopened = new SqliteRunStore(f);
+  expect(await reopened.get(id)).toEqual(record(id, 1, { status: "succeeded", finishedAt: 2, outcome: answer }));
+  expect((await reopened.events(id, 1)).map((e) => (e.type === "result" ? e.answer : null))).toEqual([answer]);
+  await reopened.close();
 });
 
 test("alone on its file: leases never lapse, cancellations and announcements are the process's own business", async () => {

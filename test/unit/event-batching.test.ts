@@ -3,10 +3,11 @@ import { expect, test } from "bun:test";
 import path from "node:path";
 import { createLogger } from "../../src/lib/logger.ts";
 import { Redactor } from "../../src/lib/redact.ts";
-import { EventLog } from "../../src/runs/event-log.ts";
+import { BATCH_BYTES, EventLog } from "../../src/runs/event-log.ts";
 import { newRunId } from "../../src/runs/ids.ts";
 import { recordEnd, UnrecordedEnds } from "../../src/runs/record-end.ts";
 import { StoreHealth } from "../../src/runs/store-health.ts";
+import type { RunEvent } from "../../src/runs/model.ts";
 import type { RunStore } from "../../src/runs/store.ts";
 import { SqliteRunStore } from "../../src/store/sqlite-store.ts";
 import { outcome, record } from "../store/fixtures.ts";
@@ -99,4 +100,27 @@ test("someone starting to follow a run flushes what waits in its batch", async (
   await events.settled(id);
   expect((await store.events(id, 0)).map((e) => e.seq)).toEqual([1, 2]);
   sub.unsubscribe();
+});
+
+test("a flood of events nobody follows is written once a batch's worth has gathered, a batch at a time, in order", async () => {
+  const inner = new SqliteRunStore(path.join(tempDir("ocs-batch-"), "runs.db"));
+  const batches: number[] = [];
+  const store = new Proxy(inner, {
+    get(target, prop, receiver) {
+      const value: unknown = Reflect.get(target, prop, receiver);
+      if (prop === "appendEvents") return (batch: RunEvent[]) => (batches.push(batch.reduce((n, e) => n + JSON.stringify(e).length, 0)), inner.appendEvents(batch));
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  }) as RunStore;
+  const events = new EventLog(store, new Redactor());
+  const id = await started(store, events);
+  const text = "t".repeat(1000);
+  // ~1.1 MB of text events appended in one go, as a flooding agent's lines arrive: the timer cannot fire meanwhile.
+  for (let i = 0; i < 1000; i++) events.append(id, { type: "text", text }, noFault);
+  // The write began as soon as a batch's worth had gathered, without waiting out the batch window.
+  expect(batches.length).toBe(1);
+  await events.settled(id);
+  expect(batches.length).toBeGreaterThan(4);
+  expect(Math.max(...batches)).toBeLessThanOrEqual(BATCH_BYTES);
+  expect((await store.events(id, 1)).map((e) => e.seq)).toEqual(Array.from({ length: 1000 }, (_, i) => i + 2));
 });
