@@ -14,8 +14,10 @@ import { prepareRepo } from "../../src/runs/repo-clone.ts";
 import { REPO_SPARE_PREFIX, RepoSpares } from "../../src/runs/repo-spares.ts";
 import type { PreparedRepo, RepoDeps } from "../../src/runs/repository.ts";
 import { createWorkspace, removalsSettled, type Workspace } from "../../src/runs/workspace.ts";
+import { json, testApp, type TestApp } from "../support/app.ts";
 import { FakeRunner, type FakeBehaviour } from "../support/fake-runner.ts";
 import { git, startGitServer, type GitServer } from "../support/git-server.ts";
+import { readJson } from "../support/http.ts";
 import { tempDir } from "../support/temp.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -282,5 +284,44 @@ describe("a spare's life", () => {
     await removalsSettled();
     expect(spareDirs(s)).toHaveLength(1);
     await s.spares.stop();
+  });
+});
+
+describe("through the server's composition", () => {
+  const app = (sandbox: "off" | "bwrap", fields: { workDir?: string; cacheDir?: string } = {}) => {
+    const t = testApp({ runner: new FakeRunner(async (input) => (await Bun.write(path.join(input.cwd, "app.txt"), "app\n"), { output: "done" })), allowedRepos: [`${server.url}/`], gitBinary: Bun.which("git"), gitToken: TOKEN, secrets: [TOKEN], cacheDir: fields.cacheDir ?? tempDir("ocs-spares-cache-"), sandbox });
+    return t;
+  };
+  const post = async (t: TestApp) => {
+    const res = await t.request("/run", json({ prompt: "work", repository: server.repoUrl("spares"), push: false }));
+    return { status: res.status, body: await readJson(res) };
+  };
+  const taken = (t: TestApp) => t.logs.filter((l) => l.includes("the workspace is a repository spare")).length;
+  const dirs = (t: TestApp) => readdirSync(t.workDir).filter((e) => e.startsWith(REPO_SPARE_PREFIX));
+
+  test("under a sandbox the second run takes a spare; shutdown deletes the spare; SANDBOX=off makes none", async () => {
+    const t = app("bwrap");
+    expect((await post(t)).body).toMatchObject({ success: true, files_changed: ["app.txt"] });
+    await waitFor(() => dirs(t).length === 1 && t.logs.some((l) => l.includes("a repository spare is ready")), { what: "a spare", timeoutMs: 30_000 });
+    expect((await post(t)).body).toMatchObject({ success: true, files_changed: ["app.txt"] });
+    expect(taken(t)).toBe(1);
+    await waitFor(() => t.logs.filter((l) => l.includes("a repository spare is ready")).length === 2, { what: "the next spare", timeoutMs: 30_000 });
+    await t.close();
+    expect(dirs(t)).toEqual([]);
+    const off = app("off");
+    for (let i = 0; i < 2; i++) expect((await post(off)).body).toMatchObject({ success: true });
+    expect([taken(off), dirs(off)]).toEqual([0, []]);
+    await off.close();
+  });
+
+  test("at start the server deletes the repository spares a killed process left", async () => {
+    const t = app("bwrap");
+    await t.close();
+    const stale = path.join(t.workDir, `${REPO_SPARE_PREFIX}0123456789ab`, "work");
+    mkdirSync(path.join(stale, ".git"), { recursive: true });
+    const again = testApp({ allowedRepos: [`${server.url}/`], gitBinary: Bun.which("git"), dataDir: t.dataDir, cacheDir: tempDir("ocs-spares-cache-"), sandbox: "bwrap", env: { WORK_DIR: t.workDir } });
+    await waitFor(() => again.logs.some((l) => l.includes("deleted the repository spares a previous process left")), { what: "the start-up cleanup" });
+    await again.close();
+    expect(readdirSync(t.workDir).filter((e) => e.startsWith(REPO_SPARE_PREFIX))).toEqual([]);
   });
 });
