@@ -34,8 +34,13 @@ export async function workspaceFromSpare(spares: RepoSpares, lease: MirrorLease,
   const commit = snapshot.heads.get(branch);
   const spare = spares.take(lease.mirror);
   const mirror = path.basename(lease.mirror);
-  if (!spare || !commit) {
+  if (!spare) {
     logger.debug("no repository spare ready for this mirror: the workspace is cloned", { mirror });
+    return false;
+  }
+  if (!commit) {
+    spare.done();
+    logger.info("the mirror has no commit for the run's branch: a repository spare is dropped and the workspace cloned", { mirror, branch });
     return false;
   }
   lease.borrow();

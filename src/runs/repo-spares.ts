@@ -164,6 +164,8 @@ export class RepoSpares {
     this.wanted.delete(mirror);
     const cache = this.opts.cache as MirrorCache;
     const lease = cache.acquire(url, { spare: true });
+    // Borrowed from the start: a spare lease is always a borrowing one, which keeps the cache's count of them exact.
+    lease.borrow();
     const controller = new AbortController();
     const build: Build = { mirror, lease, controller, done: Promise.resolve() };
     this.building = build;
@@ -183,7 +185,6 @@ export class RepoSpares {
     try {
       await mkdir(opts.home, { recursive: true, mode: 0o700 });
       if (!existsSync(path.join(b.mirror, "HEAD"))) throw new Error("the mirror is gone");
-      b.lease.borrow();
       await repo.cloneSharedFromMirror(gitIn(root, opts), b.mirror, dir, branch);
       await repo.setOrigin(gitIn(dir, opts), url);
       b.controller.signal.throwIfAborted();
