@@ -1,7 +1,7 @@
 // Repository spares: the next run on a repository takes a checkout made ahead, brought to its commit, and ends exactly as a fresh clone would.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { loadConfig } from "../../src/config.ts";
 import { repoDeps } from "../../src/compose.ts";
@@ -239,6 +239,20 @@ describe("a spare's life", () => {
     expect([existsSync(s.mirror), s.spares.readyMirrors(), s.cache.leases(s.mirror)]).toEqual([false, [], 0]);
     await removalsSettled();
     expect(spareDirs(s)).toEqual([]);
+    await s.spares.stop();
+  });
+
+  test("a broken mirror whose only borrower is a spare is rebuilt: the spare goes first, the run succeeds from the new mirror", async () => {
+    const s = setup();
+    await runAndCapture(s, {});
+    await spareReady(s);
+    // A stale lock on a ref the next fetch must move: that fetch fails, and the mirror is rebuilt.
+    writeFileSync(path.join(s.mirror, "refs", "heads", "main.lock"), "");
+    const head = await advance();
+    const run = await runAndCapture(s, { push: false });
+    expect(run.result).toMatchObject({ ok: true, git: { baseCommit: head } });
+    expect(existsSync(path.join(s.mirror, "refs", "heads", "main.lock"))).toBe(false);
+    expect([used(s), s.lines.filter((l) => l.msg.startsWith("deleted a repository spare: its mirror is evicted or rebuilt")).length]).toEqual([0, 1]);
     await s.spares.stop();
   });
 
