@@ -189,9 +189,10 @@ export class RepoSpares {
       await repo.setOrigin(gitIn(dir, opts), url);
       b.controller.signal.throwIfAborted();
     } catch (err) {
+      // Its git gone before its directory goes: nothing writes into a tree being deleted.
+      await killProcessTree({ cookie: `${RUN_COOKIE_VAR}=${cookie}` });
       b.lease.release();
       deleteLater(root);
-      await killProcessTree({ cookie: `${RUN_COOKIE_VAR}=${cookie}` });
       if (b.controller.signal.aborted) this.opts.logger.debug("a repository spare's build was stopped", { mirror: path.basename(b.mirror), reason: b.controller.signal.reason });
       else this.opts.logger.warn("could not make a repository spare: the next run on it clones", { mirror: path.basename(b.mirror), error: err });
       return;
