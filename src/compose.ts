@@ -21,6 +21,7 @@ import { executeRun } from "./runs/pipeline.ts";
 import { recoverRuns } from "./runs/recovery.ts";
 import { removalsSettled } from "./runs/workspace.ts";
 import { spareCount, WorkspaceSpares } from "./runs/workspace-spares.ts";
+import { RepoSpares } from "./runs/repo-spares.ts";
 import { furnishHome } from "./opencode/run-home.ts";
 import type { RepoDeps } from "./runs/repository.ts";
 import { Leases } from "./runs/leases.ts";
@@ -125,7 +126,16 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
   health.backlogged = () => events.backlog > 0;
   events.failing = () => health.problem !== null;
   // Workspaces borrow the mirror's objects only where a sandbox keeps the agent from writing them.
-  const repo = { ...repoDeps(config, gitBinary, deps.cache, deps.forgeHttp), shareMirror: deps.sandbox !== "off" };
+  const baseRepo = repoDeps(config, gitBinary, deps.cache, deps.forgeHttp);
+  // Repository workspaces checked out ahead (REPO_SPARES): only where they borrow the mirror's objects.
+  const repoSpares = new RepoSpares({
+    workDir: config.workDir,
+    size: deps.sandbox === "off" ? 0 : config.git.repoSpares,
+    cache: baseRepo.cache,
+    git: gitBinary ? { binary: gitBinary, baseEnv: config.git.baseEnv, inactivityTimeoutMs: config.git.inactivityTimeoutMs } : null,
+    logger,
+  });
+  const repo = { ...baseRepo, shareMirror: deps.sandbox !== "off", spares: repoSpares };
   // Workspaces made ahead: a run's start renames one into place (bench 1).
   const workspaces = new WorkspaceSpares({
     workDir: config.workDir,
@@ -253,6 +263,7 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
           logger.error("could not recover the runs a previous process left running", { error: err });
         }
         workspaces.start();
+        repoSpares.start();
         await prune();
         pruneTimer = setInterval(() => void prune(), PRUNE_INTERVAL_MS);
         pruneTimer.unref();
@@ -269,6 +280,7 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
       health.stop();
       await scheduler.settled();
       await workspaces.stop();
+      await repoSpares.stop();
       // Workspaces of ended runs still being deleted: none is left behind.
       await removalsSettled();
       await webhooks?.stop();

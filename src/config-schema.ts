@@ -97,6 +97,7 @@ export const EnvSchema = z.object({
   REPO_CACHE: withDefault((v) => bool(v), DEFAULTS.REPO_CACHE, "must be true or false"),
   CACHE_DIR: optionalText.refine((v) => v === undefined || path.isAbsolute(v), "must be an absolute path"),
   CACHE_MAX_BYTES: withDefault((v) => positive(parseSize(v)), DEFAULTS.CACHE_MAX_BYTES, "must be a positive size (suffixes K, M, G allowed)"),
+  REPO_SPARES: withDefault((v) => (/^\d+$/.test(v) && Number(v) <= 16 ? Number(v) : null), DEFAULTS.REPO_SPARES, "must be a whole number from 0 to 16 (0 = off)"),
   SANDBOX: withDefault((v) => ((SANDBOX_MODES as readonly string[]).includes(v.toLowerCase()) ? (v.toLowerCase() as SandboxRequest) : null), DEFAULTS.SANDBOX, `must be one of ${SANDBOX_MODES.join(", ")}`),
   SANDBOX_READ_PATHS: optionalText.transform((v, ctx) => {
     const list = (v ?? "").split(",").map((p) => p.trim()).filter(Boolean);

@@ -108,6 +108,8 @@ export interface Config {
     baseEnv: Record<string, string>;
     /** The mirror cache; null when REPO_CACHE is off. */
     cache: { dir: string; maxBytes: number } | null;
+    /** REPO_SPARES: workspaces checked out ahead, one per mirror for this many recently used mirrors (0 = off). */
+    repoSpares: number;
   };
   /** PUBLIC_URL without a trailing slash: links to runs (pull request bodies); null when unset. */
   publicUrl: string | null;
@@ -258,6 +260,7 @@ export function loadConfig(env: Env): Config {
       inactivityTimeoutMs: e.GIT_TIMEOUT,
       baseEnv: gitBaseEnv(env),
       cache: cacheDir ? { dir: cacheDir, maxBytes: e.CACHE_MAX_BYTES } : null,
+      repoSpares: e.REPO_SPARES,
     },
     publicUrl: e.PUBLIC_URL,
     forges: e.FORGES,

@@ -59,6 +59,8 @@ interface Slot {
 interface Holds {
   leases: number;
   borrowers: number;
+  /** Of those leases, the ones repository spares hold (see reclaim): they never keep a mirror from eviction or repair. */
+  spares: number;
 }
 
 /** Resolves with `p`, or rejects when `signal` aborts first (calling `leave`). */
@@ -91,6 +93,10 @@ function until<T>(p: Promise<T>, signal: AbortSignal, leave: () => void): Promis
 export class MirrorCache {
   private readonly slots = new Map<string, Slot>();
   private readonly holds = new Map<string, Holds>();
+  /** Repository spares' owners: asked to give up a mirror's spares (synchronously) before it is evicted or rebuilt. */
+  private readonly reclaimers = new Set<(mirror: string) => void>();
+  /** A release inside evict (a spare given up) must not start a second walk. */
+  private evicting = false;
 
   constructor(
     readonly dir: string,
@@ -101,14 +107,19 @@ export class MirrorCache {
     return path.join(this.dir, `${createHash("sha256").update(url).digest("hex").slice(0, 32)}.git`);
   }
 
-  /** Leases the mirror of `url` (made by the first fetch); release it when the run is over. */
-  acquire(url: string): MirrorLease {
+  /**
+   * Leases the mirror of `url` (made by the first fetch); release it when the run is over. A spare's
+   * lease (`spare`) is one its reclaimer gives up when the cache needs the mirror gone or rebuilt.
+   */
+  acquire(url: string, opts: { spare?: boolean } = {}): MirrorLease {
     const mirror = this.pathFor(url);
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    const holds = this.holds.get(mirror) ?? { leases: 0, borrowers: 0 };
+    const holds = this.holds.get(mirror) ?? { leases: 0, borrowers: 0, spares: 0 };
     this.holds.set(mirror, holds);
     holds.leases++;
-    if (existsSync(path.join(mirror, "HEAD"))) utimesSync(mirror, new Date(), new Date());
+    if (opts.spare) holds.spares++;
+    // A spare's lease is no use of the mirror: it leaves the least-recently-used order alone.
+    if (!opts.spare && existsSync(path.join(mirror, "HEAD"))) utimesSync(mirror, new Date(), new Date());
     let borrowed = false;
     let released = false;
     return {
@@ -123,6 +134,7 @@ export class MirrorCache {
         if (released) return;
         released = true;
         if (borrowed) holds.borrowers--;
+        if (opts.spare) holds.spares--;
         if (--holds.leases === 0 && this.holds.get(mirror) === holds) this.holds.delete(mirror);
         try {
           this.evict();
@@ -131,6 +143,21 @@ export class MirrorCache {
         }
       },
     };
+  }
+
+  /** Registers the owner of repository spares (see acquire's `spare`); returns its unregistration. */
+  addReclaimer(reclaim: (mirror: string) => void): () => void {
+    this.reclaimers.add(reclaim);
+    return () => this.reclaimers.delete(reclaim);
+  }
+
+  /** Has every spare of `mirror` given up when only spares hold it (`what`: its leases, or its borrowers); true when nothing holds it now. */
+  private reclaim(mirror: string, what: "leases" | "borrowers"): boolean {
+    const holds = this.holds.get(mirror);
+    if (!holds) return true;
+    if (holds[what] > holds.spares) return false;
+    for (const reclaim of this.reclaimers) reclaim(mirror);
+    return (this.holds.get(mirror)?.[what] ?? 0) === 0;
   }
 
   /** Runs that hold a lease on `mirror` (tests and the bench look). */
@@ -186,14 +213,23 @@ export class MirrorCache {
    * objects: then it stays, and false says so. Call it only from inside a fetch (under the mirror's lock).
    */
   discard(mirror: string): boolean {
-    if ((this.holds.get(mirror)?.borrowers ?? 0) > 0) return false;
+    if ((this.holds.get(mirror)?.borrowers ?? 0) > 0 && !this.reclaim(mirror, "borrowers")) return false;
     rmSync(mirror, { recursive: true, force: true });
     return true;
   }
 
   /** Removes least recently used mirrors (not leased) until the cache fits in maxBytes. */
   evict(): MirrorEviction {
-    if (!existsSync(this.dir)) return { evicted: [], bytes: 0 };
+    if (this.evicting || !existsSync(this.dir)) return { evicted: [], bytes: 0 };
+    this.evicting = true;
+    try {
+      return this.evictNow();
+    } finally {
+      this.evicting = false;
+    }
+  }
+
+  private evictNow(): MirrorEviction {
     const mirrors = readdirSync(this.dir)
       .filter((name) => name.endsWith(".git"))
       .map((name) => {
@@ -205,7 +241,8 @@ export class MirrorCache {
     const evicted: string[] = [];
     for (const m of mirrors) {
       if (total <= this.maxBytes) break;
-      if (this.holds.has(m.full) || this.slots.has(m.full)) continue;
+      // A mirror only repository spares hold is evicted: its spares are given up first.
+      if (this.slots.has(m.full) || (this.holds.has(m.full) && !this.reclaim(m.full, "leases"))) continue;
       rmSync(m.full, { recursive: true, force: true });
       total -= m.size;
       evicted.push(m.full);

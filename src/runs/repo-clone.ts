@@ -1,5 +1,6 @@
 // Cloning a run's repository (through the mirror cache when it is on) and checking out the run's branch.
 import { statfsSync } from "node:fs";
+import path from "node:path";
 import type { SimpleGit } from "simple-git";
 import { AppError } from "../errors.ts";
 import { gitIn, type GitClientOptions } from "../git/git-client.ts";
@@ -7,6 +8,7 @@ import type { MirrorCache, MirrorLease, MirrorSnapshot } from "../git/mirror-cac
 import * as repo from "../git/repository.ts";
 import type { RepositoryUrl } from "../git/url-policy.ts";
 import { shortRunId } from "./ids.ts";
+import { workspaceFromSpare } from "./repo-from-spare.ts";
 import { mirrorSnapshot, workspaceFromMirror } from "./repo-mirror.ts";
 import { clientOptions, type PreparedRepo, type RepoDeps, type RepoRequest } from "./repository.ts";
 import type { Workspace } from "./workspace.ts";
@@ -105,15 +107,24 @@ async function prepareThroughMirror(deps: RepoDeps, cache: MirrorCache, lease: M
   if (!baseBranch || !snapshot.heads.has(baseBranch)) return null;
   const git = gitIn(ws.dir, opts);
   let sharedObjects: string | null;
-  try {
-    sharedObjects = await workspaceFromMirror(cache, lease, opts, request.url.href, ws.dir, baseBranch, deps.shareMirror === true);
-    await repo.setOrigin(git, request.url.href);
-  } catch (err) {
-    throw cloneFailed(request.url, err, ws);
+  const shared = deps.shareMirror === true;
+  // A checkout made ahead (repository spares) only where workspaces borrow the mirror's objects anyway.
+  const spares = shared && deps.spares?.enabled ? deps.spares : null;
+  if (spares && (await workspaceFromSpare(spares, lease, snapshot, ws, opts, baseBranch))) {
+    sharedObjects = path.join(lease.mirror, "objects");
+  } else {
+    try {
+      sharedObjects = await workspaceFromMirror(cache, lease, opts, request.url.href, ws.dir, baseBranch, shared);
+      await repo.setOrigin(git, request.url.href);
+    } catch (err) {
+      throw cloneFailed(request.url, err, ws);
+    }
   }
   const fields = { request, target, generated: request.branch === null, baseBranch, defaultBranch: snapshot.defaultBranch, sharedObjects, lease: sharedObjects ? lease : null };
   const prepared = await finish(git, ws, fields, exists);
   // A standalone copy needs the mirror no longer: its lease ends with the clone.
   if (!sharedObjects) lease.release();
+  // The run has its workspace: the next run on this repository gets one checked out ahead.
+  if (spares && snapshot.defaultBranch) spares.offer(request.url.href, snapshot.defaultBranch);
   return prepared;
 }

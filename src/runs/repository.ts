@@ -7,6 +7,7 @@ import type { ForgeHttpOptions } from "../git/forge/forge-http.ts";
 import type { ForgeSite } from "../git/forge/types.ts";
 import type { RepositoryUrl } from "../git/url-policy.ts";
 import { RUN_COOKIE_VAR } from "../proc/process-tree.ts";
+import type { RepoSpares } from "./repo-spares.ts";
 import type { Workspace } from "./workspace.ts";
 
 
@@ -32,6 +33,8 @@ export interface RepoDeps {
    * could write into the mirror, so workspaces stay standalone copies. Off when unset.
    */
   shareMirror?: boolean;
+  /** Workspaces checked out ahead (only used with shareMirror); null or unset: none. */
+  spares?: RepoSpares | null;
   /** Which forge serves which repositories (pull requests). */
   forges: readonly ForgeSite[];
   /** Timeouts and retries of forge API calls (tests shorten them). */

@@ -66,6 +66,8 @@ export interface TestAppOptions {
   /** A mirror cache shared between several apps (as one server's runs share it). */
   cache?: MirrorCache;
   models?: ModelCatalog;
+  /** The sandbox mode the graph is told it runs under (default off; the fake runner contains nothing either way). */
+  sandbox?: "off" | "bwrap" | "landlock";
   /** More variables, as the server would read them (e.g. MAX_RUN_STEPS). */
   env?: Record<string, string>;
 }
@@ -121,7 +123,7 @@ export function testApp(opts: TestAppOptions = {}): TestApp {
     redactor,
     runner,
     opencodeVersion: () => "9.9.9",
-    sandbox: "off",
+    sandbox: opts.sandbox ?? "off",
     network: "open",
     ...(opts.models ? { models: opts.models } : {}),
     ...(opts.store ? { store: opts.store } : {}),

@@ -169,6 +169,7 @@ describe("loadConfig", () => {
       inactivityTimeoutMs: 120_000,
       baseEnv: { PATH: "/usr/bin:/bin" },
       cache: { dir: "/home/ocs/.local/share/opencode-server/mirrors", maxBytes: 10 * 1024 ** 3 },
+      repoSpares: 2,
     });
     expect(d.dataDir).toBe("/home/ocs/.local/share/opencode-server");
     const c = loadConfig({
@@ -190,6 +191,8 @@ describe("loadConfig", () => {
     expect(loadConfig({ ...base, REPO_CACHE: "off" }).git.cache).toBeNull();
     expect(loadConfig({ ...base, CACHE_DIR: "/srv/mirrors", CACHE_MAX_BYTES: "512M" }).git.cache).toEqual({ dir: "/srv/mirrors", maxBytes: 512 * 1024 ** 2 });
     expect(c.secrets).toEqual(expect.arrayContaining(["ghp_123456", "glpat-123456"]));
+    expect([loadConfig({ ...base, REPO_SPARES: "0" }).git.repoSpares, loadConfig({ ...base, REPO_SPARES: "5" }).git.repoSpares]).toEqual([0, 5]);
+    for (const bad of ["-1", "17", "two"]) expect(errorOf({ ...base, REPO_SPARES: bad })).toMatchObject({ variable: "REPO_SPARES", message: expect.stringContaining("0 to 16") });
   });
 
   test("invalid JSON in a secret-carrying variable is reported without echoing it", () => {
