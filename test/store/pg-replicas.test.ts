@@ -21,6 +21,8 @@ async function replicas(n: number, url?: string): Promise<{ url: string; stores:
 
 const started = maker([{ type: "status", status: "running" }]);
 
+type Claimed = Awaited<ReturnType<PgRunStore["claim"]>>;
+
 test("three replicas drain 40 runs over 5 branches: never one branch twice at once, each run once, arrival order kept", async () => {
   const { stores } = await replicas(3);
   const [first] = stores as [PgRunStore];
@@ -33,20 +35,26 @@ test("three replicas drain 40 runs over 5 branches: never one branch twice at on
   let overlaps = 0;
   let done = 0;
   const arrival = new Map(runs.map((r) => [r.id, r.arrival]));
-  // Two slots per replica, each a loop: claim, "work" (15–35 ms, longer than a claim takes), finish.
-  const slot = async (store: PgRunStore, replica: string, local: Set<string>) => {
+  // Two slots per replica, each a loop: claim, "work" (15–35 ms, longer than a claim takes), finish. A replica's
+  // claims are made one at a time, as its scheduler makes them, and recorded as each returns: two claims in
+  // flight at once could return out of the order the store served them in, which said nothing of the store.
+  const slot = async (store: PgRunStore, replica: string, local: Set<string>, claimOne: (fn: () => Promise<Claimed>) => Promise<Claimed>) => {
     while (done < runs.length) {
-      const c = await store.claim(replica, Date.now(), Date.now() + 60_000, (lock) => local.has(lock), started);
+      const c = await claimOne(async () => {
+        const got = await store.claim(replica, Date.now(), Date.now() + 60_000, (lock) => local.has(lock), started);
+        if (got && !got.lock) unlockedOrder.set(replica, [...(unlockedOrder.get(replica) ?? []), arrival.get(got.record.id) as number]);
+        if (got?.lock) local.add(got.lock);
+        return got;
+      });
       if (!c) {
         await Bun.sleep(3);
         continue;
       }
       claimedBy.set(c.record.id, [...(claimedBy.get(c.record.id) ?? []), replica]);
       if (c.lock) {
-        local.add(c.lock);
         if ((holding.get(c.lock) ?? 0) > 0) overlaps++;
         holding.set(c.lock, (holding.get(c.lock) ?? 0) + 1);
-      } else unlockedOrder.set(replica, [...(unlockedOrder.get(replica) ?? []), arrival.get(c.record.id) as number]);
+      }
       await Bun.sleep(15 + Math.random() * 20);
       // Released here before the store frees it: a claim that returns after finish() must see it free.
       if (c.lock) {
@@ -60,7 +68,13 @@ test("three replicas drain 40 runs over 5 branches: never one branch twice at on
   await Promise.all(
     stores.flatMap((store, i) => {
       const local = new Set<string>();
-      return [slot(store, `r${i}`, local), slot(store, `r${i}`, local)];
+      let last: Promise<unknown> = Promise.resolve();
+      const claimOne = (fn: () => Promise<Claimed>): Promise<Claimed> => {
+        const next = last.then(fn);
+        last = next.catch(() => undefined);
+        return next;
+      };
+      return [slot(store, `r${i}`, local, claimOne), slot(store, `r${i}`, local, claimOne)];
     }),
   );
   console.log("overlaps", overlaps);
