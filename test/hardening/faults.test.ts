@@ -432,7 +432,8 @@ describe(`the work disk is full (${IS_ROOT ? "a 4 MiB tmpfs as WORK_DIR" : "simu
     // Bigger than the disk by its checkout alone: a workspace that borrows the mirror's objects holds no history.
     await git.createRepo("big", { files: { "README.md": "# big\n", "payload.bin": randomBytes(5 * MiB) } });
     await git.createRepo("small", { files: { "README.md": "# small\n" } });
-    const env = { ...agentServerEnv({ MAX_EXECUTION_TIME: "120s", GIT_TOKEN, ALLOWED_REPO_PREFIXES: `${git.url}/`, ...extra }), WORK_DIR: mount };
+    // REPO_SPARES=0: a repository spare is a checkout kept on WORK_DIR by design; here the disk must hold nothing but the empty spares.
+    const env = { ...agentServerEnv({ MAX_EXECUTION_TIME: "120s", GIT_TOKEN, ALLOWED_REPO_PREFIXES: `${git.url}/`, REPO_SPARES: "0", ...extra }), WORK_DIR: mount };
     server = await startTestServer(env);
     t = target(server.url, env);
     // The server keeps spare workspaces on this disk (made ahead, see README): what they hold is the baseline.
