@@ -1,1 +1,0 @@
-import { Elysia } from "elysia"; const app = new Elysia().get("/health", () => ({ status: "healthy", timestamp: new Date().toISOString() })).listen({ hostname: "127.0.0.1", port: 0 }); const s = app.server; console.log(JSON.stringify({ msg: "listening", url: "http://127.0.0.1:" + s.port }));
