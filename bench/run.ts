@@ -5,6 +5,7 @@ import { concurrency } from "./concurrency.ts";
 import { dashboard } from "./dashboard.ts";
 import { followUp } from "./follow-up.ts";
 import { keyProxy } from "./key-proxy.ts";
+import { keys } from "./keys.ts";
 import { latency } from "./latency.ts";
 import { memory } from "./memory.ts";
 import { opencode } from "./opencode.ts";
@@ -16,7 +17,7 @@ import { mergeResults } from "./support/merge-results.ts";
 import { throughput } from "./throughput.ts";
 import { webhooks } from "./webhooks.ts";
 
-const BENCHES: Record<string, (ctx: BenchContext) => Promise<BenchResult>> = { latency, throughput, opencode, clone, concurrency, memory, sandbox, "key-proxy": keyProxy, queue, replicas, "follow-up": followUp, webhooks, dashboard };
+const BENCHES: Record<string, (ctx: BenchContext) => Promise<BenchResult>> = { latency, throughput, opencode, clone, concurrency, memory, sandbox, "key-proxy": keyProxy, queue, replicas, "follow-up": followUp, webhooks, dashboard, keys };
 
 function parseArgs(argv: string[]): { quick: boolean; only: string[] } {
   const quick = argv.includes("--quick");
