@@ -1,6 +1,6 @@
 // Repository workspaces checked out ahead: after a run used a mirror, the next run on it takes a ready clone (one rename) instead of checking one out.
 import { randomBytes } from "node:crypto";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { gitIn, type GitClientOptions } from "../git/git-client.ts";
@@ -8,7 +8,7 @@ import type { MirrorCache, MirrorLease } from "../git/mirror-cache.ts";
 import * as repo from "../git/repository.ts";
 import type { Logger } from "../lib/logger.ts";
 import { killProcessTree, RUN_COOKIE_VAR } from "../proc/process-tree.ts";
-import { deleteLater } from "./workspace.ts";
+import { deleteLater, deleteLeftovers } from "./workspace.ts";
 
 /** A repository spare's directory in WORK_DIR (hidden from agents like the rest of it); never a run's until taken. */
 export const REPO_SPARE_PREFIX = "opencode-repospare-";
@@ -68,14 +68,8 @@ export class RepoSpares {
 
   /** Deletes the spares a stopped process left (half made, or of mirrors since changed); spares are made from now on. */
   start(): void {
-    let left: string[] = [];
-    try {
-      left = readdirSync(this.opts.workDir).filter((e) => e.startsWith(REPO_SPARE_PREFIX));
-    } catch {
-      // No WORK_DIR yet: nothing was left.
-    }
-    for (const e of left) deleteLater(path.join(this.opts.workDir, e));
-    if (left.length > 0) this.opts.logger.info("deleted the repository spares a previous process left", { spares: left.length });
+    const left = deleteLeftovers(this.opts.workDir, REPO_SPARE_PREFIX);
+    if (left > 0) this.opts.logger.info("deleted the repository spares a previous process left", { spares: left });
     this.unregister = this.opts.cache?.addReclaimer((mirror) => this.reclaim(mirror)) ?? null;
   }
 

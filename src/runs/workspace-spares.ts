@@ -1,9 +1,9 @@
 // Workspaces made ahead, off any run's path: a run starting takes one with a single rename instead of a dozen mkdirs.
 import { randomBytes } from "node:crypto";
-import { readdirSync, renameSync } from "node:fs";
+import { renameSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
-import { createWorkspace, deleteLater, openWorkspace, workspaceLayout, workspaceRoot, type Workspace } from "./workspace.ts";
+import { createWorkspace, deleteLater, deleteLeftovers, openWorkspace, workspaceLayout, workspaceRoot, type Workspace } from "./workspace.ts";
 
 /** A spare's directory in WORK_DIR (hidden from agents like the rest of WORK_DIR); never a run's until renamed. */
 export const SPARE_PREFIX = "opencode-spare-";
@@ -34,13 +34,7 @@ export class WorkspaceSpares {
 
   /** Removes spares a stopped process left (they may be half made) and makes new ones. */
   start(): void {
-    let left: string[] = [];
-    try {
-      left = readdirSync(this.opts.workDir).filter((e) => e.startsWith(SPARE_PREFIX));
-    } catch {
-      // No WORK_DIR yet: the first spare makes it.
-    }
-    for (const e of left) deleteLater(path.join(this.opts.workDir, e));
+    deleteLeftovers(this.opts.workDir, SPARE_PREFIX);
     this.refill();
   }
 

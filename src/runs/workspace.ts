@@ -1,6 +1,6 @@
 // A run's private directory (the agent's sandbox root, its working dir, HOME and TMPDIR), created fresh and always removed.
 import { randomBytes } from "node:crypto";
-import { mkdirSync, renameSync, rmSync } from "node:fs";
+import { mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import path from "node:path";
 import { shortRunId } from "./ids.ts";
@@ -80,6 +80,18 @@ export function workspaceLayout(root: string): { agentRoot: string; dir: string;
 export function deleteLater(at: string): void {
   const deleting = rm(at, { recursive: true, force: true, maxRetries: 3, retryDelay: 50 }).finally(() => removing.delete(deleting));
   removing.add(deleting);
+}
+
+/** Deletes, in the background, what a stopped process left in `workDir` under `prefix`; how many there were. */
+export function deleteLeftovers(workDir: string, prefix: string): number {
+  let left: string[] = [];
+  try {
+    left = readdirSync(workDir).filter((e) => e.startsWith(prefix));
+  } catch {
+    // No WORK_DIR yet: nothing was left.
+  }
+  for (const e of left) deleteLater(path.join(workDir, e));
+  return left.length;
 }
 
 /** A workspace over a tree that exists at `root`. */
