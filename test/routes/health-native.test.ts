@@ -68,3 +68,33 @@ test("draining: the native route answers 503 shutting_down, like the app, and sa
   await stopping;
   s = null;
 });
+
+/** One raw HTTP/1.1 request (a Host fetch() would never send); the status line's code. */
+async function rawStatus(port: number, path: string, host: string): Promise<number> {
+  const { promise, resolve, reject } = Promise.withResolvers<string>();
+  let got = "";
+  const socket = await Bun.connect({
+    hostname: "127.0.0.1",
+    port,
+    socket: {
+      data(_s, chunk) {
+        got += chunk.toString("latin1");
+        if (got.includes("\r\n")) resolve(got);
+      },
+      close: () => resolve(got),
+      error: (_s, err) => reject(err),
+    },
+  });
+  socket.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+  const text = await promise;
+  socket.end();
+  return Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
+}
+
+test("a probe's Host is not read: one that does not parse still gets the health answer, where other routes refuse it", async () => {
+  s = await startTestServer(env(), { runner: new FakeRunner() });
+  const port = Number(new URL(s.url).port);
+  expect(await rawStatus(port, "/health", "a b")).toBe(200);
+  expect(await rawStatus(port, "/runs", "a b")).toBe(400);
+  expect(await rawStatus(port, "/health", "127.0.0.1")).toBe(200);
+});

@@ -34,7 +34,7 @@ function route(k: Knobs) {
   };
   const observed: string[] = [];
   const logger = createLogger({ level: "error", redactor: new Redactor([]), sink: () => {} });
-  const r = nativeHealthRoute(src, logger, (m, s) => observed.push(`${m} ${s}`), () => new Response("fallback"));
+  const r = nativeHealthRoute(src, logger, (m, s) => observed.push(`${m} ${s}`));
   const get = async () => {
     const res = await r.GET(new Request("http://localhost/health"), null);
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
