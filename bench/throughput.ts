@@ -66,7 +66,7 @@ export async function inProcess(): Promise<{ elysia: number; app: number; edge: 
     rounds.elysia.push(await per(() => bare.fetch(new Request("http://localhost/health"))));
     rounds.app.push(await per(() => t.app.fetch(new Request("http://localhost/health"))));
     rounds.edge.push(await per(() => edge(new Request("http://localhost/health"))));
-    rounds.native.push(await per(() => native(new Request("http://localhost/health"), null)));
+    rounds.native.push(await per(() => native(new Request("http://localhost/health", { headers: { host: "localhost" } }), null)));
   }
   return { elysia: median(rounds.elysia), app: median(rounds.app), edge: median(rounds.edge), native: median(rounds.native) };
 }

@@ -230,7 +230,7 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
   });
   const edge = createEdge(app, logger, (method, route, status, seconds) => metrics.httpRequest(method, route, status, seconds));
   // Served by Bun.serve itself, ahead of the app (the app's own /health stays for everything else: /health/, tests in-process).
-  const routes = { "/health": nativeHealthRoute(healthSource, logger, (method, status, seconds) => metrics.healthRequest(method, status, seconds)) };
+  const routes = { "/health": nativeHealthRoute(healthSource, logger, (method, status, seconds) => metrics.healthRequest(method, status, seconds), edge) };
 
   const prune = async () => {
     try {

@@ -34,12 +34,12 @@ function route(k: Knobs) {
   };
   const observed: string[] = [];
   const logger = createLogger({ level: "error", redactor: new Redactor([]), sink: () => {} });
-  const r = nativeHealthRoute(src, logger, (m, s) => observed.push(`${m} ${s}`));
+  const r = nativeHealthRoute(src, logger, (m, s) => observed.push(`${m} ${s}`), () => new Response("fallback"));
   const get = async () => {
-    const res = await r.GET(new Request("http://localhost/health"), null);
+    const res = await r.GET(new Request("http://localhost/health", { headers: { host: "localhost" } }), null);
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   };
-  return { get, observed };
+  return { get, observed, route: r };
 }
 
 const answer = (over: Record<string, unknown>) => ({
@@ -92,4 +92,11 @@ test("a stale queue count is read from the store before the answer, not guessed"
   k.queued = 6;
   expect(await get()).toEqual({ status: 200, body: answer({ runs_queued: 6 }) });
   expect(k.reads).toBe(1);
+});
+
+test("a request without a Host header goes to the fallback (the app's 400), unanswered here", async () => {
+  const k: Knobs = { inFlight: 0, queued: 0, fresh: true, draining: false, problem: null, version: "1", reads: 0 };
+  const { route: r } = route(k);
+  expect(await (await r.GET(new Request("http://localhost/health"), null)).text()).toBe("fallback");
+  expect(await (await r.GET(new Request("http://localhost/health", { headers: { host: "a b" } }), null)).text()).toBe("fallback");
 });
