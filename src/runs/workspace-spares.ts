@@ -32,6 +32,11 @@ export class WorkspaceSpares {
 
   constructor(private readonly opts: SpareOptions) {}
 
+  /** Whether spares are being made now (none while a run that took one still has it). */
+  get refilling(): boolean {
+    return this.filling !== null;
+  }
+
   /** Removes spares a stopped process left (they may be half made) and makes new ones. */
   start(): void {
     deleteLeftovers(this.opts.workDir, SPARE_PREFIX);
@@ -41,12 +46,11 @@ export class WorkspaceSpares {
   /**
    * The thread's workspace: a spare moved into place, or one made now when none is ready. The spare is
    * replaced when the run is done with it (its workspace disposed, just before its answer): making one
-   * costs ~1 ms of CPU, which at the run's start competed with its own spawn (bench 1). Only when the
-   * last spare is taken does the refill start at once (runs are starting faster than they end).
+   * costs ~1 ms of CPU, which at the run's start competed with its own spawn (bench 1). Runs that start
+   * while none is ready make their own, as they did before spares.
    */
   take(threadId: string, opts: { git: boolean }): Workspace {
     const workspace = this.takeNow(threadId, opts);
-    if (this.ready.length === 0) this.refill();
     return {
       ...workspace,
       [Symbol.asyncDispose]: async () => {

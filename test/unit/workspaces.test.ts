@@ -44,7 +44,7 @@ test("a spare workspace is renamed into the thread's path and furnished like a f
   const work = tempDir("ocs-spares-");
   const spares = new WorkspaceSpares({ workDir: work, size: 2, furnish: furnishHome, onError: (err) => { throw err; } });
   spares.start();
-  await waitFor(() => readdirSync(work).filter((e) => e.startsWith(SPARE_PREFIX)).length === 2, { what: "two spares" });
+  await waitFor(() => !spares.refilling && readdirSync(work).filter((e) => e.startsWith(SPARE_PREFIX)).length === 2, { what: "two spares" });
   const thread = newRunId();
   const ws = spares.take(thread, { git: false });
   expect(ws.root).toBe(workspaceRoot(work, thread));
@@ -55,15 +55,17 @@ test("a spare workspace is renamed into the thread's path and furnished like a f
   expect(tree(ws.home)).toEqual(tree(fresh.home));
   expect(existsSync(ws.gitHome)).toBe(true);
   // Replaced when the run is done with it, not while it starts (its spawn would share the CPU with the mkdirs).
-  expect(readdirSync(work).filter((e) => e.startsWith(SPARE_PREFIX))).toHaveLength(1);
+  expect([spares.refilling, readdirSync(work).filter((e) => e.startsWith(SPARE_PREFIX)).length]).toEqual([false, 1]);
   await ws[Symbol.asyncDispose]();
-  await waitFor(() => readdirSync(work).filter((e) => e.startsWith(SPARE_PREFIX)).length === 2, { what: "the pool to refill" });
-  // Taking the last spares refills at once: runs are starting faster than they end.
+  expect(spares.refilling).toBe(true);
+  await waitFor(() => !spares.refilling && readdirSync(work).filter((e) => e.startsWith(SPARE_PREFIX)).length === 2, { what: "the pool to refill" });
+  // Runs that start while none is ready make their own; each spare taken is replaced when its run is done.
   const a = spares.take(newRunId(), { git: false });
   const b = spares.take(newRunId(), { git: false });
-  await waitFor(() => readdirSync(work).filter((e) => e.startsWith(SPARE_PREFIX)).length === 2, { what: "the pool to refill after the last spare went" });
-  await a[Symbol.asyncDispose]();
-  await b[Symbol.asyncDispose]();
+  const c = spares.take(newRunId(), { git: false });
+  expect([existsSync(c.dir), spares.refilling, readdirSync(work).filter((e) => e.startsWith(SPARE_PREFIX))]).toEqual([true, false, []]);
+  for (const w of [a, b, c]) await w[Symbol.asyncDispose]();
+  await waitFor(() => readdirSync(work).filter((e) => e.startsWith(SPARE_PREFIX)).length === 2, { what: "the pool to refill once the runs are done" });
   await fresh.remove();
   await spares.stop();
   await removalsSettled();
