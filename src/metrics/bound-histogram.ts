@@ -15,6 +15,8 @@ interface SeriesData<L extends string> {
   counts: Float64Array;
   sum: number;
   count: number;
+  /** What `bind` hands out for this label set (one per series). */
+  bound: BoundSeries;
 }
 
 /**
@@ -40,23 +42,27 @@ export class BoundHistogram<L extends string> extends Histogram<L> {
 
   /** The series for `labels`, made on first use; `key` must identify the label set (callers pass their own cheap key). */
   bind(key: string, labels: Record<L, string>): BoundSeries {
-    let data = this.series.get(key);
-    if (!data) {
-      data = { labels: { ...labels }, counts: new Float64Array(this.bounds.length + 1), sum: 0, count: 0 };
-      this.series.set(key, data);
-    }
-    const d = data;
+    const known = this.series.get(key);
+    if (known) return known.bound;
     const bounds = this.bounds;
-    return {
-      observe(seconds: number): void {
-        if (!Number.isFinite(seconds)) return;
-        let i = 0;
-        while (i < bounds.length && seconds > (bounds[i] as number)) i++;
-        (d.counts[i] as number) += 1;
-        d.sum += seconds;
-        d.count += 1;
+    const d: SeriesData<L> = {
+      labels: { ...labels },
+      counts: new Float64Array(bounds.length + 1),
+      sum: 0,
+      count: 0,
+      bound: {
+        observe(seconds: number): void {
+          if (!Number.isFinite(seconds)) return;
+          let i = 0;
+          while (i < bounds.length && seconds > (bounds[i] as number)) i++;
+          (d.counts[i] as number) += 1;
+          d.sum += seconds;
+          d.count += 1;
+        },
       },
     };
+    this.series.set(key, d);
+    return d.bound;
   }
 
   override reset(): void {

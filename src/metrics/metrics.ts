@@ -43,8 +43,6 @@ export class Metrics implements RunObserver {
   private readonly webhookDuration: Histogram<"event">;
   private readonly http: Counter<"method" | "route" | "status">;
   private readonly httpDuration: BoundHistogram<"method" | "route">;
-  /** Each route's duration series, bound once (keyed "METHOD route"). */
-  private readonly durations = new Map<string, BoundSeries>();
 
   constructor(source: MetricsSource) {
     const registers = [this.registry];
@@ -171,10 +169,7 @@ export class Metrics implements RunObserver {
   private lastProbe: Probe | null = null;
 
   private durationOf(method: string, route: string): BoundSeries {
-    const key = `${method} ${route}`;
-    let series = this.durations.get(key);
-    if (!series) this.durations.set(key, (series = this.httpDuration.bind(key, { method, route })));
-    return series;
+    return this.httpDuration.bind(`${method} ${route}`, { method, route });
   }
 
   healthRequest(method: string, status: number, seconds: number): void {
