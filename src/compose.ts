@@ -22,7 +22,6 @@ import { recoverRuns } from "./runs/recovery.ts";
 import { removalsSettled } from "./runs/workspace.ts";
 import { spareCount, WorkspaceSpares } from "./runs/workspace-spares.ts";
 import { RepoSpares } from "./runs/repo-spares.ts";
-import { furnishHome } from "./opencode/run-home.ts";
 import type { RepoDeps } from "./runs/repository.ts";
 import { Leases } from "./runs/leases.ts";
 import { Scheduler } from "./runs/scheduler.ts";
@@ -140,7 +139,7 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
   const workspaces = new WorkspaceSpares({
     workDir: config.workDir,
     size: spareCount(config.runs.maxConcurrent),
-    furnish: furnishHome,
+    furnish: (home) => deps.runner.furnish?.(home) ?? Promise.resolve(),
     onError: (err) => logger.warn("could not make a workspace ahead: runs make their own meanwhile", { work_dir: config.workDir, error: err }),
   });
   let service: RunService | undefined;

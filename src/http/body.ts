@@ -18,8 +18,18 @@ export function contentLengthGuard(maxBytes: number) {
   });
 }
 
-/** Reads the whole body, counting as it goes: a chunked body is cut off at the limit, not buffered. */
+/**
+ * Reads the whole body, counting as it goes: a chunked body is cut off at the limit, not buffered. A body
+ * with a Content-Length (checked against the limit before anything is read: contentLengthGuard) cannot be
+ * longer than it says, and is read in one call: the stream reader costs ~0.2 ms a request (bench 1).
+ */
 export async function readBodyLimited(request: Request, maxBytes: number): Promise<Uint8Array> {
+  const declared = request.headers.get("content-length");
+  if (declared !== null && /^\d+$/.test(declared.trim()) && Number(declared) <= maxBytes) {
+    const bytes = new Uint8Array(await request.arrayBuffer());
+    if (bytes.length > maxBytes) throw tooLarge(maxBytes);
+    return bytes;
+  }
   if (!request.body) return new Uint8Array(0);
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];

@@ -1,5 +1,5 @@
 // Gives each run a fresh opencode home: config, data (session database, auth.json), cache and state of its own.
-import { mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { opencodeDirs } from "./dirs.ts";
 import { BASE_MARK, KEY_MARK } from "./provider-keys.ts";
@@ -49,11 +49,15 @@ function homeDirs(home: string): string[] {
 
 /**
  * Makes the part of a home that is the same for every run, off a run's path (a spare workspace made
- * ahead): prepareRunHome then only writes the run's own files into it.
+ * ahead): prepareRunHome then only writes the run's own files into it. Those files are created here,
+ * empty: creating a file costs ~180 µs on this machine's ext4, writing into one that exists ~10 µs (bench 1).
  */
-export async function furnishHome(home: string): Promise<void> {
+export async function furnishHome(home: string, files: Pick<RunFiles, "config">): Promise<void> {
   for (const d of homeDirs(home)) await mkdir(d, { mode: 0o700 });
-  await writeFile(`${opencodeDirs(home).config}/package-lock.json`, PLUGIN_LOCK, { mode: 0o600 });
+  const dirs = opencodeDirs(home);
+  await writeFile(`${dirs.config}/package-lock.json`, PLUGIN_LOCK, { mode: 0o600 });
+  await writeFile(`${dirs.data}/auth.json`, "", { mode: 0o600 });
+  if (files.config !== null) await writeFile(runConfigFile(home), "", { mode: 0o600 });
 }
 
 function isMissing(err: unknown): boolean {
@@ -89,6 +93,8 @@ export function prepareRunHome(home: string, files: RunFiles, access: RunProvide
   if (files.config !== null) {
     const file = runConfigFile(home);
     writeFileSync(file, fillMarks(files.config, access), { mode: 0o400 });
+    // A furnished home's file was made writable (empty) ahead; a fresh one is 0400 already.
+    chmodSync(file, 0o400);
     env.OPENCODE_CONFIG = file;
   }
   return env;

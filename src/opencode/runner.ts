@@ -7,7 +7,7 @@ import { killProcessTree, RUN_COOKIE_VAR } from "../proc/process-tree.ts";
 import { track, untrack } from "../proc/reaper.ts";
 import { diagnose, EventCollector } from "./events.ts";
 import type { AgentNetworks, RunNetwork } from "../network/agent-network.ts";
-import { fillMarks, prepareRunHome, type RunFiles } from "./run-home.ts";
+import { fillMarks, furnishHome, prepareRunHome, type RunFiles } from "./run-home.ts";
 import { readSessionFiles, writeSessionFiles } from "./session-files.ts";
 import { MAX_CONTINUATION_BYTES, type SessionFiles } from "../runs/continuation.ts";
 import { emptyUsage, type AgentInput, type AgentOutcome, type AgentRunner } from "./types.ts";
@@ -88,6 +88,10 @@ export function exitOf(proc: Bun.Subprocess, wrapped: boolean): { exitCode: numb
 
 export class OpencodeRunner implements AgentRunner {
   constructor(private readonly opts: OpencodeRunnerOptions) {}
+
+  furnish(home: string): Promise<void> {
+    return furnishHome(home, this.opts.files);
+  }
 
   /** The agent's command in its sandbox, wired to this run's network. */
   private spawn(input: AgentInput, model: string | null, net: RunNetwork | null): { proc: Bun.Subprocess<Blob, "pipe", "pipe">; wrapped: boolean } {

@@ -71,6 +71,8 @@ export interface AgentRunner {
   reserve?(run: { runId: string; repo: boolean }): ReservedWorkspace | null;
   /** The warm pool's state (WARM_AGENTS), when there is one. */
   warmStats?(): WarmStats;
+  /** Makes what every run's home holds before the run's own files, ahead of any run (a spare workspace). */
+  furnish?(home: string): Promise<void>;
 }
 
 export interface WarmStats {

@@ -27,6 +27,11 @@ export class WarmRunner implements AgentRunner {
     };
   }
 
+  /** The runs that find no warm agent are the cold runner's: their spare homes are its. */
+  furnish(home: string): Promise<void> {
+    return this.cold.furnish?.(home) ?? Promise.resolve();
+  }
+
   run(input: AgentInput): Promise<AgentOutcome> {
     const held = this.reserved.get(input.runId);
     // The agent was booted for exactly this workspace; any other input (a resume) is not its to serve.

@@ -9,7 +9,7 @@
 // fails): it is reaped only once it has stayed a zombie for ZOMBIE_GRACE_MS, far longer than Bun
 // ever takes to reap its own children.
 import { becomeSubreaper, reapPid } from "./libc.ts";
-import { childrenOf, readStat } from "./procfs.ts";
+import { ownChildren, readStat } from "./procfs.ts";
 
 const ZOMBIE_GRACE_MS = 3000;
 const tracked = new Set<number>();
@@ -54,7 +54,7 @@ export function reapOrphans(now = Date.now()): number {
   const own = session();
   let reaped = 0;
   const zombies = new Set<number>();
-  for (const pid of childrenOf(process.pid)) {
+  for (const pid of ownChildren()) {
     if (tracked.has(pid)) continue;
     const stat = readStat(pid);
     if (!stat || stat.state !== "Z") continue;

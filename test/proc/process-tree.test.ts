@@ -1,6 +1,7 @@
 // Killing a run's processes: descendants, detached (setsid/nohup) escapes found by cookie, and reaping of zombies.
 import { beforeAll, expect, test } from "bun:test";
 import { findRunProcesses, killProcessTree, RUN_COOKIE_VAR } from "../../src/proc/process-tree.ts";
+import { childrenOf, ownChildren } from "../../src/proc/procfs.ts";
 import { enableSubreaper, track, untrack } from "../../src/proc/reaper.ts";
 import { processesRunning, zombieChildren } from "../support/procs.ts";
 import { waitFor } from "../support/wait.ts";
@@ -82,4 +83,22 @@ test("other runs' processes are left alone", async () => {
   await killProcessTree({ rootPid: b.pid, cookie: cookie(other) });
   await Promise.all([a.exited, b.exited]);
   expect(alive(340)).toEqual([]);
+});
+
+test("our own children — spawned ones and orphans re-parented to us — are all in the leader thread's list, as in every thread's", async () => {
+  const id = crypto.randomUUID();
+  // Threads busy meanwhile (the fs pool, the HTTP client) must not hold any of them.
+  const busy = Promise.all([Bun.file("/proc/self/status").text(), fetch("http://127.0.0.1:9/").catch(() => null)]);
+  const direct = spawnTree(`${sleep(341)}`, id);
+  const parent = spawnTree(`nohup ${sleep(342)} >/dev/null 2>&1 & setsid ${sleep(343)} & exit 0`, id);
+  await parent.exited;
+  await busy;
+  await waitFor(() => alive(341, 342, 343).length === 3, { what: "three sleeps" });
+  const orphans = alive(342, 343).map((p) => p.pid);
+  const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
+  const mine = sorted(ownChildren());
+  expect(mine).toEqual(sorted(childrenOf(process.pid)));
+  expect({ direct: mine.includes(direct.pid), orphans: orphans.map((p) => mine.includes(p)) }).toEqual({ direct: true, orphans: [true, true] });
+  expect(await killProcessTree({ rootPid: direct.pid, cookie: cookie(id) })).toEqual([]);
+  expect(alive(341, 342, 343)).toEqual([]);
 });

@@ -66,6 +66,30 @@ test("a long answer is written a piece at a time: the row holds the first, answe
   await store.close();
 });
 
+test("an end written again replaces the first, short or long, and the short one leaves no pieces", async () => {
+  const f = file();
+  const store = new SqliteRunStore(f);
+  const id = newRunId();
+  await store.enqueue(record(id, 1), request("p"), null, [], 10);
+  const long = outcome(id, "y".repeat(PIECE_CHARS * 2));
+  const short = outcome(id, "done");
+  const pieces = () => {
+    const raw = new Database(f, { readonly: true });
+    const n = (raw.query("SELECT count(*) AS n FROM answer_pieces WHERE run_id = ?").get(id) as { n: number }).n;
+    const row = raw.query("SELECT answer_pieces FROM runs WHERE id = ?").get(id) as { answer_pieces: number | null };
+    raw.close();
+    return [n, row.answer_pieces];
+  };
+  const end = { status: "succeeded" as const, code: null, error: null, at: 2 };
+  await store.finish(id, { ...end, outcome: long }, []);
+  expect([pieces(), (await store.get(id))?.outcome]).toEqual([[3, 3], long]);
+  await store.finish(id, { ...end, outcome: short }, []);
+  expect([pieces(), (await store.get(id))?.outcome]).toEqual([[0, null], short]);
+  await store.finish(id, { ...end, outcome: long }, []);
+  expect([pieces(), (await store.get(id))?.outcome]).toEqual([[3, 3], long]);
+  await store.close();
+});
+
 test("a database from before answer pieces (schema 7): its answers, stored whole, read as they were", async () => {
   const f = file();
   const id = newRunId();
