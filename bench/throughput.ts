@@ -7,7 +7,7 @@ import { createEdge } from "../src/http/edge.ts";
 import { createLogger } from "../src/lib/logger.ts";
 import { Redactor } from "../src/lib/redact.ts";
 import { testApp } from "../test/support/app.ts";
-import { FAKE_AGENT, ROOT, median, tempDir, type BenchContext, type BenchResult } from "./support/common.ts";
+import { fakeAgentEnv, ROOT, median, tempDir, type BenchContext, type BenchResult } from "./support/common.ts";
 
 /** With two or more cores, the server gets core 0 and wrk core 1: the figure is the server's, not the scheduler's. */
 const PINNED = os.availableParallelism() >= 2 && Bun.which("taskset") !== null;
@@ -75,21 +75,10 @@ export async function throughput(ctx: BenchContext): Promise<BenchResult> {
   if (!Bun.which("wrk")) throw new Error("wrk is not installed (apt-get install wrk)");
   const seconds = ctx.quick ? 2 : 8;
   const rounds = ctx.quick ? 1 : 5;
-  const home = tempDir("ocs-bench-");
   const script = tempDir("ocs-bench-elysia-", ROOT);
   await Bun.write(path.join(script, "elysia.ts"), ELYSIA);
   const servers: Record<"ours" | "bare" | "elysia", ServerProcess> = {
-    ours: await spawnServer(pin(0, [process.execPath, path.join(ROOT, "src/main.ts")]), {
-      HOME: home,
-      PATH: process.env.PATH ?? "/usr/bin:/bin",
-      HOST: "127.0.0.1",
-      PORT: "0",
-      WORK_DIR: home,
-      OPENCODE_BIN: FAKE_AGENT,
-      // A stand-in that prints events, not opencode: it has no server mode to keep warm.
-      WARM_AGENTS: "0",
-      OPENCODE_AUTH_TOKEN: "bench-token-0123456789",
-    }),
+    ours: await spawnServer(pin(0, [process.execPath, path.join(ROOT, "src/main.ts")]), fakeAgentEnv()),
     bare: await spawnServer(pin(0, [process.execPath, "-e", BARE]), {}, { waitForOpencode: false }),
     elysia: await spawnServer(pin(0, [process.execPath, path.join(script, "elysia.ts")]), {}, { waitForOpencode: false }),
   };

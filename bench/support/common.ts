@@ -57,12 +57,12 @@ export function removeTempDirs(): void {
   for (const dir of created.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
-/** An in-process server whose "opencode" is the fake agent. */
-export async function fakeAgentServer(env: Record<string, string> = {}): Promise<RunningServer> {
+/** What a server whose "opencode" is the fake agent runs with: a fresh HOME and WORK_DIR, no warm agents. */
+export function fakeAgentEnv(env: Record<string, string> = {}): Record<string, string> {
   const home = tempDir("ocs-bench-");
-  const config = loadConfig({
+  return {
     HOME: home,
-    PATH: process.env.PATH,
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
     HOST: "127.0.0.1",
     PORT: "0",
     WORK_DIR: home,
@@ -71,8 +71,12 @@ export async function fakeAgentServer(env: Record<string, string> = {}): Promise
     WARM_AGENTS: "0",
     OPENCODE_AUTH_TOKEN: "bench-token-0123456789",
     ...env,
-  });
-  const server = await startServer(config, { logSink: () => {} });
+  };
+}
+
+/** An in-process server whose "opencode" is the fake agent. */
+export async function fakeAgentServer(env: Record<string, string> = {}): Promise<RunningServer> {
+  const server = await startServer(loadConfig(fakeAgentEnv(env)), { logSink: () => {} });
   await server.ready;
   return server;
 }
