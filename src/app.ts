@@ -57,7 +57,7 @@ export function createApp(deps: AppDeps) {
     .use(healthModule(deps.health))
     .use(runModule(controller, limits))
     .use(runsModule(controller, limits))
-    .use(metricsModule(metrics, { public: deps.metricsPublic }))
+    .use(metricsModule(metrics, { public: deps.metricsPublic, settled: () => runs.endsWritten() }))
     .use(deps.dashboard ? dashboardModule() : new Elysia({ name: "dashboard" }));
 }
 

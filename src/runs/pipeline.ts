@@ -101,13 +101,20 @@ async function pullRequestOf(
   return ctx.signal.aborted ? failureOf(null, ctx.signal) : { code: "pull_request_failed", message: step.error };
 }
 
+/** A run that is over: its result, and what is left to tidy once it is answered. */
+export interface RanRun {
+  result: RunResult;
+  /** Removes its workspace (every process of the run is gone already); never throws. */
+  cleanup(): Promise<void>;
+}
+
 /** Runs the agent for `spec`; never throws for anything the run itself did. */
 export async function executeRun(
   deps: PipelineDeps,
   spec: RunSpec,
   signal: AbortSignal,
   emit: (event: PipelineEvent) => void,
-): Promise<RunResult> {
+): Promise<RanRun> {
   const started = performance.now();
   const model = spec.model ?? deps.defaultModel;
 
@@ -116,6 +123,8 @@ export async function executeRun(
   let git: GitOutcome | null = null;
   let kept: KeptCommits | null = null;
   let keepProblem: string | null = null;
+  // Removed after the answer (cleanup): a follow-up, which would work in the same path, starts only after that.
+  let made: Workspace | null = null;
   try {
     // Stopped before it began (a thread already over its budget): nothing is created.
     if (signal.aborted) throw stopReason(signal);
@@ -125,8 +134,9 @@ export async function executeRun(
     const followRoot = sessionDir ? warmRootOf(deps.workDir, sessionDir) : null;
     const withGit = spec.repo !== null;
     // Otherwise a spare made ahead, renamed into the thread's path (WorkspaceSpares).
-    await using workspace = reserved ? openWorkspace(reserved.root) : followRoot ? createWorkspace(deps.workDir, spec.threadId, { git: withGit, root: followRoot }) : deps.workspaces.take(spec.threadId, { git: withGit });
-    // Disposed before the workspace: an agent the run never reached is gone before its directory goes.
+    const workspace = reserved ? openWorkspace(reserved.root) : followRoot ? createWorkspace(deps.workDir, spec.threadId, { git: withGit, root: followRoot }) : deps.workspaces.take(spec.threadId, { git: withGit });
+    made = workspace;
+    // Disposed before the workspace goes: an agent the run never reached is gone before its directory.
     await using unused = { [Symbol.asyncDispose]: async () => reserved?.release() };
     if (sessionDir && sessionDir !== workspace.dir) {
       // opencode opens a continued session in its own directory (and fails when it is missing).
@@ -201,5 +211,6 @@ export async function executeRun(
     egress: outcome?.egress ?? [],
     continuation: continuationOf(outcome, kept, keepProblem),
   };
-  return result;
+  const workspace = made;
+  return { result, cleanup: () => (workspace ? workspace[Symbol.asyncDispose]().catch(() => undefined) : Promise.resolve()) };
 }

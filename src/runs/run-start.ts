@@ -5,7 +5,7 @@ import { addSpent, Budget, exceededMessage, hasLimits, NOTHING_SPENT, spentOf } 
 import { continuationSize, decodeContinuation, encodeContinuation, MAX_CONTINUATION_BYTES, type Continuation } from "./continuation.ts";
 import type { ActiveRun } from "./active-run.ts";
 import type { QueuedRequest, RunRecord, Spent } from "./model.ts";
-import type { PipelineEvent, RunSpec } from "./pipeline.ts";
+import type { PipelineEvent, RanRun, RunSpec } from "./pipeline.ts";
 import type { RepoRequest } from "./repository.ts";
 import type { RunResult } from "./result.ts";
 import type { RunStore } from "./store.ts";
@@ -76,10 +76,10 @@ export async function keepContinuation(store: RunStore, logger: Logger, result: 
   }
 }
 
-type Execute = (spec: RunSpec, signal: AbortSignal, emit: (e: PipelineEvent) => void) => Promise<RunResult>;
+type Execute = (spec: RunSpec, signal: AbortSignal, emit: (e: PipelineEvent) => void) => Promise<RanRun>;
 
 /** A follow-up's session and the run's budget are read first; a run that must not go on ends through the pipeline's abort path. */
-export async function launch(deps: { store: RunStore; logger: Logger; execute: Execute }, run: ActiveRun, spec: RunSpec, emit: (e: PipelineEvent) => void): Promise<RunResult> {
+export async function launch(deps: { store: RunStore; logger: Logger; execute: Execute }, run: ActiveRun, spec: RunSpec, emit: (e: PipelineEvent) => void): Promise<RanRun> {
   let prepared: Prepared;
   try {
     prepared = await prepareStart(deps.store, run.record);

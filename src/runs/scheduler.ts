@@ -8,7 +8,7 @@ import type { EventLog } from "./event-log.ts";
 import type { QueuedRequest, RunEvent, RunOutcome, RunRecord, RunStatus } from "./model.ts";
 import { endUnstarted } from "./end-unstarted.ts";
 import { keptDiff, outcomeOf, statusOfResult, unstartedResult } from "./outcome.ts";
-import type { PipelineEvent, RunSpec } from "./pipeline.ts";
+import type { PipelineEvent, RanRun, RunSpec } from "./pipeline.ts";
 import type { RepoRequest } from "./repository.ts";
 import { recordEnd, UnrecordedEnds } from "./record-end.ts";
 import type { RunResult } from "./result.ts";
@@ -18,6 +18,9 @@ import { logRunEnd } from "./run-log.ts";
 import type { StoreHealth } from "./store-health.ts";
 import type { Claimed, RunStore } from "./store.ts";
 import { SyncDeadlines } from "./timeouts.ts";
+
+/** The event loop's next turn: an answer handed to Bun is written to its socket before it. */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Hooks for metrics; the scheduler never knows what is behind them. */
 export interface RunObserver {
@@ -31,7 +34,7 @@ export interface SchedulerDeps {
   health: StoreHealth;
   logger: Logger;
   observer?: RunObserver;
-  execute(spec: RunSpec, signal: AbortSignal, emit: (e: PipelineEvent) => void): Promise<RunResult>;
+  execute(spec: RunSpec, signal: AbortSignal, emit: (e: PipelineEvent) => void): Promise<RanRun>;
   /** Turns a claimed request's repository back into what the pipeline needs (the URL was checked when it was queued). */
   repoOf(request: Claimed["request"]): RepoRequest | null;
   defaultModel: string | null;
@@ -62,6 +65,8 @@ export class Scheduler {
   private readonly pumps = new SerialTask(() => this.pumpLoop());
   /** Until the first pump, the queue may hold runs an earlier process left: a new run must not overtake them. */
   private pumped = false;
+  /** Ends answered and not written yet (see finish). */
+  private readonly ending = new Set<Promise<void>>();
   /** Ends that could not be written yet: their outcome, for whoever asks before the store takes them. */
   readonly unrecorded = new UnrecordedEnds();
   /** Counts every change this process makes to the queue (a run queued, claimed or ended there): cached counts compare it. */
@@ -198,11 +203,12 @@ export class Scheduler {
     this.deps.logger[atOnce ? "debug" : "info"]("run started", { request_id: record.requestId, run_id: record.id, waited_ms: startedAt - record.createdAt });
     // A run that could not even be marked running still goes through the pipeline's own abort path.
     launch(this.deps, run, spec, (e) => recordRunEvent(this.deps, run, e))
-      .catch((err: unknown) => {
+      .catch((err: unknown): RanRun => {
         this.deps.logger.error("run pipeline threw", { run_id: record.id, error: err });
-        return unstartedResult({ runId: record.id, requestId: record.requestId, model: record.model, durationMs: Date.now() - startedAt, queueMs: 0 }, "internal", "Internal server error");
+        const result = unstartedResult({ runId: record.id, requestId: record.requestId, model: record.model, durationMs: Date.now() - startedAt, queueMs: 0 }, "internal", "Internal server error");
+        return { result, cleanup: () => Promise.resolve() };
       })
-      .then((result) => this.finish(run.record, { ...result, queueMs: startedAt - record.createdAt }))
+      .then((ran) => this.finish(run.record, { ...ran.result, queueMs: startedAt - record.createdAt }, ran.cleanup))
       .catch((err: unknown) => this.deps.logger.error("ending a run failed", { run_id: record.id, error: err }));
   }
 
@@ -236,8 +242,13 @@ export class Scheduler {
     this.active.get(id)?.abort(new RunStopped("cancelled", "The run was cancelled"));
   }
 
-  /** A run that ran here ended: its end is written (or kept for a retry) before its slot and branch are free. */
-  private async finish(record: RunRecord, ended: RunResult): Promise<void> {
+  /**
+   * A run that ran here ended. On this server's own store its waiters are answered and its slot and branch freed
+   * first, and its end is written (then its workspace removed) on the loop's next turn — after the answer is on the wire (Bun writes it before
+   * the next turn's immediates, measured) — while every client read waits for that write (endsWritten). On a
+   * store other replicas read, the end is written before anything else.
+   */
+  private async finish(record: RunRecord, ended: RunResult, cleanup: () => Promise<void>): Promise<void> {
     const id = record.id;
     const run = this.active.get(id);
     run?.clearTimers();
@@ -245,6 +256,35 @@ export class Scheduler {
     const result = withThread(ended, record, run?.budget ?? null, this.deps.logger);
     const status = statusOfResult(result);
     const outcome = outcomeOf(result);
+    const free = () => {
+      this.active.delete(id);
+      if (run?.lock) this.locks.delete(run.lock);
+      this.avgRunMs = this.avgRunMs * 0.8 + result.durationMs * 0.2;
+    };
+    if (this.deps.store.shared) {
+      await cleanup();
+      await this.writeEnd(id, result, status, outcome);
+      free();
+      this.deps.onFinished(id, outcome);
+    } else {
+      // A retry, a late waiter or a cancel finds the outcome here until the store has it.
+      this.unrecorded.add(id, outcome);
+      free();
+      this.deps.onFinished(id, outcome);
+      const written = nextTurn()
+        .then(() => this.writeEnd(id, result, status, outcome))
+        .then(cleanup);
+      this.ending.add(written);
+      await written;
+      this.ending.delete(written);
+    }
+    this.deps.observer?.runFinished(result, status, true, record.owner);
+    logRunEnd(this.deps.logger, record, result, status);
+    this.pump();
+    if (this.active.size === 0 && this.ending.size === 0) this.idle.wake();
+  }
+
+  private async writeEnd(id: string, result: RunResult, status: RunStatus, outcome: RunOutcome): Promise<void> {
     try {
       if (this.deps.keepSessions) await keepContinuation(this.deps.store, this.deps.logger, result);
       await recordEnd(this.deps, this.unrecorded, id, status, outcome, keptDiff(result));
@@ -252,14 +292,11 @@ export class Scheduler {
       // Only a bug gets here; the slot must still be freed and the waiters answered.
       this.deps.logger.error("could not record a run's end", { run_id: id, error: err });
     }
-    this.active.delete(id);
-    if (run?.lock) this.locks.delete(run.lock);
-    this.avgRunMs = this.avgRunMs * 0.8 + result.durationMs * 0.2;
-    this.deps.observer?.runFinished(result, status, true, record.owner);
-    logRunEnd(this.deps.logger, record, result, status);
-    this.deps.onFinished(id, outcome);
-    this.pump();
-    if (this.active.size === 0) this.idle.wake();
+  }
+
+  /** Resolves once every end answered so far is written (or kept for a retry): what a client reads after an answer includes it. */
+  endsWritten(): Promise<void> {
+    return this.ending.size === 0 ? Promise.resolve() : Promise.all(this.ending).then(() => undefined);
   }
 
   /** No more starts; queued runs stay queued (the next server process starts them). Their synchronous deadlines go. */
@@ -277,8 +314,8 @@ export class Scheduler {
     return [...this.active.keys()];
   }
 
-  /** Resolves true once no run is in flight here, or false after `timeoutMs`. */
+  /** Resolves true once no run is in flight here and every end is written, or false after `timeoutMs`. */
   waitIdle(timeoutMs: number): Promise<boolean> {
-    return this.idle.wait(this.active.size === 0, timeoutMs);
+    return this.idle.wait(this.active.size === 0 && this.ending.size === 0, timeoutMs);
   }
 }

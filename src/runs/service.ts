@@ -184,10 +184,11 @@ export class RunService {
   /** Resolves with the run's outcome once it has ended (wherever it runs); at drain, a queued run's client is told so. */
   wait(id: string): Promise<RunOutcome> {
     return new Promise((resolve) => {
-      // Running here: the scheduler hands its outcome to finished() — nothing to read from the store.
-      if (this.deps.scheduler.isActive(id)) return this.addWaiter(id, resolve);
+      // Ended and not written yet (or not writable): its outcome is here. Checked first: an ended run keeps its slot until written.
       const unrecorded = this.deps.scheduler.unrecorded.get(id);
       if (unrecorded) return resolve(unrecorded);
+      // Running here: the scheduler hands its outcome to finished() — nothing to read from the store.
+      if (this.deps.scheduler.isActive(id)) return this.addWaiter(id, resolve);
       let done = false;
       const finish = (outcome: RunOutcome) => {
         if (done) return;
@@ -239,8 +240,14 @@ export class RunService {
     this.waiters.delete(id);
   }
 
-  /** A read for a client: a store fault is a 503 for it. */
+  /** Resolves once the end of every run answered so far is written (see Scheduler.finish): what a client reads next includes them. */
+  endsWritten(): Promise<void> {
+    return this.deps.scheduler.endsWritten();
+  }
+
+  /** A read for a client: a store fault is a 503 for it. It sees every run answered before it. */
   private async read<T>(fn: (store: RunStore) => Promise<T>): Promise<T> {
+    await this.endsWritten();
     try {
       return await fn(this.deps.store);
     } catch (err) {

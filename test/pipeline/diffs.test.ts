@@ -76,6 +76,8 @@ describe("GET /runs/{id}/diff", () => {
   test("a changed run whose diff was not kept (stored before diffs were): the view says none, rather than promising a 404", async () => {
     const t = app(edit);
     const id = await run(t, {});
+    // Its end (and diff) are written just after its answer: the row is there to delete once they are.
+    await t.runs.endsWritten();
     const db = new Database(path.join(t.dataDir, "opencode-server.db"));
     db.query("DELETE FROM diffs WHERE run_id = ?").run(id);
     db.close();

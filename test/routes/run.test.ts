@@ -254,8 +254,8 @@ describe("logging", () => {
     const prompt = "top-secret-prompt-text";
     const res = await t.request("/run", text(prompt, { "x-request-id": "client-id-42" }));
     expect(res.headers.get("x-request-id")).toBe("client-id-42");
-    // The request line is written after the response has gone out.
-    await waitFor(() => t.logs.some((l) => l.includes('"msg":"request"')), { what: "request log line" });
+    // The request line and the run's end line are written after the response has gone out.
+    await waitFor(() => t.logs.some((l) => l.includes('"msg":"request"')) && t.logs.some((l) => l.includes('"msg":"run finished"')), { what: "request and end log lines" });
     const records = t.logs.map((l) => JSON.parse(l));
     expect(t.logs.join("\n")).not.toContain(prompt);
     const queued = records.find((r) => r.msg === "run queued");

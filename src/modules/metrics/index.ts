@@ -6,12 +6,14 @@ import { callerOf } from "../../http/request-context.ts";
 import { SECURITY } from "../../http/docs.ts";
 import type { Metrics } from "../../metrics/metrics.ts";
 
-export function metricsModule(metrics: Metrics, opts: { public: boolean }) {
+/** `settled`: resolves once every run answered so far is counted (their ends are counted as they are written). */
+export function metricsModule(metrics: Metrics, opts: { public: boolean; settled: () => Promise<void> }) {
   return new Elysia({ name: "metrics" }).get(
     "/metrics",
     async ({ request }) => {
       const caller = callerOf(request);
       if (!opts.public && !can(caller, "metrics")) throw new AppError("forbidden", `The API key "${caller.name ?? ""}" lacks the scope metrics`);
+      await opts.settled();
       return new Response(await metrics.render(), { headers: { "content-type": metrics.contentType } });
     },
     {

@@ -1,0 +1,69 @@
+// A run's answer goes out before its end is written (this server's own store), and nothing a client reads after it misses the end.
+import { describe, expect, test } from "bun:test";
+import path from "node:path";
+import type { RunStore } from "../../src/runs/store.ts";
+import { SqliteRunStore } from "../../src/store/sqlite-store.ts";
+import { testApp, text } from "../support/app.ts";
+import { FakeRunner } from "../support/fake-runner.ts";
+import { gate } from "../support/gate.ts";
+import { readJson } from "../support/http.ts";
+import { tempDir } from "../support/temp.ts";
+import { waitFor } from "../support/wait.ts";
+
+/** The real SQLite store whose first `finish` waits until the test lets it go. */
+function heldFinish() {
+  const release = gate();
+  let entered = 0;
+  const real = new SqliteRunStore(path.join(tempDir("ocs-held-"), "runs.db"));
+  const store = new Proxy(real, {
+    get: (target, prop, receiver) => {
+      const value = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof value !== "function") return value;
+      if (prop !== "finish") return value.bind(target);
+      return async (...args: unknown[]) => {
+        if (++entered === 1) await release.promise;
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  }) as RunStore;
+  return { store, release, entered: () => entered };
+}
+
+describe("the answer first, the end's write after it", () => {
+  test("POST /run answers while its end's write waits; a read, a retry, a cancel and a scrape after the answer see the finished run; the end line and idle come with the write", async () => {
+    const held = heldFinish();
+    const t = testApp({ store: held.store, runner: new FakeRunner(() => ({ output: "done" })), maxConcurrent: 1 });
+    const res = await t.request("/run", text("go", { "idempotency-key": "first-answer" }));
+    expect(res.status).toBe(200);
+    const answer = await readJson(res);
+    expect(answer).toMatchObject({ success: true, output: "done" });
+    const id = String(answer.run_id);
+    await waitFor(() => held.entered() === 1, { what: "the end's write to begin" });
+
+    // Asked while the write waits: the read is answered once it has landed, never with the run still running.
+    const read = t.request(`/runs/${id}`).then(readJson);
+    const retry = t.request("/run", text("go", { "idempotency-key": "first-answer" }));
+    const cancel = t.request(`/runs/${id}/cancel`, { method: "POST" });
+    // The slot is free already: /health says nothing runs, and another run starts at once.
+    expect((await readJson(await t.request("/health"))).runs_in_flight).toBe(0);
+    expect(await readJson(await t.request("/run", text("second")))).toMatchObject({ success: true, output: "done" });
+    const retried = await retry;
+    expect(retried.status).toBe(200);
+    expect(await readJson(retried)).toEqual(answer);
+    // Counted once written: a scrape now waits for it.
+    const scrape = t.request("/metrics").then((r) => r.text());
+    // The end is not written yet: no end line, and the server is not idle (shutdown waits for the write).
+    expect(t.logs.filter((l) => l.includes('"msg":"run finished"') && l.includes(id))).toEqual([]);
+    expect(await t.runs.waitIdle(0)).toBe(false);
+
+    held.release.open();
+    expect(await read).toMatchObject({ id, status: "succeeded", result: { success: true, output: "done" } });
+    const cancelled = await cancel;
+    expect(cancelled.status).toBe(409);
+    expect(await readJson(cancelled)).toMatchObject({ code: "run_finished" });
+    expect(await scrape).toContain('opencode_server_runs_total{status="succeeded",code="none"} 2');
+    expect(await t.runs.waitIdle(10_000)).toBe(true);
+    expect(t.logs.filter((l) => l.includes('"msg":"run finished"') && l.includes(id))).toHaveLength(1);
+    await t.close();
+  });
+});
