@@ -150,7 +150,7 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
     health,
     logger,
     observer: metrics,
-    execute: (spec, signal, emit) => executeRun({ runner: deps.runner, workDir: config.workDir, workspaces, redactor, defaultModel: config.opencode.defaultModel, repo }, spec, signal, emit),
+    execute: (spec, signal, emit, gate) => executeRun({ runner: deps.runner, workDir: config.workDir, workspaces, redactor, defaultModel: config.opencode.defaultModel, repo }, spec, signal, emit, gate),
     repoOf: (r) => (r.repository ? { url: repositoryUrlOf(new URL(r.repository.url)), branch: r.repository.branch, base: r.repository.base, push: r.repository.push, pullRequest: r.repository.pullRequest } : null),
     defaultModel: config.opencode.defaultModel,
     maxConcurrent: config.runs.maxConcurrent,
@@ -278,6 +278,8 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
       leases?.stop();
       health.stop();
       await scheduler.settled();
+      // Ends already answered are written before the store closes.
+      await scheduler.endsWritten();
       await workspaces.stop();
       await repoSpares.stop();
       // Workspaces of ended runs still being deleted: none is left behind.

@@ -73,6 +73,21 @@ async function drain(done: Promise<unknown>, stop: AbortController, ms: number):
   clearTimeout(timer);
 }
 
+/**
+ * Writes the prompt once the run is stored (the agent boots meanwhile), then EOF; a run that could not be stored
+ * gets EOF alone — it is being stopped. Never awaited by the run: an agent that exits without reading its stdin
+ * leaves a write that fails, and its exit says how it went.
+ */
+async function givePrompt(stdin: Bun.FileSink, prompt: string, admitted: Promise<boolean> | undefined): Promise<void> {
+  try {
+    // A prompt larger than the pipe holds makes write() a promise: awaited, so its EPIPE is caught here, not unhandled.
+    if (admitted === undefined || (await admitted)) await stdin.write(prompt);
+    await stdin.end();
+  } catch {
+    // The pipe's reader is gone (EPIPE).
+  }
+}
+
 const SIGNAL_NAMES = new Map(Object.entries(os.constants.signals).map(([name, n]) => [n, name]));
 
 /**
@@ -94,7 +109,7 @@ export class OpencodeRunner implements AgentRunner {
   }
 
   /** The agent's command in its sandbox, wired to this run's network. */
-  private spawn(input: AgentInput, model: string | null, net: RunNetwork | null): { proc: Bun.Subprocess<Blob, "pipe", "pipe">; wrapped: boolean } {
+  private spawn(input: AgentInput, model: string | null, net: RunNetwork | null): { proc: Bun.Subprocess<"pipe", "pipe", "pipe">; wrapped: boolean } {
     const access = net ?? { placeholder: "", providerBase: "" };
     // Provider key variables hold the placeholder mark (see provider-keys.ts): this run's placeholder replaces it.
     const env: Record<string, string> = {};
@@ -116,8 +131,8 @@ export class OpencodeRunner implements AgentRunner {
     const proc = Bun.spawn(command.argv, {
       cwd: command.cwd,
       env: command.env,
-      // The prompt goes through stdin, which Bun closes after writing: opencode waits for EOF.
-      stdin: new Blob([input.prompt]),
+      // The prompt goes through stdin, closed after it (givePrompt): opencode waits for EOF.
+      stdin: "pipe",
       stdout: "pipe",
       stderr: "pipe",
       // Own session and process group, so the agent is never part of ours.
@@ -150,7 +165,7 @@ export class OpencodeRunner implements AgentRunner {
     });
     if (input.signal.aborted) return { ...outcome(null, null, []), usage: emptyUsage() };
 
-    let proc: Bun.Subprocess<Blob, "pipe", "pipe">;
+    let proc: Bun.Subprocess<"pipe", "pipe", "pipe">;
     let wrapped = false;
     try {
       ({ proc, wrapped } = this.spawn(input, model, net));
@@ -163,6 +178,7 @@ export class OpencodeRunner implements AgentRunner {
     const kill = () => (killing ??= killProcessTree({ rootPid: proc.pid, cookie }));
     input.signal.addEventListener("abort", kill, { once: true });
 
+    void givePrompt(proc.stdin, input.prompt, input.admitted);
     const stopReading = new AbortController();
     const stdoutDone = (async () => {
       for await (const item of readLines(proc.stdout, this.opts.maxOutputBytes + LINE_SLACK_BYTES, {

@@ -34,6 +34,11 @@ export interface AgentInput {
   resume?: SessionFiles | null;
   signal: AbortSignal;
   onEvent: (event: AgentEvent) => void;
+  /**
+   * Resolves true once the run is in the store: the agent gets its prompt only then (its start is written while
+   * the agent boots). False: it could not be stored, and the run is being stopped. Absent: at once.
+   */
+  admitted?: Promise<boolean>;
 }
 
 export interface AgentOutcome {

@@ -54,6 +54,8 @@ export async function driveWarmRun(p: WarmRunParts): Promise<AgentOutcome> {
   let exitCode: number | null = null;
   let error: string | null = null;
   try {
+    // Not stored: the run is being stopped, and the check below ends it.
+    if (input.admitted) await input.admitted;
     if (input.signal.aborted) throw input.signal.reason;
     if (p.repo) await client.disposeInstance();
     const session = await client.createSession(`opencode-server ${input.runId}`, RUN_SESSION_PERMISSIONS);

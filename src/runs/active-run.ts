@@ -2,8 +2,30 @@
 import { RunStopped } from "./abort.ts";
 import { exceededMessage, type Budget } from "./budget.ts";
 import type { RunRecord } from "./model.ts";
-import type { RunSpec } from "./pipeline.ts";
+import type { RunSpec, StartGate } from "./pipeline.ts";
 import { executionTimeout, idleTimeout } from "./timeouts.ts";
+
+/** The start of a run the service writes while the run gets going (see RunService.submit). */
+export class PendingStart implements StartGate {
+  readonly stored: Promise<boolean>;
+  /** Resolves when the run has reached its agent (or a slow step, or its end). */
+  readonly reachedAt: Promise<void>;
+  private store!: (ok: boolean) => void;
+  private reach!: () => void;
+
+  constructor() {
+    this.stored = new Promise((resolve) => (this.store = resolve));
+    this.reachedAt = new Promise((resolve) => (this.reach = resolve));
+  }
+
+  reached(): void {
+    this.reach();
+  }
+
+  settle(ok: boolean): void {
+    this.store(ok);
+  }
+}
 
 export class ActiveRun {
   readonly controller = new AbortController();
@@ -21,6 +43,8 @@ export class ActiveRun {
     readonly startedAt: number,
     /** 0: no idle timeout. */
     private readonly idleMs: number,
+    /** Its start: stored already (claimed from the queue), or written once it reaches its agent. */
+    readonly gate: StartGate,
   ) {}
 
   get signal(): AbortSignal {

@@ -101,6 +101,17 @@ async function pullRequestOf(
   return ctx.signal.aborted ? failureOf(null, ctx.signal) : { code: "pull_request_failed", message: step.error };
 }
 
+/** A run whose start is written while it gets going (RunService.submit): when to write it, and whether that worked. */
+export interface StartGate {
+  /** The run reached its agent's start, a step that takes time (a clone), or its end: its start is written now. Idempotent. */
+  reached(): void;
+  /** True once its start is stored; false: it could not be, and the run is being stopped. */
+  stored: Promise<boolean>;
+}
+
+/** A run whose start is in the store already (a claimed run's, or a test's). */
+export const STORED: StartGate = { reached: () => {}, stored: Promise.resolve(true) };
+
 /** A run that is over: its result, and what is left to tidy once it is answered. */
 export interface RanRun {
   result: RunResult;
@@ -114,6 +125,7 @@ export async function executeRun(
   spec: RunSpec,
   signal: AbortSignal,
   emit: (event: PipelineEvent) => void,
+  gate: StartGate = STORED,
 ): Promise<RanRun> {
   const started = performance.now();
   const model = spec.model ?? deps.defaultModel;
@@ -145,12 +157,17 @@ export async function executeRun(
     let prepared: PreparedRepo | null = null;
     try {
       if (spec.repo) {
+        // A clone takes time: the run's start is stored before it, and nothing is fetched for a run that is not.
+        gate.reached();
+        if (!(await gate.stored)) throw stopReason(signal);
         // A warm agent's sandbox was made before the clone: it cannot be shown the mirror's objects, so its workspace stands alone.
         prepared = await prepareRepo(reserved ? { ...deps.repo, shareMirror: false } : deps.repo, spec.repo, workspace, spec.runId, signal);
         const earlier = spec.resume?.commits;
         if (earlier) prepared = await restoreKept(deps.repo, prepared, workspace, earlier, spec.runId, signal);
         emit({ type: "git", action: "cloned", branch: prepared.target, base_branch: prepared.baseBranch, base_commit: prepared.baseCommit });
       }
+      // The agent starts at once and gets its prompt once the run is stored (`admitted`): its start is written while it boots.
+      gate.reached();
       outcome = await deps.runner.run({
         runId: spec.runId,
         prompt: spec.prompt,
@@ -164,6 +181,7 @@ export async function executeRun(
         resume: spec.resume?.session ?? null,
         signal,
         onEvent: emit,
+        admitted: gate.stored,
       });
       if (signal.aborted) failure = failureOf(null, signal);
       else if (outcome.exitCode !== 0) failure = { code: "agent_failed", message: `opencode failed: ${outcome.error ?? `exit code ${outcome.exitCode}`}` };
@@ -188,6 +206,8 @@ export async function executeRun(
     }
   } catch (err) {
     failure = failureOf(err, signal);
+  } finally {
+    gate.reached();
   }
 
   const result: RunResult = {

@@ -5,7 +5,7 @@ import { addSpent, Budget, exceededMessage, hasLimits, NOTHING_SPENT, spentOf } 
 import { continuationSize, decodeContinuation, encodeContinuation, MAX_CONTINUATION_BYTES, type Continuation } from "./continuation.ts";
 import type { ActiveRun } from "./active-run.ts";
 import type { QueuedRequest, RunRecord, Spent } from "./model.ts";
-import type { PipelineEvent, RanRun, RunSpec } from "./pipeline.ts";
+import type { PipelineEvent, RanRun, RunSpec, StartGate } from "./pipeline.ts";
 import type { RepoRequest } from "./repository.ts";
 import type { RunResult } from "./result.ts";
 import type { RunStore } from "./store.ts";
@@ -76,7 +76,7 @@ export async function keepContinuation(store: RunStore, logger: Logger, result: 
   }
 }
 
-type Execute = (spec: RunSpec, signal: AbortSignal, emit: (e: PipelineEvent) => void) => Promise<RanRun>;
+type Execute = (spec: RunSpec, signal: AbortSignal, emit: (e: PipelineEvent) => void, gate: StartGate) => Promise<RanRun>;
 
 /** A follow-up's session and the run's budget are read first; a run that must not go on ends through the pipeline's abort path. */
 export async function launch(deps: { store: RunStore; logger: Logger; execute: Execute }, run: ActiveRun, spec: RunSpec, emit: (e: PipelineEvent) => void): Promise<RanRun> {
@@ -89,7 +89,7 @@ export async function launch(deps: { store: RunStore; logger: Logger; execute: E
   }
   run.budget = prepared.budget;
   if (prepared.stop) run.abort(prepared.stop);
-  return deps.execute({ ...spec, resume: prepared.resume }, run.signal, emit);
+  return deps.execute({ ...spec, resume: prepared.resume }, run.signal, emit, run.gate);
 }
 
 /** The result with its budget report and its place in the thread; a cost cap a model without prices cannot hold is said in the log. */

@@ -3,12 +3,12 @@ import { IdleSignal } from "../lib/idle-signal.ts";
 import { SerialTask } from "../lib/serial-task.ts";
 import type { Logger } from "../lib/logger.ts";
 import { RunStopped, type StopCode } from "./abort.ts";
-import { ActiveRun } from "./active-run.ts";
+import { ActiveRun, PendingStart } from "./active-run.ts";
 import type { EventLog } from "./event-log.ts";
 import type { QueuedRequest, RunEvent, RunOutcome, RunRecord, RunStatus } from "./model.ts";
 import { endUnstarted } from "./end-unstarted.ts";
 import { keptDiff, outcomeOf, statusOfResult, unstartedResult } from "./outcome.ts";
-import type { PipelineEvent, RanRun, RunSpec } from "./pipeline.ts";
+import { STORED, type PipelineEvent, type RanRun, type RunSpec, type StartGate } from "./pipeline.ts";
 import type { RepoRequest } from "./repository.ts";
 import { recordEnd, UnrecordedEnds } from "./record-end.ts";
 import type { RunResult } from "./result.ts";
@@ -34,7 +34,7 @@ export interface SchedulerDeps {
   health: StoreHealth;
   logger: Logger;
   observer?: RunObserver;
-  execute(spec: RunSpec, signal: AbortSignal, emit: (e: PipelineEvent) => void): Promise<RanRun>;
+  execute(spec: RunSpec, signal: AbortSignal, emit: (e: PipelineEvent) => void, gate: StartGate): Promise<RanRun>;
   /** Turns a claimed request's repository back into what the pipeline needs (the URL was checked when it was queued). */
   repoOf(request: Claimed["request"]): RepoRequest | null;
   defaultModel: string | null;
@@ -109,6 +109,11 @@ export class Scheduler {
     );
   }
 
+  /** A run that was never queued after all (refused, or a duplicate): its deadline goes. */
+  dropDeadline(id: string): void {
+    this.deadlines.clear(id);
+  }
+
   /** Starts queued runs, oldest first, while slots are free and their branch is not busy (one pass at a time). */
   pump(): void {
     this.pumped = true;
@@ -154,9 +159,22 @@ export class Scheduler {
     return this.pumped && this.canStartNow(lock) && !this.claimBlocked;
   }
 
-  /** Starts a run the service stored as running (see canStartAtOnce); `events` are its stored first events. */
-  admit(record: RunRecord, request: QueuedRequest, lock: string | null, events: readonly RunEvent[]): void {
-    this.start({ record, request, lock }, events, true);
+  /**
+   * Starts a run that skips the queue (see canStartAtOnce) before it is stored: the service writes it (as running,
+   * with `events`) once it reaches its agent, which gets its prompt only then, and settles the start it is given.
+   */
+  admit(record: RunRecord, request: QueuedRequest, lock: string | null, events: readonly RunEvent[]): PendingStart {
+    const gate = new PendingStart();
+    this.start({ record, request, lock }, events, gate);
+    return gate;
+  }
+
+  /** The run's start could not be stored: it stops, and leaves nothing (the service refuses its request). */
+  notStored(id: string, stop: RunStopped): void {
+    const run = this.active.get(id);
+    if (!run) return;
+    run.storeFailed = true;
+    run.abort(stop);
   }
 
   /** Called by the store's health probe once it works again. */
@@ -189,11 +207,12 @@ export class Scheduler {
     await this.endQueued(id, new RunStopped("internal", `The run store failed while starting the run: ${err instanceof Error ? err.message : String(err)}`));
   }
 
-  private start(c: Claimed, startEvents: readonly RunEvent[], atOnce = false): void {
+  private start(c: Claimed, startEvents: readonly RunEvent[], pending: PendingStart | null = null): void {
     const { record, request } = c;
+    const atOnce = pending !== null;
     const startedAt = record.startedAt ?? Date.now();
     const spec = specOf(record, request, this.deps.repoOf(request));
-    const run = new ActiveRun(record, spec, c.lock, startedAt, this.deps.idleTimeoutMs);
+    const run = new ActiveRun(record, spec, c.lock, startedAt, this.deps.idleTimeoutMs, pending ?? STORED);
     this.active.set(record.id, run);
     if (run.lock) this.locks.add(run.lock);
     if (!this.deadlines.has(record.id)) run.armWall(this.deps.maxExecutionMs);
@@ -208,6 +227,7 @@ export class Scheduler {
         const result = unstartedResult({ runId: record.id, requestId: record.requestId, model: record.model, durationMs: Date.now() - startedAt, queueMs: 0 }, "internal", "Internal server error");
         return { result, cleanup: () => Promise.resolve() };
       })
+      .finally(() => run.gate.reached())
       .then((ran) => this.finish(run.record, { ...ran.result, queueMs: startedAt - record.createdAt }, ran.cleanup))
       .catch((err: unknown) => this.deps.logger.error("ending a run failed", { run_id: record.id, error: err }));
   }
@@ -253,6 +273,7 @@ export class Scheduler {
     const run = this.active.get(id);
     run?.clearTimers();
     this.deadlines.clear(id);
+    if (run && !(await run.gate.stored)) return this.forgetUnstored(id, run, cleanup);
     const result = withThread(ended, record, run?.budget ?? null, this.deps.logger);
     const status = statusOfResult(result);
     const outcome = outcomeOf(result);
@@ -280,6 +301,19 @@ export class Scheduler {
     }
     this.deps.observer?.runFinished(result, status, true, record.owner);
     logRunEnd(this.deps.logger, record, result, status);
+    this.pump();
+    if (this.active.size === 0 && this.ending.size === 0) this.idle.wake();
+  }
+
+  /** A run whose start never reached the store: its request was refused (503), so it has no end, line or count. */
+  private async forgetUnstored(id: string, run: ActiveRun, cleanup: () => Promise<void>): Promise<void> {
+    this.active.delete(id);
+    if (run.lock) this.locks.delete(run.lock);
+    this.deps.events.forget(id);
+    const written = cleanup();
+    this.ending.add(written);
+    await written;
+    this.ending.delete(written);
     this.pump();
     if (this.active.size === 0 && this.ending.size === 0) this.idle.wake();
   }

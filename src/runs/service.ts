@@ -5,7 +5,7 @@ import type { RepoPrefix } from "../git/url-policy.ts";
 import { formatDuration } from "../lib/duration.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { ModelCatalog } from "../opencode/model-catalog.ts";
-import type { RunStopped } from "./abort.ts";
+import { RunStopped } from "./abort.ts";
 import { branchLock, fingerprint, newRecord, queuedRequest, queueFull, scopedIdempotencyKey, type RunInput } from "./admission.ts";
 import type { EventListener, EventLog, Subscription } from "./event-log.ts";
 import { resolveLimits } from "./budget.ts";
@@ -51,6 +51,11 @@ export interface RunServiceDeps {
   webhooks: WebhookSettings;
   /** Which forge each repository lives on (FORGES, github.com known): a pull request elsewhere is refused before it runs. */
   forges: readonly ForgeSite[];
+}
+
+/** Why a run that started before it was stored stops when it cannot be (its client gets the 503). */
+function unstoredStop(err: unknown): RunStopped {
+  return new RunStopped("internal", `The run could not be stored (${err instanceof Error ? err.message : String(err)}): it was stopped before its agent got the prompt`);
 }
 
 /** A store fault as the caller sees it: nothing was started, try again later. */
@@ -132,12 +137,26 @@ export class RunService {
     const stored: RunRecord = atOnce ? { ...record, status: "running", startedAt: now, replica: this.deps.replica } : record;
     this.deps.events.begin(record.id);
     const events = this.deps.events.make(record.id, atOnce ? [{ type: "status", status: "queued" }, { type: "status", status: "running" }] : [{ type: "status", status: "queued" }]);
+    if (opts.deadlineFromSubmission) scheduler.armDeadline(record.id, now);
     try {
-      if (atOnce) await store.insertRunning(stored, events);
-      else {
+      if (atOnce) {
+        // Stored while its agent boots: the run starts, and is written once it reaches its agent (which gets its
+        // prompt only then) or a clone — ~0.2 ms off every run's path. Not stored: it stops, and this is a 503.
+        const start = scheduler.admit(stored, request, lock, events);
+        await start.reachedAt;
+        try {
+          await store.insertRunning(stored, events);
+        } catch (err) {
+          scheduler.notStored(record.id, unstoredStop(err));
+          start.settle(false);
+          throw err;
+        }
+        start.settle(true);
+      } else {
         const queued = await store.enqueue(record, request, lock, events, this.deps.maxQueued);
         if (!queued.queued) {
           this.deps.events.forget(record.id);
+          scheduler.dropDeadline(record.id);
           if (queued.reason === "duplicate") return replay(queued.earlier);
           throw queueFull(scheduler.inFlight, queued.waiting, scheduler.slots, scheduler.avgRunMs);
         }
@@ -146,7 +165,10 @@ export class RunService {
       this.deps.health.ok();
     } catch (err) {
       if (err instanceof AppError) throw err;
-      this.deps.events.forget(record.id);
+      if (!atOnce) {
+        this.deps.events.forget(record.id);
+        scheduler.dropDeadline(record.id);
+      }
       this.deps.health.fault(err);
       throw unavailable(err);
     }
@@ -162,9 +184,7 @@ export class RunService {
       branch: record.branch,
       ...(record.parentId ? { parent_run_id: record.parentId, thread_id: record.threadId } : {}),
     });
-    if (opts.deadlineFromSubmission) scheduler.armDeadline(record.id, now);
-    if (atOnce) scheduler.admit(stored, request, lock, events);
-    else {
+    if (!atOnce) {
       this.deps.events.publish(events);
       this.deps.events.release(record.id, events.length);
       scheduler.pump();

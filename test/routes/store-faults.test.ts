@@ -1,10 +1,12 @@
 // A store that fails at any call: the failing run ends (or is refused), its slot frees, the server keeps serving and recovers.
 import { NO_LIMITS } from "../../src/runs/model.ts";
 import { describe, expect, test } from "bun:test";
+import { readdirSync } from "node:fs";
 import path from "node:path";
 import { newRecord } from "../../src/runs/admission.ts";
 import type { RunStore } from "../../src/runs/store.ts";
 import { SqliteRunStore } from "../../src/store/sqlite-store.ts";
+import { WORKSPACE_PREFIX } from "../../src/runs/workspace.ts";
 import { testApp, text, type TestApp } from "../support/app.ts";
 import { FakeRunner } from "../support/fake-runner.ts";
 import { gate } from "../support/gate.ts";
@@ -246,6 +248,26 @@ describe("fault injection at every store call", () => {
     expect(events.map((e) => [e.seq, e.type])).toEqual([[1, "status"], [2, "status"], [4, "status"], [5, "result"]]);
     expect(t.logs.some((l) => l.includes("a run's held events could not be stored and were dropped"))).toBe(true);
     await waitFor(async () => (await healthOf(t)).status === "healthy", { what: "health back", timeoutMs: 10_000 });
+    await t.close();
+  });
+
+  test("a run whose start cannot be stored (it starts while that is written): 503, its agent never got the prompt, nothing of it is left", async () => {
+    const faulty = new FaultyStore();
+    const runner = new FakeRunner(() => ({ output: "done" }));
+    const t = testApp({ store: faulty.store, runner });
+    faulty.fail("insertRunning");
+    for (const door of ["/run", "/runs"]) {
+      const res = await t.request(door, text("do not act on me"));
+      expect([res.status, (await readJson(res)).code]).toEqual([503, "store_unavailable"]);
+    }
+    expect(await t.runs.waitIdle(10_000)).toBe(true);
+    expect(runner.calls).toEqual([]);
+    expect(readdirSync(t.workDir).filter((e) => e.startsWith(WORKSPACE_PREFIX))).toEqual([]);
+    expect(t.logs.filter((l) => l.includes('"msg":"run finished"') || l.includes('"msg":"run pipeline threw"'))).toEqual([]);
+    faulty.heal();
+    expect(await readJson(await t.request("/runs"))).toMatchObject({ runs: [] });
+    const next = await t.request("/run", text("again"));
+    expect([next.status, (await readJson(next)).output]).toEqual([200, "done"]);
     await t.close();
   });
 

@@ -26,6 +26,8 @@ export class FakeRunner implements AgentRunner {
   }
 
   async run(input: AgentInput): Promise<AgentOutcome> {
+    // As every runner: nothing of the prompt is acted on before the run is stored.
+    if (input.admitted && !(await input.admitted)) return { exitCode: null, aborted: true, output: "", outputTruncated: false, usage: emptyUsage(), sessionId: null, tools: [], error: null, survivors: [], egress: [] };
     this.calls.push(input);
     for (const wake of this.started.splice(0)) wake();
     const partial = await this.behaviour(input);
