@@ -228,6 +228,7 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
     dashboard: config.dashboard,
   });
   const edge = createEdge(app, logger, (method, route, status, seconds) => metrics.httpRequest(method, route, status, seconds));
+  metrics.beforeRender(edge.flush);
   // Served by Bun.serve itself, ahead of the app (the app's own /health stays for everything else: /health/, tests in-process).
   const routes = { "/health": nativeHealthRoute(healthSource, logger, (method, status, seconds) => metrics.healthRequest(method, status, seconds), edge) };
 

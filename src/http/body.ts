@@ -96,20 +96,44 @@ export function nestingDepth(bytes: Uint8Array): number {
   return max;
 }
 
+/** A request schema whose `prompt` field is what a plain-text body fills. */
+type PromptSchema = z.ZodType & { shape: { prompt: z.ZodType<string> } };
+
+/** Per schema: whether a body holding only a prompt comes out of it as exactly `{ prompt }` (its other fields optional, no rule about them). */
+const promptOnly = new WeakMap<PromptSchema, boolean>();
+
+function fillsPromptOnly(schema: PromptSchema): boolean {
+  let known = promptOnly.get(schema);
+  if (known === undefined) {
+    const out = schema.safeParse({ prompt: "x" });
+    known = out.success && JSON.stringify(out.data) === '{"prompt":"x"}';
+    promptOnly.set(schema, known);
+  }
+  return known;
+}
+
 /**
  * Parses a prompt-carrying body: JSON as-is, plain text as `{ prompt }`, and validates it against the
  * route's schema. Validating here means an invalid body never reaches Elysia's own validation error,
  * which pretty-prints the whole body: quadratic in its nesting depth (a 60 KB `[[[…]]]` took 12 s).
+ * A plain-text body is checked by the schema's own `prompt` field alone when the schema makes nothing else
+ * of a prompt-only body (checked once per schema): ~35 µs instead of ~95 µs for the whole object after idle.
  */
-export async function parsePromptBody<T extends z.ZodType>(request: Request, maxBytes: number, schema: T): Promise<z.output<T>> {
-  const value = await readPromptBody(request, maxBytes);
-  const checked = schema.safeParse(value);
+export async function parsePromptBody<T extends PromptSchema>(request: Request, maxBytes: number, schema: T): Promise<z.output<T>> {
+  const body = await readPromptBody(request, maxBytes);
+  if (body.kind === "text" && fillsPromptOnly(schema)) {
+    const checked = schema.shape.prompt.safeParse(body.text);
+    if (!checked.success) throw invalidRequest(checked.error.issues[0] && { ...checked.error.issues[0], path: ["prompt", ...checked.error.issues[0].path] });
+    // fillsPromptOnly: the whole schema's output for this body is exactly this.
+    return { prompt: checked.data } as z.output<T>;
+  }
+  const checked = schema.safeParse(body.kind === "text" ? { prompt: body.text } : body.value);
   if (!checked.success) throw invalidRequest(checked.error.issues[0]);
   // The route declares no `body` schema: this is the one validation, and its output (a parsed URL…) is what handlers get.
   return checked.data;
 }
 
-async function readPromptBody(request: Request, maxBytes: number): Promise<unknown> {
+async function readPromptBody(request: Request, maxBytes: number): Promise<{ kind: "text"; text: string } | { kind: "json"; value: unknown }> {
   const kind = bodyKind(request.headers.get("content-type"));
   const bytes = await readBodyLimited(request, maxBytes);
   if (bytes.length === 0) {
@@ -121,12 +145,12 @@ async function readPromptBody(request: Request, maxBytes: number): Promise<unkno
   } catch {
     throw new AppError("invalid_request", "Request body is not valid UTF-8");
   }
-  if (kind === "text") return { prompt: text };
+  if (kind === "text") return { kind, text };
   if (nestingDepth(bytes) > MAX_JSON_DEPTH) {
     throw new AppError("invalid_request", `Invalid JSON body: nested deeper than ${MAX_JSON_DEPTH} levels (a run request is one flat object)`);
   }
   try {
-    return JSON.parse(text);
+    return { kind, value: JSON.parse(text) as unknown };
   } catch (err) {
     const detail = err instanceof Error ? err.message.slice(0, 200) : "parse error";
     throw new AppError("invalid_request", `Invalid JSON body: ${detail}`);

@@ -50,7 +50,13 @@ function badHost(requestId: string): Response {
  */
 export function createEdge(app: EdgeApp, logger: Logger, observe?: RequestObserver) {
   const routeOf = routeMatcher(app.routes);
-  return async (request: Request, server: Server<unknown> | null = null): Promise<Response> => {
+  // Counted on the loop's next turn, once the answer is written (matching the route and counting took ~35 µs of a
+  // run's answer here); `flush` counts what is pending at once, for a scrape.
+  const pending: [method: string, path: string, status: number, seconds: number][] = [];
+  const flush = () => {
+    for (const [method, path, status, seconds] of pending.splice(0)) observe?.(method, routeOf(method, path), status, seconds);
+  };
+  const handle = async (request: Request, server: Server<unknown> | null = null): Promise<Response> => {
     const meta = beginRequest(request, server);
     let response: Response;
     try {
@@ -66,7 +72,7 @@ export function createEdge(app: EdgeApp, logger: Logger, observe?: RequestObserv
     const status = response.status;
     const seconds = (performance.now() - meta.started) / 1000;
     const path = pathOf(request.url);
-    observe?.(request.method, routeOf(request.method, path), status, seconds);
+    if (observe && pending.push([request.method, path, status, seconds]) === 1) setImmediate(flush);
     const level = meta.loggedElsewhere ? "debug" : status >= 500 ? "warn" : QUIET_PATHS.has(path) && status < 400 ? "debug" : "info";
     if (logger.enabled(level)) {
       logger[level]("request", {
@@ -82,6 +88,7 @@ export function createEdge(app: EdgeApp, logger: Logger, observe?: RequestObserv
     }
     return response;
   };
+  return Object.assign(handle, { flush });
 }
 
 export type EdgeHandler = ReturnType<typeof createEdge>;

@@ -28,6 +28,7 @@ interface Probe {
 
 export class Metrics implements RunObserver {
   readonly registry = new Registry();
+  private readonly renderHooks: (() => void)[] = [];
   private readonly runs: Counter<"status" | "code">;
   private readonly duration: Histogram<"status">;
   private readonly tokens: Counter<"kind">;
@@ -189,7 +190,13 @@ export class Metrics implements RunObserver {
     this.durationOf(method, route).observe(seconds);
   }
 
+  /** Counts made later (see createEdge) are made before a scrape renders. */
+  beforeRender(hook: () => void): void {
+    this.renderHooks.push(hook);
+  }
+
   render(): Promise<string> {
+    for (const hook of this.renderHooks) hook();
     return this.registry.metrics();
   }
 

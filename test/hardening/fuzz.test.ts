@@ -91,6 +91,7 @@ beforeAll(() => {
   });
   const logger = createLogger({ level: "warn", redactor: new Redactor([KEY, OLD_KEY]), sink: (line) => edgeAlarms.push(line) });
   const edge = createEdge(t.app, logger, (method, route, status, seconds) => t.metrics.httpRequest(method, route, status, seconds));
+  t.metrics.beforeRender(edge.flush);
   // The options src/server.ts listens with: header abuse and framing go through Bun's real HTTP parser.
   server = Bun.serve({
     hostname: "127.0.0.1",

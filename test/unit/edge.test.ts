@@ -13,6 +13,19 @@ function harness(app: Parameters<typeof createEdge>[0], level: "debug" | "info" 
   return { lines, seen, edge };
 }
 
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+test("a request is counted after its answer is handed over, on the loop's next turn — or at once when a scrape flushes", async () => {
+  const { edge, seen } = harness(new Elysia().get("/runs/:id", ({ params }) => ({ id: params.id })));
+  expect((await edge(new Request("http://localhost/runs/a"))).status).toBe(200);
+  const counted = seen.length;
+  edge.flush();
+  expect([counted, seen]).toEqual([0, [["GET", "/runs/:id", 200]]]);
+  expect((await edge(new Request("http://localhost/runs/b"))).status).toBe(200);
+  await nextTurn();
+  expect(seen).toEqual([["GET", "/runs/:id", 200], ["GET", "/runs/:id", 200]]);
+});
+
 test("route labels are the app's patterns; anything else is 'unmatched'", () => {
   const routeOf = routeMatcher([
     { method: "GET", path: "/health" },
@@ -43,6 +56,7 @@ test("every answer carries the request id (a sane incoming one is kept), is coun
   expect(teapot.status).toBe(418);
   const generated = teapot.headers.get("x-request-id") as string;
   expect(generated).toMatch(/^[0-9a-f-]{36}$/);
+  await nextTurn();
   expect(seen).toEqual([["GET", "/runs/:id", 200], ["POST", "/teapot", 418]]);
   expect(lines).toEqual([
     { time: expect.any(String), level: "info", msg: "request", request_id: "trace-42", method: "GET", path: "/runs/r1", status: 200, duration_ms: expect.any(Number), client: "unknown" },
@@ -77,6 +91,7 @@ test("an app that throws still gets the one error shape, an id, a count and a lo
   const id = res.headers.get("x-request-id");
   expect(res.status).toBe(500);
   expect(await res.json()).toEqual({ success: false, code: "internal", error: "Internal server error", request_id: id });
+  await nextTurn();
   expect(seen).toEqual([["GET", "/boom", 500]]);
   expect(lines.map((l) => [l.level, l.msg, l.request_id])).toEqual([["error", "unhandled error", id], ["warn", "request", id]]);
 });
