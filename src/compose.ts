@@ -156,10 +156,9 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
     maxConcurrent: config.runs.maxConcurrent,
     maxExecutionMs: config.maxExecutionMs,
     idleTimeoutMs: config.runs.idleTimeoutMs,
-    onFinished: (id, outcome) => {
-      service?.finished(id, outcome);
-      webhooks?.wake();
-    },
+    onFinished: (id, outcome) => service?.finished(id, outcome),
+    // Its deliveries are written with its end: after the answer, on this server's own store.
+    onRecorded: () => webhooks?.wake(),
     replica: config.replicaId,
     leaseMs: config.store.leaseMs,
     keepSessions: config.runs.keepSessions,

@@ -44,6 +44,8 @@ export interface SchedulerDeps {
   idleTimeoutMs: number;
   /** A run ended (here): its outcome, for whoever waits in this process. */
   onFinished(id: string, outcome: RunOutcome): void;
+  /** A run's end is in the store (its webhook deliveries with it): whoever reads the store for it may look now. */
+  onRecorded?(id: string): void;
   /** REPLICA_ID: written on the runs this process claims. */
   replica: string;
   /** LEASE_TIMEOUT: how long a claimed run's lease lasts without renewal (shared stores). */
@@ -242,6 +244,7 @@ export class Scheduler {
     this.deps.observer?.runFinished(ended.result, ended.status, false, ended.record.owner);
     logRunEnd(this.deps.logger, ended.record, ended.result, ended.status);
     this.deps.onFinished(id, ended.outcome);
+    this.deps.onRecorded?.(id);
     this.pump();
     return true;
   }
@@ -299,6 +302,7 @@ export class Scheduler {
       await written;
       this.ending.delete(written);
     }
+    this.deps.onRecorded?.(id);
     this.deps.observer?.runFinished(result, status, true, record.owner);
     logRunEnd(this.deps.logger, record, result, status);
     this.pump();
@@ -323,7 +327,7 @@ export class Scheduler {
       if (this.deps.keepSessions) await keepContinuation(this.deps.store, this.deps.logger, result);
       await recordEnd(this.deps, this.unrecorded, id, status, outcome, keptDiff(result));
     } catch (err) {
-      // Only a bug gets here; the slot must still be freed and the waiters answered.
+      // Only a bug gets here (recordEnd keeps what the store refused for a retry): the run still ends.
       this.deps.logger.error("could not record a run's end", { run_id: id, error: err });
     }
   }

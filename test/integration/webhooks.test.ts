@@ -68,6 +68,19 @@ test("the final state goes to callback_url, signed over a body that holds the de
   expect(await a.metrics.render()).toContain('opencode_server_webhook_attempts_total{event="run.finished",outcome="delivered"} 1');
 });
 
+test("a run's end wakes the dispatcher once it is written (after the answer): its delivery does not wait for a poll", async () => {
+  const r = await receiver();
+  // No poll within the test: only the run's end can set the delivery off.
+  const a = testApp({ env: { WEBHOOK_SECRET: SECRET, WEBHOOK_ALLOWED_PREFIXES: r.url("/hooks/") }, webhookPollMs: 3_600_000 });
+  apps.push(a);
+  for (const door of ["/run", "/runs"]) {
+    const res = await a.request(door, json({ prompt: `via ${door}`, callback_url: r.url(`/hooks${door}`) }));
+    expect(res.status).toBe(door === "/run" ? 200 : 202);
+  }
+  const got = await r.waitForDeliveries(2);
+  expect(got.map((d) => d.path).sort()).toEqual(["/hooks/run", "/hooks/runs"]);
+});
+
 test("a receiver that fails the first attempts gets the same delivery again, with backoff, until it answers 2xx", async () => {
   const r = await receiver();
   r.failNext(2, 503);

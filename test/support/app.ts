@@ -68,6 +68,8 @@ export interface TestAppOptions {
   models?: ModelCatalog;
   /** The sandbox mode the graph is told it runs under (default off; the fake runner contains nothing either way). */
   sandbox?: "off" | "bwrap" | "landlock";
+  /** How often the webhook dispatcher looks for due deliveries besides being woken (default 1 s). */
+  webhookPollMs?: number;
   /** More variables, as the server would read them (e.g. MAX_RUN_STEPS). */
   env?: Record<string, string>;
 }
@@ -128,6 +130,7 @@ export function testApp(opts: TestAppOptions = {}): TestApp {
     ...(opts.models ? { models: opts.models } : {}),
     ...(opts.store ? { store: opts.store } : {}),
     ...(opts.cache ? { cache: opts.cache } : {}),
+    ...(opts.webhookPollMs ? { webhookPollMs: opts.webhookPollMs } : {}),
   });
   // What the server does before it listens: recover, then start what waits in the queue.
   void graph.start();
