@@ -204,7 +204,7 @@ export class RunService {
   /** Resolves with the run's outcome once it has ended (wherever it runs); at drain, a queued run's client is told so. */
   wait(id: string): Promise<RunOutcome> {
     return new Promise((resolve) => {
-      // Ended and not written yet (or not writable): its outcome is here. Checked first: an ended run keeps its slot until written.
+      // Answered and its end not written yet (or not writable): its outcome is here, at once (its slot is free already).
       const unrecorded = this.deps.scheduler.unrecorded.get(id);
       if (unrecorded) return resolve(unrecorded);
       // Running here: the scheduler hands its outcome to finished() — nothing to read from the store.
