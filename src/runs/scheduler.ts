@@ -266,25 +266,31 @@ export class Scheduler {
   }
 
   /**
-   * A run that ran here ended. On this server's own store its waiters are answered and its slot and branch freed
-   * first, and its end is written (then its workspace removed) on the loop's next turn — after the answer is on the wire (Bun writes it before
-   * the next turn's immediates, measured) — while every client read waits for that write (endsWritten). On a
-   * store other replicas read, the end is written before anything else.
+   * A run that ran here ended. On this server's own store its waiters are answered and its slot and branch
+   * freed first, and its end is written (then its workspace removed) on the loop's next turn — after the answer
+   * is on the wire (Bun writes it before the next turn's immediates, measured) — while every client read waits
+   * for that write (endsWritten). On a store other replicas read, the end is written before anything else.
    */
   private async finish(record: RunRecord, ended: RunResult, cleanup: () => Promise<void>): Promise<void> {
     const id = record.id;
     const run = this.active.get(id);
     run?.clearTimers();
     this.deadlines.clear(id);
-    if (run && !(await run.gate.stored)) return this.forgetUnstored(id, run, cleanup);
-    const result = withThread(ended, record, run?.budget ?? null, this.deps.logger);
-    const status = statusOfResult(result);
-    const outcome = outcomeOf(result);
     const free = () => {
       this.active.delete(id);
       if (run?.lock) this.locks.delete(run.lock);
-      this.avgRunMs = this.avgRunMs * 0.8 + result.durationMs * 0.2;
     };
+    // A run whose start never reached the store: its request was refused (503), so it has no end, line or count.
+    if (run && !(await run.gate.stored)) {
+      free();
+      this.deps.events.forget(id);
+      return this.afterEnd(cleanup());
+    }
+    const result = withThread(ended, record, run?.budget ?? null, this.deps.logger);
+    const status = statusOfResult(result);
+    const outcome = outcomeOf(result);
+    this.avgRunMs = this.avgRunMs * 0.8 + result.durationMs * 0.2;
+    let left = Promise.resolve();
     if (this.deps.store.shared) {
       await cleanup();
       await this.writeEnd(id, result, status, outcome);
@@ -295,29 +301,23 @@ export class Scheduler {
       this.unrecorded.add(id, outcome);
       free();
       this.deps.onFinished(id, outcome);
-      const written = nextTurn()
+      left = nextTurn()
         .then(() => this.writeEnd(id, result, status, outcome))
         .then(cleanup);
-      this.ending.add(written);
-      await written;
-      this.ending.delete(written);
     }
-    this.deps.onRecorded?.(id);
-    this.deps.observer?.runFinished(result, status, true, record.owner);
-    logRunEnd(this.deps.logger, record, result, status);
-    this.pump();
-    if (this.active.size === 0 && this.ending.size === 0) this.idle.wake();
+    await this.afterEnd(left, () => {
+      this.deps.onRecorded?.(id);
+      this.deps.observer?.runFinished(result, status, true, record.owner);
+      logRunEnd(this.deps.logger, record, result, status);
+    });
   }
 
-  /** A run whose start never reached the store: its request was refused (503), so it has no end, line or count. */
-  private async forgetUnstored(id: string, run: ActiveRun, cleanup: () => Promise<void>): Promise<void> {
-    this.active.delete(id);
-    if (run.lock) this.locks.delete(run.lock);
-    this.deps.events.forget(id);
-    const written = cleanup();
-    this.ending.add(written);
-    await written;
-    this.ending.delete(written);
+  /** Waits for what is left of a run's end (counted in endsWritten), says it is over, and starts what waits. */
+  private async afterEnd(left: Promise<void>, over: () => void = () => {}): Promise<void> {
+    this.ending.add(left);
+    await left;
+    this.ending.delete(left);
+    over();
     this.pump();
     if (this.active.size === 0 && this.ending.size === 0) this.idle.wake();
   }

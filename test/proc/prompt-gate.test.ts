@@ -2,9 +2,8 @@
 import { expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { OpencodeRunner } from "../../src/opencode/runner.ts";
-import { createSandbox } from "../../src/sandbox/index.ts";
 import { gate } from "../support/gate.ts";
+import { scriptRunner } from "../support/script-runner.ts";
 import { tempDir } from "../support/temp.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -24,17 +23,7 @@ echo '{"type":"text","sessionID":"ses_gate","part":{"text":"read '$(wc -c < "${d
 `,
     { mode: 0o755 },
   );
-  const runner = new OpencodeRunner({
-    bin,
-    baseEnv: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
-    defaultModel: null,
-    maxOutputBytes: 1 << 20,
-    sandbox: createSandbox({ mode: "off" }),
-    files: { auth: "{}", config: null },
-    hidden: [],
-    readOnly: [],
-    networks: null,
-  });
+  const runner = scriptRunner(bin);
   const home = path.join(dir, "home");
   mkdirSync(home);
   const run = (prompt: string, admitted: Promise<boolean>) =>

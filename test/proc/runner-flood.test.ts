@@ -3,10 +3,9 @@ import { expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { GcPressure } from "../../src/lib/gc-pressure.ts";
-import { OpencodeRunner } from "../../src/opencode/runner.ts";
 import type { AgentEvent, AgentOutcome } from "../../src/opencode/types.ts";
-import { createSandbox } from "../../src/sandbox/index.ts";
 import { tempDir } from "../support/temp.ts";
+import { scriptRunner } from "../support/script-runner.ts";
 
 /** Runs a stand-in opencode whose stdout is `script`'s (a shell script body) through the runner, capped at `cap`. */
 async function flood(script: string, cap: number): Promise<{ out: AgentOutcome; events: AgentEvent[]; collections: number }> {
@@ -14,18 +13,7 @@ async function flood(script: string, cap: number): Promise<{ out: AgentOutcome; 
   const bin = path.join(dir, "opencode");
   writeFileSync(bin, `#!/bin/sh\ncat > /dev/null\n${script}\n`, { mode: 0o755 });
   let collections = 0;
-  const runner = new OpencodeRunner({
-    bin,
-    baseEnv: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
-    defaultModel: null,
-    maxOutputBytes: cap,
-    gc: new GcPressure(8 * 1024 * 1024, () => collections++),
-    sandbox: createSandbox({ mode: "off" }),
-    files: { auth: "{}", config: null },
-    hidden: [],
-    readOnly: [],
-    networks: null,
-  });
+  const runner = scriptRunner(bin, { maxOutputBytes: cap, gc: new GcPressure(8 * 1024 * 1024, () => collections++) });
   const home = path.join(dir, "home");
   mkdirSync(home);
   const events: AgentEvent[] = [];

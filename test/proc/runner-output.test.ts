@@ -2,11 +2,11 @@
 import { expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { OpencodeRunner } from "../../src/opencode/runner.ts";
+import type { OpencodeRunner } from "../../src/opencode/runner.ts";
 import type { AgentEvent } from "../../src/opencode/types.ts";
 import { GcPressure } from "../../src/lib/gc-pressure.ts";
-import { createSandbox } from "../../src/sandbox/index.ts";
 import { tempDir } from "../support/temp.ts";
+import { scriptRunner } from "../support/script-runner.ts";
 
 const FLOOD_LINES = 30_000;
 
@@ -27,18 +27,7 @@ echo '{"type":"step_finish","sessionID":"ses_flood","part":{"tokens":{"input":7,
   );
   let collections = 0;
   const cap = 100_000;
-  const runner = new OpencodeRunner({
-    bin,
-    baseEnv: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
-    defaultModel: null,
-    maxOutputBytes: cap,
-    gc: new GcPressure(8 * 1024 * 1024, () => collections++),
-    sandbox: createSandbox({ mode: "off" }),
-    files: { auth: "{}", config: null },
-    hidden: [],
-    readOnly: [],
-    networks: null,
-  });
+  const runner = scriptRunner(bin, { maxOutputBytes: cap, gc: new GcPressure(8 * 1024 * 1024, () => collections++) });
   const events: AgentEvent[] = [];
   const home = path.join(dir, "home");
   mkdirSync(home);
@@ -72,17 +61,7 @@ echo '{"type":"step_finish","sessionID":"ses_kept","part":{"reason":"stop","toke
 `,
     { mode: 0o755 },
   );
-  return new OpencodeRunner({
-    bin,
-    baseEnv: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
-    defaultModel: null,
-    maxOutputBytes: 1 << 20,
-    sandbox: createSandbox({ mode: "off" }),
-    files: { auth: "{}", config: null },
-    hidden: [],
-    readOnly: [],
-    networks: null,
-  });
+  return scriptRunner(bin);
 }
 
 test("the session an agent leaves is kept with the directory it worked in; a follow-up gets it back and --session", async () => {
