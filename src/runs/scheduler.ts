@@ -4,6 +4,7 @@ import { SerialTask } from "../lib/serial-task.ts";
 import type { Logger } from "../lib/logger.ts";
 import { RunStopped, type StopCode } from "./abort.ts";
 import { ActiveRun, PendingStart } from "./active-run.ts";
+import { ClaimGuard } from "./claim-guard.ts";
 import type { EventLog } from "./event-log.ts";
 import type { QueuedRequest, RunEvent, RunOutcome, RunRecord, RunStatus } from "./model.ts";
 import { endUnstarted } from "./end-unstarted.ts";
@@ -59,10 +60,7 @@ export class Scheduler {
   private readonly deadlines: SyncDeadlines;
   private readonly locks = new Set<string>();
   private draining = false;
-  /** A claim failed: nothing starts until the store health probe says it works again (no cascade of failures). */
-  private claimBlocked = false;
-  /** The run whose start failed last: if it fails again, it ends. */
-  private suspect: string | null = null;
+  private readonly claims: ClaimGuard;
   private readonly idle = new IdleSignal();
   private readonly pumps = new SerialTask(() => this.pumpLoop());
   /** Until the first pump, the queue may hold runs an earlier process left: a new run must not overtake them. */
@@ -78,6 +76,7 @@ export class Scheduler {
 
   constructor(private readonly deps: SchedulerDeps) {
     this.deadlines = new SyncDeadlines(deps.maxExecutionMs);
+    this.claims = new ClaimGuard({ ...deps, endQueued: (id, stop) => this.endQueued(id, stop) });
   }
 
   get inFlight(): number {
@@ -128,7 +127,7 @@ export class Scheduler {
   }
 
   private async pumpLoop(): Promise<void> {
-    while (this.canStartNow(null) && !this.claimBlocked) {
+    while (this.canStartNow(null) && !this.claims.isBlocked) {
       let claimed: Claimed | null;
       let tried: string | null = null;
       let started: readonly RunEvent[] = [];
@@ -143,11 +142,11 @@ export class Scheduler {
       } catch (err) {
         // Rolled back: the number the event took is free again.
         if (tried) this.deps.events.rewind(tried);
-        await this.claimFailed(err, tried);
+        await this.claims.failed(err, tried);
         return;
       }
       if (!claimed) return;
-      if (claimed.record.id === this.suspect) this.suspect = null;
+      this.claims.claimed(claimed.record.id);
       this.queueChanges++;
       this.start(claimed, started);
     }
@@ -158,7 +157,7 @@ export class Scheduler {
    * anyway, since everything still queued is waiting for a lock.
    */
   canStartAtOnce(lock: string | null): boolean {
-    return this.pumped && this.canStartNow(lock) && !this.claimBlocked;
+    return this.pumped && this.canStartNow(lock) && !this.claims.isBlocked;
   }
 
   /**
@@ -181,32 +180,8 @@ export class Scheduler {
 
   /** Called by the store's health probe once it works again. */
   resume(): void {
-    this.claimBlocked = false;
+    this.claims.unblock();
     this.pump();
-  }
-
-  /**
-   * Starting a run failed in the store: the queue waits for the store's health probe. A run whose start
-   * fails twice in a row (the store working in between) ends as internal, so one bad row cannot block the
-   * queue — but a lost connection (a Postgres restart) never costs a queued run.
-   */
-  private async claimFailed(err: unknown, tried: string | null): Promise<void> {
-    this.claimBlocked = true;
-    this.deps.health.fault(err);
-    let id = tried;
-    try {
-      id ??= await this.deps.store.nextQueued();
-    } catch {
-      // Not even readable: the queue waits as it is.
-    }
-    if (!id || id !== this.suspect) {
-      this.suspect = id;
-      this.deps.logger.error("could not start a queued run: retrying once the store works", { run_id: id, error: err });
-      return;
-    }
-    this.suspect = null;
-    this.deps.logger.error("could not start a queued run, twice: it ends", { run_id: id, error: err });
-    await this.endQueued(id, new RunStopped("internal", `The run store failed while starting the run: ${err instanceof Error ? err.message : String(err)}`));
   }
 
   private start(c: Claimed, startEvents: readonly RunEvent[], pending: PendingStart | null = null): void {
