@@ -7,7 +7,7 @@ import { RunStopped } from "./abort.ts";
 import { branchLock, fingerprint, newRecord, queuedRequest, queueFull, scopedIdempotencyKey, type RunInput } from "./admission.ts";
 import { resolveLimits } from "./budget.ts";
 import type { FollowUp } from "./follow-up.ts";
-import type { QueuedRequest, RunRecord } from "./model.ts";
+import type { Limits, QueuedRequest, RunRecord } from "./model.ts";
 import type { EventLog } from "./event-log.ts";
 import type { Scheduler } from "./scheduler.ts";
 import type { StoreHealth } from "./store-health.ts";
@@ -15,7 +15,6 @@ import type { RepoPrefix } from "../git/url-policy.ts";
 import type { ModelCatalog } from "../opencode/model-catalog.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { ForgeSite } from "../git/forge/types.ts";
-import type { Limits } from "./model.ts";
 import { StoreError, type RunStore } from "./store.ts";
 
 export interface SubmitDeps {
