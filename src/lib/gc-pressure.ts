@@ -14,11 +14,14 @@ export class GcPressure {
   ) {}
 
   /**
-   * A run's reading is over: collects if it read enough since the last collection to leave garbage worth
-   * returning (its answer is about to be copied into the store and the response). A small run costs nothing.
+   * A run's reading is over: collects if this run read enough (`readByRun`) — and enough was read since the
+   * last collection — to leave garbage worth returning (its answer is about to be copied into the store and
+   * the response). A small run costs nothing: what many small runs leave is collected by `add`'s threshold
+   * (and by the engine), never at the end of whichever small run happened to come after the others.
    */
-  settle(): void {
-    if (this.since >= this.everyBytes / 8) this.run();
+  settle(readByRun: number): void {
+    const eighth = this.everyBytes / 8;
+    if (readByRun >= eighth && this.since >= eighth) this.run();
   }
 
   /** Counts `bytes` just read; collects when the threshold is crossed. */

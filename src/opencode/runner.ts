@@ -180,22 +180,28 @@ export class OpencodeRunner implements AgentRunner {
 
     void givePrompt(proc.stdin, input.prompt, input.admitted);
     const stopReading = new AbortController();
+    // What this run put on the collector's account: only a run that read a lot collects at its end.
+    let pressure = 0;
+    const press = (bytes: number) => {
+      pressure += bytes;
+      this.opts.gc?.add(bytes);
+    };
     const stdoutDone = (async () => {
       for await (const item of readLines(proc.stdout, this.opts.maxOutputBytes + LINE_SLACK_BYTES, {
         stop: stopReading.signal,
         skip: (head) => collector.ignores(head),
-        onChunk: (n) => this.opts.gc?.add(n),
+        onChunk: press,
       })) {
         if ("line" in item) {
           collector.handleLine(item.line);
-          this.opts.gc?.add(item.line.length * LINE_GARBAGE);
+          press(item.line.length * LINE_GARBAGE);
         } else collector.handleOversized();
       }
     })();
     const stderrDone = (async () => {
       const decoder = new TextDecoder();
       for await (const chunk of readChunks(proc.stderr, stopReading.signal)) {
-        this.opts.gc?.add(chunk.length);
+        press(chunk.length);
         stderr.push(decoder.decode(chunk, { stream: true }));
       }
     })();
@@ -214,10 +220,10 @@ export class OpencodeRunner implements AgentRunner {
 
     // The output is built once and what it was made of goes. The garbage a flood of lines left goes first:
     // joining holds the parts and the output at once, and that moment is a flooded run's peak.
-    this.opts.gc?.settle();
+    this.opts.gc?.settle(pressure);
     const { output } = collector.finish();
-    this.opts.gc?.add(output.length);
-    this.opts.gc?.settle();
+    press(output.length);
+    this.opts.gc?.settle(pressure);
     const { exitCode, signal } = exitOf(proc, wrapped);
     const failed = !input.signal.aborted && exitCode !== 0;
     return { ...outcome(exitCode, failed ? diagnose(collector.errorEvents, stderr.value, exitCode, signal) : null, survivors), ...keptSession(input.home, input.cwd, collector.summary().sessionId) };
