@@ -7,6 +7,7 @@ import { GcPressure } from "./lib/gc-pressure.ts";
 import type { Logger } from "./lib/logger.ts";
 import type { Redactor } from "./lib/redact.ts";
 import { AgentNetworks, type NetworkMode } from "./network/agent-network.ts";
+import { sweepStaleSocketDirs } from "./network/stale-sockets.ts";
 import { AllowList, parsePattern, type HostPattern } from "./network/allow-list.ts";
 import { EgressProxy } from "./network/egress-proxy.ts";
 import { ProviderProxy } from "./network/provider-proxy.ts";
@@ -67,6 +68,10 @@ export async function buildAgent(config: Config, deps: { logger: Logger; redacto
     egress: new EgressProxy(allow),
   });
   if (networks.weakened) (detection.mode === "off" ? logger.error : logger.warn).call(logger, networks.weakened);
+  // What servers killed without a shutdown left in the temp dir goes, in the background: start-up never waits for it.
+  void sweepStaleSocketDirs(path.dirname(networks.socketDir), networks.socketDir).then((gone) => {
+    if (gone.length > 0) logger.info("removed socket directories of servers that are gone", { count: gone.length });
+  });
 
   // Its real path: a sandbox shows the binary's own directory, not the symlinks on the way (node_modules/.bin).
   const bin = realpathSync(setup.bin);

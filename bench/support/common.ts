@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { loadConfig } from "../../src/config.ts";
 import { startServer, type RunningServer } from "../../src/server.ts";
+import { removeTempDirs as removeTestTempDirs } from "../../test/support/temp.ts";
 
 export const ROOT = path.resolve(import.meta.dir, "../..");
 export const FAKE_AGENT = path.join(ROOT, "bench/fake-agent.sh");
@@ -53,8 +54,10 @@ export function tempDir(prefix: string, base = os.tmpdir()): string {
   return dir;
 }
 
+/** This file's and those the test helpers made for the benchmarks (git servers, apps, homes, servers' TMPDIRs). */
 export function removeTempDirs(): void {
   for (const dir of created.splice(0)) rmSync(dir, { recursive: true, force: true });
+  removeTestTempDirs();
 }
 
 /** What a server whose "opencode" is the fake agent runs with: a fresh HOME and WORK_DIR, no warm agents. */

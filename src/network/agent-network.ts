@@ -8,6 +8,7 @@ import type { SandboxBind, SandboxMode } from "../sandbox/types.ts";
 import { bridgeFiles, bridgePrefix } from "./bridge.ts";
 import type { EgressAttempt, EgressProxy } from "./egress-proxy.ts";
 import { placeholderOf, type ProviderProxy } from "./provider-proxy.ts";
+import { SOCKET_DIR_PREFIX } from "./stale-sockets.ts";
 
 export type NetworkMode = "open" | "proxy" | "none";
 
@@ -43,7 +44,8 @@ export class AgentNetworks {
   readonly effective: NetworkMode;
   /** Why the effective mode is weaker than asked (logged loudly at start-up); null when it is not. */
   readonly weakened: string | null;
-  private readonly socketDir: string;
+  /** Where the proxies' sockets are (a private temp directory, removed by stop()). */
+  readonly socketDir: string;
   private readonly providerPort: number;
   private readonly egressPort: number | null;
   private readonly bridged: boolean;
@@ -59,7 +61,7 @@ export class AgentNetworks {
           ? `AGENT_NETWORK=${mode} under Landlock restricts TCP to the server's proxy ports only (any address, as Landlock knows ports); UDP, e.g. DNS, is not restricted`
           : null;
     // Short, private, outside every sandbox's view: unix socket paths are limited to 108 bytes.
-    this.socketDir = mkdtempSync(path.join(os.tmpdir(), "ocs-net-"));
+    this.socketDir = mkdtempSync(path.join(os.tmpdir(), SOCKET_DIR_PREFIX));
     chmodSync(this.socketDir, 0o700);
     opts.providers.listen({ unix: path.join(this.socketDir, "provider.sock") });
     this.providerPort = opts.providers.listen({ port: 0 }) as number;

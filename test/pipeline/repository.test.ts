@@ -8,6 +8,7 @@ import { FakeRunner, type FakeBehaviour } from "../support/fake-runner.ts";
 import { gate } from "../support/gate.ts";
 import { git, loggingGit, startGitServer, type GitServer } from "../support/git-server.ts";
 import { readJson } from "../support/http.ts";
+import { tempDir } from "../support/temp.ts";
 import { processesMatching, zombieChildren } from "../support/procs.ts";
 import { waitFor, settledDir } from "../support/wait.ts";
 import { enableSubreaper, startReaping } from "../../src/proc/reaper.ts";
@@ -164,7 +165,7 @@ describe("when delivery fails", () => {
     expect(existsSync(saved)).toBe(true);
     expect(readFileSync(saved, "utf8")).toContain("+kept");
     // Nothing lost: the patch recreates the commit on a fresh clone.
-    const check = path.join(t.workDir, "..", `check-${Date.now()}`);
+    const check = path.join(tempDir("ocs-check-"), "clone");
     await git(t.workDir, "clone", "--quiet", server.repoUrl("locked"), check);
     await git(check, "am", "--quiet", saved);
     expect(readFileSync(path.join(check, "kept.txt"), "utf8")).toBe("kept\n");

@@ -1,6 +1,8 @@
 // Runs the server as a child process (source or compiled binary) and follows its JSON log on stdout.
+import { chmodSync } from "node:fs";
 import path from "node:path";
 import { readChunks } from "../../src/lib/line-reader.ts";
+import { tempDir } from "./temp.ts";
 import { waitFor } from "./wait.ts";
 
 export const ROOT = path.resolve(import.meta.dir, "../..");
@@ -38,9 +40,21 @@ function parse(line: string): Record<string, unknown> | null {
   }
 }
 
-/** Spawns `cmd` with exactly `env` (plus nothing from this process) and waits until it listens and opencode answered. */
+/** A server's own temp dir: writable by whichever user the command runs as, like /tmp (sticky). */
+export function serverTmp(): string {
+  const dir = tempDir("ocs-srv-tmp-");
+  chmodSync(dir, 0o1777);
+  return dir;
+}
+
+/**
+ * Spawns `cmd` with exactly `env` (plus nothing from this process) and waits until it listens and opencode
+ * answered. Without a TMPDIR in `env` it gets a temp dir of its own: what a SIGKILLed server leaves there
+ * goes with the test's temp dirs.
+ */
 export async function spawnServer(cmd: string[], env: Record<string, string>, opts: { cwd?: string; waitForOpencode?: boolean; startTimeoutMs?: number } = {}): Promise<ServerProcess> {
-  const proc = Bun.spawn(cmd, { env, cwd: opts.cwd ?? ROOT, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const withTmp = env.TMPDIR ? env : { ...env, TMPDIR: serverTmp() };
+  const proc = Bun.spawn(cmd, { env: withTmp, cwd: opts.cwd ?? ROOT, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   const lines: string[] = [];
   void follow(proc.stdout, lines);
   void follow(proc.stderr, lines);
