@@ -54,6 +54,8 @@ export interface GraphDeps {
   forgeHttp?: RepoDeps["forgeHttp"];
   /** How often the webhook outbox is polled (tests). */
   webhookPollMs?: number;
+  /** How long a run's end waits after its answer (tests lengthen it; END_DELAY_MS otherwise). */
+  endDelayMs?: number;
 }
 
 export interface Graph {
@@ -162,6 +164,7 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
     replica: config.replicaId,
     leaseMs: config.store.leaseMs,
     keepSessions: config.runs.keepSessions,
+    ...(deps.endDelayMs !== undefined ? { endDelayMs: deps.endDelayMs } : {}),
   });
   const hooks = config.webhooks;
   const webhooks = hooks.secret

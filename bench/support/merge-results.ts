@@ -27,9 +27,29 @@ function parse(markdown: string): Parsed {
   return { produced: lines.find((l) => l.startsWith("Produced by")) ?? "", rows, sections };
 }
 
+/** The lines before the summary table: title, how it was produced, the machine. */
+function headOf(markdown: string): string[] {
+  const lines = markdown.split("\n");
+  const end = lines.findIndex((l) => l.startsWith("| benchmark"));
+  return end < 0 ? lines : lines.slice(0, end);
+}
+
+/** Where the machine's bullets are in a head: [first, end). */
+function machineSpan(head: string[]): [number, number] {
+  const start = head.indexOf("## Machine");
+  if (start < 0) return [head.length, head.length];
+  let end = start + 1;
+  while (end < head.length && !(head[end] as string).startsWith("## ")) end++;
+  while (end > start + 1 && !(head[end - 1] as string).startsWith("- ")) end--;
+  return [start + 1, end];
+}
+
+const OTHER_MACHINE = " ran on another machine: ";
+
 /**
  * The previous full results with the fresh benches' rows and sections put in (in bench-number order), and a
- * line saying which were re-run when. Null when there is nothing to merge into.
+ * line saying which were re-run when. The machine the full run measured stays described; a re-run elsewhere
+ * says which machine it had. Null when there is nothing to merge into.
  */
 export function mergeResults(previous: string | null, fresh: string, rerun: string): string | null {
   if (!previous) return null;
@@ -37,8 +57,15 @@ export function mergeResults(previous: string | null, fresh: string, rerun: stri
   const now = parse(fresh);
   if (old.rows.size === 0) return null;
   const numbers = [...new Set([...old.rows.keys(), ...now.rows.keys()])].sort((a, b) => Number(a) - Number(b));
-  const freshLines = fresh.split("\n");
-  const head = freshLines.slice(0, freshLines.findIndex((l) => l.startsWith("| benchmark"))).map((l) => (l.startsWith("Produced by") ? `${old.produced} ${rerun}` : l));
+  const head = headOf(previous).map((l) => (l.startsWith("Produced by") ? `${old.produced} ${rerun}` : l));
+  const [from, to] = machineSpan(head);
+  const measured = head.slice(from, to).filter((l) => l.startsWith("- ") && !l.includes(OTHER_MACHINE));
+  const freshHead = headOf(fresh);
+  const [freshFrom, freshTo] = machineSpan(freshHead);
+  const elsewhere = freshHead.slice(freshFrom, freshTo).filter((l) => l.startsWith("- "));
+  if (elsewhere.length > 0 && elsewhere.join("\n") !== measured.join("\n")) {
+    head.splice(to, 0, `- ${rerun.replace(/\.$/, "")}${OTHER_MACHINE}${elsewhere.map((l) => l.slice(2)).join("; ")}`);
+  }
   return [
     ...head,
     "| benchmark | target | result | |",

@@ -126,7 +126,7 @@ export async function submitRun(
         if (queued.reason === "duplicate") return replay(queued.earlier);
         throw queueFull(scheduler.inFlight, queued.waiting, scheduler.slots, scheduler.avgRunMs);
       }
-      scheduler.queueChanges++;
+      scheduler.queued();
     }
     deps.health.ok();
   } catch (err) {

@@ -67,3 +67,58 @@ describe("the answer first, the end's write after it", () => {
     await t.close();
   });
 });
+
+/** The real SQLite store, counting the ends written. */
+function countedFinish() {
+  const real = new SqliteRunStore(path.join(tempDir("ocs-counted-"), "runs.db"));
+  let finished = 0;
+  const store = new Proxy(real, {
+    get: (target, prop, receiver) => {
+      const value = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof value !== "function") return value;
+      if (prop !== "finish") return value.bind(target);
+      return (...args: unknown[]) => {
+        finished++;
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  }) as RunStore;
+  return { store, finished: () => finished };
+}
+
+describe("the end waits a moment after the answer, unless it is needed", () => {
+  // Ten minutes: only a read or a queued run can get the end written within the test's time.
+  const LONG = 600_000;
+
+  test("an end not yet written is written at once when runs are read", async () => {
+    const counted = countedFinish();
+    const t = testApp({ store: counted.store, runner: new FakeRunner(() => ({ output: "done" })), endDelayMs: LONG });
+    const answer = await readJson(await t.request("/run", text("go")));
+    expect(answer).toMatchObject({ success: true, output: "done" });
+    expect(counted.finished()).toBe(0);
+    expect(await t.runs.waitIdle(0)).toBe(false);
+    expect(await readJson(await t.request(`/runs/${String(answer.run_id)}`))).toMatchObject({ id: answer.run_id, status: "succeeded", result: { success: true, output: "done" } });
+    expect(counted.finished()).toBe(1);
+    expect(await t.runs.waitIdle(10_000)).toBe(true);
+    await t.close();
+  });
+
+  test("with a run queued behind it, an end does not wait: the queued run starts without anything read", async () => {
+    const counted = countedFinish();
+    const first = gate();
+    const runner = new FakeRunner(async (input) => {
+      if (input.prompt === "first") await first.promise;
+      return { output: input.prompt };
+    });
+    const t = testApp({ store: counted.store, runner, maxConcurrent: 1, endDelayMs: LONG });
+    expect((await t.request("/runs", text("first"))).status).toBe(202);
+    await runner.waitForCalls(1);
+    const queued = await readJson(await t.request("/runs", text("second")));
+    expect(queued).toMatchObject({ status: "queued" });
+    first.open();
+    await waitFor(() => runner.calls.length === 2, { what: "the queued run to start", timeoutMs: 10_000 });
+    expect(runner.calls.map((c) => c.prompt)).toEqual(["first", "second"]);
+    expect(counted.finished()).toBeGreaterThanOrEqual(1);
+    await t.close();
+  });
+});

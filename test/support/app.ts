@@ -61,6 +61,8 @@ export interface TestAppOptions {
   dataDir?: string;
   /** A store other than the SQLite one in DATA_DIR (fault injection). */
   store?: RunStore;
+  /** How long a run's end waits after its answer (default END_DELAY_MS). */
+  endDelayMs?: number;
   /** The repository mirror cache directory (off by default). */
   cacheDir?: string;
   /** A mirror cache shared between several apps (as one server's runs share it). */
@@ -131,6 +133,7 @@ export function testApp(opts: TestAppOptions = {}): TestApp {
     ...(opts.store ? { store: opts.store } : {}),
     ...(opts.cache ? { cache: opts.cache } : {}),
     ...(opts.webhookPollMs ? { webhookPollMs: opts.webhookPollMs } : {}),
+    ...(opts.endDelayMs !== undefined ? { endDelayMs: opts.endDelayMs } : {}),
   });
   // What the server does before it listens: recover, then start what waits in the queue.
   void graph.start();
