@@ -29,9 +29,8 @@ function listening(socket: string): Promise<boolean> {
  * listens on any more and removes them; returns their paths. Liveness is asked of the socket, not of a
  * pid, because another server on this host may live in another pid namespace. A timeout counts as alive.
  */
-export async function sweepStaleSocketDirs(tmpDir: string, own: string, opts: { minAgeMs?: number; now?: number } = {}): Promise<string[]> {
-  const minAge = opts.minAgeMs ?? MIN_AGE_MS;
-  const now = opts.now ?? Date.now();
+export async function sweepStaleSocketDirs(tmpDir: string, own: string): Promise<string[]> {
+  const now = Date.now();
   const uid = process.getuid?.() ?? -1;
   let names: string[];
   try {
@@ -45,7 +44,7 @@ export async function sweepStaleSocketDirs(tmpDir: string, own: string, opts: { 
     if (dir === own) continue;
     try {
       const st = lstatSync(dir);
-      if (!st.isDirectory() || st.uid !== uid || now - st.mtimeMs < minAge) continue;
+      if (!st.isDirectory() || st.uid !== uid || now - st.mtimeMs < MIN_AGE_MS) continue;
       if (await listening(path.join(dir, "provider.sock"))) continue;
       rmSync(dir, { recursive: true, force: true });
       removed.push(dir);

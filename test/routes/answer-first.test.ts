@@ -10,22 +10,29 @@ import { readJson } from "../support/http.ts";
 import { tempDir } from "../support/temp.ts";
 import { waitFor } from "../support/wait.ts";
 
-/** The real SQLite store whose first `finish` waits until the test lets it go. */
-function heldFinish() {
-  const release = gate();
-  let entered = 0;
-  const real = new SqliteRunStore(path.join(tempDir("ocs-held-"), "runs.db"));
-  const store = new Proxy(real, {
+/** The real SQLite store, `before` called (and awaited) ahead of every `finish`. */
+function withFinishHook(before: () => Promise<void> | void): RunStore {
+  const real = new SqliteRunStore(path.join(tempDir("ocs-hooked-"), "runs.db"));
+  return new Proxy(real, {
     get: (target, prop, receiver) => {
       const value = Reflect.get(target, prop, receiver) as unknown;
       if (typeof value !== "function") return value;
       if (prop !== "finish") return value.bind(target);
       return async (...args: unknown[]) => {
-        if (++entered === 1) await release.promise;
+        await before();
         return (value as (...a: unknown[]) => unknown).apply(target, args);
       };
     },
   }) as RunStore;
+}
+
+/** The real SQLite store whose first `finish` waits until the test lets it go. */
+function heldFinish() {
+  const release = gate();
+  let entered = 0;
+  const store = withFinishHook(async () => {
+    if (++entered === 1) await release.promise;
+  });
   return { store, release, entered: () => entered };
 }
 
@@ -70,19 +77,8 @@ describe("the answer first, the end's write after it", () => {
 
 /** The real SQLite store, counting the ends written. */
 function countedFinish() {
-  const real = new SqliteRunStore(path.join(tempDir("ocs-counted-"), "runs.db"));
   let finished = 0;
-  const store = new Proxy(real, {
-    get: (target, prop, receiver) => {
-      const value = Reflect.get(target, prop, receiver) as unknown;
-      if (typeof value !== "function") return value;
-      if (prop !== "finish") return value.bind(target);
-      return (...args: unknown[]) => {
-        finished++;
-        return (value as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  }) as RunStore;
+  const store = withFinishHook(() => void finished++);
   return { store, finished: () => finished };
 }
 
