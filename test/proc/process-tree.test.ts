@@ -1,5 +1,5 @@
 // Killing a run's processes: descendants, detached (setsid/nohup) escapes found by cookie, and reaping of zombies.
-import { beforeAll, expect, test } from "bun:test";
+import { beforeAll, beforeEach, expect, test } from "bun:test";
 import { findRunProcesses, killProcessTree, RUN_COOKIE_VAR } from "../../src/proc/process-tree.ts";
 import { childrenOf, ownChildren } from "../../src/proc/procfs.ts";
 import { enableSubreaper, track, untrack } from "../../src/proc/reaper.ts";
@@ -9,6 +9,13 @@ import { waitFor } from "../support/wait.ts";
 beforeAll(() => {
   expect(enableSubreaper()).toBe(true);
 });
+
+// A test worker (bun test --parallel) runs other files first: zombies their leftovers made are not this test's.
+let earlierZombies = new Set<number>();
+beforeEach(() => {
+  earlierZombies = new Set(zombieChildren().map((z) => z.pid));
+});
+const newZombies = () => zombieChildren().filter((z) => !earlierZombies.has(z.pid));
 
 // Unique per test process, so leftovers of an earlier (failed) run are never mistaken for ours.
 const sleep = (n: number) => `sleep ${n}.${process.pid}`;
@@ -36,7 +43,7 @@ test("a running tree — child, setsid child, nohup child — is gone after kill
   expect(await killProcessTree({ rootPid: proc.pid, cookie: cookie(id) })).toEqual([]);
   await proc.exited;
   expect(alive(331, 332, 333)).toEqual([]);
-  expect(zombieChildren()).toEqual([]);
+  expect(newZombies()).toEqual([]);
 });
 
 test("after a normal exit, a backgrounded leftover is found by its cookie alone and reaped", async () => {
@@ -48,7 +55,7 @@ test("after a normal exit, a backgrounded leftover is found by its cookie alone 
   expect(alive(334)[0]?.ppid).toBe(process.pid);
   expect(await killProcessTree({ cookie: cookie(id) })).toEqual([]);
   expect(alive(334)).toEqual([]);
-  expect(zombieChildren()).toEqual([]);
+  expect(newZombies()).toEqual([]);
 });
 
 test("a descendant that dropped the cookie (env -i) still dies with its parent's tree", async () => {
@@ -58,7 +65,7 @@ test("a descendant that dropped the cookie (env -i) still dies with its parent's
   expect(await killProcessTree({ rootPid: proc.pid, cookie: cookie(id) })).toEqual([]);
   await proc.exited;
   expect(alive(335, 336)).toEqual([]);
-  expect(zombieChildren()).toEqual([]);
+  expect(newZombies()).toEqual([]);
 });
 
 test("a loop spawning detached children is frozen and killed within bounded rounds", async () => {
@@ -68,7 +75,7 @@ test("a loop spawning detached children is frozen and killed within bounded roun
   expect(await killProcessTree({ rootPid: proc.pid, cookie: cookie(id) })).toEqual([]);
   await proc.exited;
   expect(alive(337, 338)).toEqual([]);
-  expect(zombieChildren()).toEqual([]);
+  expect(newZombies()).toEqual([]);
 });
 
 test("other runs' processes are left alone", async () => {
