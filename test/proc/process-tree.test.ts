@@ -10,7 +10,7 @@ beforeAll(() => {
   expect(enableSubreaper()).toBe(true);
 });
 
-// A test worker (bun test --parallel) runs other files first: zombies their leftovers made are not this test's.
+// This file may not be the first its test process runs (a lane of `bun run test`, a `bun test --parallel` worker): zombies earlier files left are not its own.
 let earlierZombies = new Set<number>();
 beforeEach(() => {
   earlierZombies = new Set(zombieChildren().map((z) => z.pid));
