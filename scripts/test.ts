@@ -10,8 +10,8 @@ import path from "node:path";
 const ROOT = path.resolve(import.meta.dir, "..");
 const TEST_DIR = path.join(ROOT, "test");
 
-/** A file that starts the real opencode CLI imports the fake LLM it talks to (directly or through opencode-env.ts). */
-const DRIVES_OPENCODE = /from "(?:\.\.\/)+(?:support\/)?(?:fake-llm|opencode-env)(?:\.ts)?"/;
+/** A file that starts the real opencode CLI imports the fake LLM it talks to (directly or through opencode-env.ts): an import statement, on one line or ending on one. */
+const DRIVES_OPENCODE = /^(?:import\b|\})[^\n]* from "(?:\.\.\/)+(?:support\/)?(?:fake-llm|opencode-env)(?:\.ts)?";?$/m;
 
 export function testFiles(dir = TEST_DIR): string[] {
   return readdirSync(dir, { recursive: true, encoding: "utf8" })
