@@ -11,15 +11,13 @@ test("files that import the fake LLM or the opencode environment are the agent l
     "test/unit/e.test.ts": 'import { x } from "../../src/opencode/runner.ts";\nconst quoted = \'import { y } from "../support/fake-llm.ts";\';',
   };
   expect(lanes(Object.keys(sources), (f) => sources[f] as string)).toEqual({
-    agent: ["test/integration/a.test.ts", "test/e2e/b.test.ts"],
-    other: ["test/sandbox/c.test.ts", "test/routes/d.test.ts", "test/unit/e.test.ts"],
+    agent: ["test/integration/a.test.ts", "test/e2e/b.test.ts", "test/sandbox/c.test.ts"],
+    other: ["test/routes/d.test.ts", "test/unit/e.test.ts"],
   });
 });
 
-test("every test file of the suite is in exactly one lane, and both lanes have files", () => {
-  const files = testFiles();
-  const { agent, other } = lanes(files);
-  expect([...agent, ...other].sort()).toEqual(files);
+test("the suite's own files: a real-opencode file is in the agent lane, route tests and this file in the other", () => {
+  const { agent, other } = lanes(testFiles());
   // This file quotes such imports in its strings and is not one of them.
   expect(other).toContain("test/unit/test-lanes.test.ts");
   expect(agent).toContain("test/integration/opencode-run.test.ts");
