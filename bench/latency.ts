@@ -69,8 +69,17 @@ function ourServer(env: Record<string, string>): Promise<ServerProcess> {
   return spawnServer([process.execPath, path.join(ROOT, "src/main.ts")], fakeAgentEnv(env));
 }
 
+/**
+ * Runs both sides get before the steady-state measurement. A run's path is thousands of lines that run once per
+ * run, so the JIT takes thousands of runs to finish with them; the floor's handler is a dozen lines, steady at once.
+ * Probes here (2026-12-03, 300 interleaved rounds each, one server): +1.25–1.75 ms after 20 warm-up rounds,
+ * +0.88 ms after 2,000, +0.72–0.80 ms after 6,000 — but this bench's own run that day: +1.04 and +1.00 ms.
+ */
+export const STEADY_WARMUP = 3000;
+
 export async function latency(ctx: BenchContext): Promise<BenchResult> {
   const rounds = ctx.quick ? 30 : 400;
+  const steadyWarmup = ctx.quick ? 30 : STEADY_WARMUP;
   // The server alone first (the headline: what the server adds to a run), then the per-run containment
   // layers on top of it, whose own costs are benches 7 and 8.
   const variants: [string, Record<string, string>][] = [["SANDBOX=off, AGENT_NETWORK=open (the server alone)", { SANDBOX: "off", AGENT_NETWORK: "open" }]];
@@ -84,6 +93,7 @@ export async function latency(ctx: BenchContext): Promise<BenchResult> {
     "|---|---|---|---|---|---|",
   ];
   let headline = { ratio: 0, added: 0 };
+  let steady = { ratio: 0, added: 0, floor: 0, server: 0, p99: 0 };
   const spawnOnly: number[] = [];
   try {
     for (const [label, env] of variants) {
@@ -92,14 +102,20 @@ export async function latency(ctx: BenchContext): Promise<BenchResult> {
         const { a, b } = await interleave(rounds, 20, () => postRun(floor.url, "hi"), () => postRun(server.url, "hi"));
         const ratio = median(b) / median(a);
         const added = median(b) - median(a);
-        if (headline.ratio === 0) {
+        ctx.log(`latency (${label}): floor ${ms(median(a))}, server ${ms(median(b))}, +${ms(added)}`);
+        const first = headline.ratio === 0;
+        if (first) {
           headline = { ratio, added };
           // The former floor's first part, in the same conditions as the headline row.
           const alone = await interleave(rounds, 20, spawnAlone, () => postRun(floor.url, "hi"));
           spawnOnly.push(...alone.a);
+          // The same two once both have served thousands of runs: what a server that has been up a while adds.
+          const warm = await interleave(rounds, steadyWarmup, () => postRun(floor.url, "hi"), () => postRun(server.url, "hi"));
+          steady = { ratio: median(warm.b) / median(warm.a), added: median(warm.b) - median(warm.a), floor: median(warm.a), server: median(warm.b), p99: percentile(warm.b, 0.99) };
+          ctx.log(`latency (${label}, after ${steadyWarmup} warm-up rounds): floor ${ms(steady.floor)}, server ${ms(steady.server)}, +${ms(steady.added)}`);
         }
         details.push(`| ${label} | ${ms(median(a))} | ${ms(median(b))} | ${ms(percentile(b, 0.99))} | ${ratio.toFixed(2)}× | ${ms(added)} |`);
-        ctx.log(`latency (${label}): floor ${ms(median(a))}, server ${ms(median(b))}, +${ms(added)}`);
+        if (first) details.push(`| ${label}, steady (after ${steadyWarmup} warm-up rounds) | ${ms(steady.floor)} | ${ms(steady.server)} | ${ms(steady.p99)} | ${steady.ratio.toFixed(2)}× | ${ms(steady.added)} |`);
       } finally {
         await server.stop();
       }
@@ -110,14 +126,15 @@ export async function latency(ctx: BenchContext): Promise<BenchResult> {
   details.push(
     "",
     `The floor is what no server can avoid, measured as one: a bare \`Bun.serve\` in its own process whose handler spawns the agent exactly as the server spawns it (same argv, \`detached\`, the prompt on stdin, stdout and stderr read to the end) and answers JSON. Our server runs in its own process too (\`bun src/main.ts\`, default LOG_LEVEL=info, its log on a pipe), and the two are interleaved, ${rounds} rounds after 20 warm-up rounds.`,
+    `The steady row measures the same two servers again after ${steadyWarmup} more warm-up rounds each: a run's path is thousands of lines that run once per run, and the JIT takes thousands of runs to finish compiling them, while the floor's dozen lines are steady at once. The cold row is what the first runs after a start see, the steady row what a server that has been up a while adds; the target is met only when both are within it.`,
     `Until this bench's 2026-12-02 revision the floor was a sum of parts measured apart: the spawn alone in the bench process (${ms(median(spawnOnly))} here) plus a bare round trip measured back to back (${ms(trips.hot)}). A round trip right after a spawn costs ${ms(trips.afterSpawn)} on this machine — the threads it wakes have gone idle — and every run's answer comes right after one, so that sum left out what any spawning server pays. For scale, creating and removing a workspace (mkdtemp, mkdir, 2× rmdir) costs ${ms(trips.dirs)} on the temp filesystem; the server makes its workspaces ahead and deletes them after the answer.`,
     `The agent is \`bench/fake-agent.sh\` (a shell script that reads the prompt and prints three opencode JSON events). The sandboxed rows add bubblewrap (bench 7) and the key proxy's in-sandbox bridge (bench 8) to the same server.`,
   );
   return {
     name: "1. Server-added latency (POST /run, no-op agent)",
     target: "≤ 1.1× the floor (a bare Bun.serve that spawns the same agent the same way) at the median, the server alone",
-    met: headline.ratio <= 1.1,
-    summary: `${headline.ratio.toFixed(2)}× the floor, +${ms(headline.added)} at the median`,
+    met: headline.ratio <= 1.1 && steady.ratio <= 1.1,
+    summary: `${headline.ratio.toFixed(2)}× the floor, +${ms(headline.added)} at the median after 20 warm-up rounds; ${steady.ratio.toFixed(2)}×, +${ms(steady.added)} after ${steadyWarmup}`,
     details,
   };
 }

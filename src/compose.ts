@@ -141,7 +141,7 @@ export function composeGraph(config: Config, deps: GraphDeps): Graph {
   const workspaces = new WorkspaceSpares({
     workDir: config.workDir,
     size: spareCount(config.runs.maxConcurrent),
-    furnish: (home) => deps.runner.furnish?.(home) ?? Promise.resolve(),
+    furnish: (home) => deps.runner.furnish?.(home) ?? Promise.resolve(null),
     onError: (err) => logger.warn("could not make a workspace ahead: runs make their own meanwhile", { work_dir: config.workDir, error: err }),
   });
   let service: RunService | undefined;

@@ -32,6 +32,16 @@ export interface RunNetwork {
   close(): void;
 }
 
+/** A run's key-proxy access handed out before its run (a spare workspace's home is written with it); open() takes it. */
+export interface AccessAhead {
+  token: string;
+  placeholder: string;
+  providerBase: string;
+}
+
+/** Tokens handed out ahead and not yet opened: one per spare workspace, so a handful. */
+const MAX_AHEAD = 64;
+
 export interface AgentNetworksOptions {
   mode: NetworkMode;
   sandbox: SandboxMode;
@@ -49,6 +59,8 @@ export class AgentNetworks {
   private readonly providerPort: number;
   private readonly egressPort: number | null;
   private readonly bridged: boolean;
+  /** Tokens handed out by ahead() that no run has opened yet: each opens once. */
+  private readonly aheadTokens = new Set<string>();
 
   constructor(private readonly opts: AgentNetworksOptions) {
     const { mode, sandbox } = opts;
@@ -73,9 +85,30 @@ export class AgentNetworks {
     this.egressPort = egressPort;
   }
 
-  /** Opens a run's network; `onAttempt` sees every egress attempt as it happens. */
-  open(onAttempt: (a: EgressAttempt) => void): RunNetwork {
+  private get providerBase(): string {
+    return `http://127.0.0.1:${this.bridged ? INSIDE_PROVIDER_PORT : this.providerPort}`;
+  }
+
+  /**
+   * A future run's placeholder and proxy address, for a home written before that run exists (a spare workspace):
+   * nothing is registered until a run opens it, so the placeholder is worthless until then.
+   */
+  ahead(): AccessAhead {
     const token = randomBytes(16).toString("hex");
+    // Spares given up (a failed refill, a stop) never open theirs: the oldest are forgotten past a few dozen.
+    const oldest = this.aheadTokens.size >= MAX_AHEAD ? this.aheadTokens.values().next().value : undefined;
+    if (oldest !== undefined) this.aheadTokens.delete(oldest);
+    this.aheadTokens.add(token);
+    return { token, placeholder: placeholderOf(token), providerBase: this.providerBase };
+  }
+
+  /**
+   * Opens a run's network; `onAttempt` sees every egress attempt as it happens. `ahead`: the token handed out for
+   * this run's home — used once; one this never handed out, or one opened already, gets a fresh token instead
+   * (the caller compares placeholders and rewrites the home's files).
+   */
+  open(onAttempt: (a: EgressAttempt) => void, ahead?: string): RunNetwork {
+    const token = ahead !== undefined && this.aheadTokens.delete(ahead) ? ahead : randomBytes(16).toString("hex");
     const placeholder = placeholderOf(token);
     const unregisterKey = this.opts.providers.register(token);
     const counts = new Map<string, EgressSummary>();
@@ -91,7 +124,6 @@ export class AgentNetworks {
             },
           })
         : () => {};
-    const providerPort = this.bridged ? INSIDE_PROVIDER_PORT : this.providerPort;
     const egressPort = this.bridged ? INSIDE_EGRESS_PORT : this.egressPort;
     const env: Record<string, string> = {};
     if (this.effective === "proxy" && egressPort !== null) {
@@ -108,7 +140,7 @@ export class AgentNetworks {
     const landlocked = this.effective !== "open" && this.opts.sandbox === "landlock";
     return {
       placeholder,
-      providerBase: `http://127.0.0.1:${providerPort}`,
+      providerBase: this.providerBase,
       env,
       sandbox: {
         network: this.bridged || landlocked ? "none" : "host",

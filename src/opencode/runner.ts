@@ -10,7 +10,7 @@ import type { AgentNetworks, RunNetwork } from "../network/agent-network.ts";
 import { fillMarks, furnishHome, prepareRunHome, type RunFiles } from "./run-home.ts";
 import { readSessionFiles, writeSessionFiles } from "./session-files.ts";
 import { MAX_CONTINUATION_BYTES, type SessionFiles } from "../runs/continuation.ts";
-import { emptyUsage, type AgentInput, type AgentOutcome, type AgentRunner } from "./types.ts";
+import { emptyUsage, type AgentInput, type AgentOutcome, type AgentRunner, type FurnishedHome } from "./types.ts";
 
 export interface OpencodeRunnerOptions {
   /** Absolute path of the opencode executable. */
@@ -104,8 +104,11 @@ export function exitOf(proc: Bun.Subprocess, wrapped: boolean): { exitCode: numb
 export class OpencodeRunner implements AgentRunner {
   constructor(private readonly opts: OpencodeRunnerOptions) {}
 
-  furnish(home: string): Promise<void> {
-    return furnishHome(home, this.opts.files);
+  /** With a key proxy, the run's own files too, for a placeholder handed out now (registered when a run opens it). */
+  async furnish(home: string): Promise<FurnishedHome | null> {
+    const access = this.opts.networks?.ahead() ?? null;
+    await furnishHome(home, this.opts.files, access);
+    return access ? { token: access.token, placeholder: access.placeholder } : null;
   }
 
   /** The agent's command in its sandbox, wired to this run's network. */
@@ -114,7 +117,9 @@ export class OpencodeRunner implements AgentRunner {
     // Provider key variables hold the placeholder mark (see provider-keys.ts): this run's placeholder replaces it.
     const env: Record<string, string> = {};
     for (const [name, value] of Object.entries(this.opts.baseEnv)) env[name] = fillMarks(value, access);
-    Object.assign(env, prepareRunHome(input.home, this.opts.files, access), net?.env, { TMPDIR: input.tmpDir, [RUN_COOKIE_VAR]: input.runId });
+    // A home furnished ahead holds this run's files only if the network opened with its placeholder.
+    const furnished = net !== null && input.furnished?.placeholder === net.placeholder;
+    Object.assign(env, prepareRunHome(input.home, this.opts.files, access, furnished), net?.env, { TMPDIR: input.tmpDir, [RUN_COOKIE_VAR]: input.runId });
     if (input.resume) writeSessionFiles(input.home, input.resume);
     const argv = opencodeArgs(this.opts.bin, { ...input, model });
     const command = this.opts.sandbox.command(net ? net.wrap(argv) : argv, {
@@ -142,7 +147,7 @@ export class OpencodeRunner implements AgentRunner {
   }
 
   async run(input: AgentInput): Promise<AgentOutcome> {
-    const net = this.opts.networks?.open((a) => input.onEvent({ type: "egress", ...a })) ?? null;
+    const net = this.opts.networks?.open((a) => input.onEvent({ type: "egress", ...a }), input.furnished?.token) ?? null;
     try {
       return await this.runIn(input, net);
     } finally {

@@ -39,6 +39,14 @@ export interface AgentInput {
    * the agent boots). False: it could not be stored, and the run is being stopped. Absent: at once.
    */
   admitted?: Promise<boolean>;
+  /** The workspace's home was furnished ahead with this run's files, for this placeholder (see AgentRunner.furnish). */
+  furnished?: FurnishedHome | null;
+}
+
+/** What a home furnished ahead holds: the run's files written for the key-proxy token handed out with it. */
+export interface FurnishedHome {
+  token: string;
+  placeholder: string;
 }
 
 export interface AgentOutcome {
@@ -76,8 +84,11 @@ export interface AgentRunner {
   reserve?(run: { runId: string; repo: boolean }): ReservedWorkspace | null;
   /** The warm pool's state (WARM_AGENTS), when there is one. */
   warmStats?(): WarmStats;
-  /** Makes what every run's home holds before the run's own files, ahead of any run (a spare workspace). */
-  furnish?(home: string): Promise<void>;
+  /**
+   * Makes a run's home ahead of its run (a spare workspace): what every home holds and, where it can, the run's
+   * own files for a placeholder handed out with it (then returned, for the run that takes the workspace).
+   */
+  furnish?(home: string): Promise<FurnishedHome | null>;
 }
 
 export interface WarmStats {

@@ -1,5 +1,5 @@
 // The runner with a warm pool: a first run takes a ready warm agent and its workspace; anything else goes to `opencode run`.
-import type { AgentInput, AgentOutcome, AgentRunner, ReservedWorkspace, WarmStats } from "./types.ts";
+import type { AgentInput, AgentOutcome, AgentRunner, FurnishedHome, ReservedWorkspace, WarmStats } from "./types.ts";
 import type { WarmAgent } from "./warm-agent.ts";
 import type { WarmPool } from "./warm-pool.ts";
 
@@ -28,8 +28,8 @@ export class WarmRunner implements AgentRunner {
   }
 
   /** The runs that find no warm agent are the cold runner's: their spare homes are its. */
-  furnish(home: string): Promise<void> {
-    return this.cold.furnish?.(home) ?? Promise.resolve();
+  furnish(home: string): Promise<FurnishedHome | null> {
+    return this.cold.furnish?.(home) ?? Promise.resolve(null);
   }
 
   run(input: AgentInput): Promise<AgentOutcome> {

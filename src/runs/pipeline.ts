@@ -182,6 +182,7 @@ export async function executeRun(
         signal,
         onEvent: emit,
         admitted: gate.stored,
+        furnished: workspace.furnished ?? null,
       });
       if (signal.aborted) failure = failureOf(null, signal);
       else if (outcome.exitCode !== 0) failure = { code: "agent_failed", message: `opencode failed: ${outcome.error ?? `exit code ${outcome.exitCode}`}` };

@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import { renameSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
+import type { FurnishedHome } from "../opencode/types.ts";
 import { createWorkspace, deleteLater, deleteLeftovers, openWorkspace, workspaceLayout, workspaceRoot, type Workspace } from "./workspace.ts";
 
 /** A spare's directory in WORK_DIR (hidden from agents like the rest of WORK_DIR); never a run's until renamed. */
@@ -17,14 +18,14 @@ export interface SpareOptions {
   workDir: string;
   /** How many to keep ready (runs that start at the same moment beyond it make their own). */
   size: number;
-  /** What every run's home holds before the run's own files: the agent adapter's part. */
-  furnish(home: string): Promise<void>;
+  /** What a run's home holds before its run: the agent adapter's part (and what it wrote for that run, if anything). */
+  furnish(home: string): Promise<FurnishedHome | null>;
   /** A spare could not be made (a full disk…): runs make their own workspaces meanwhile. */
   onError(err: unknown): void;
 }
 
 export class WorkspaceSpares {
-  private readonly ready: string[] = [];
+  private readonly ready: { root: string; furnished: FurnishedHome | null }[] = [];
   private filling: Promise<void> | null = null;
   private stopped = false;
   /** Told once per spell of failures, not once per run. */
@@ -68,13 +69,13 @@ export class WorkspaceSpares {
     const spare = this.ready.pop();
     if (spare === undefined) return createWorkspace(this.opts.workDir, threadId, opts);
     try {
-      renameSync(spare, workspaceRoot(this.opts.workDir, threadId));
+      renameSync(spare.root, workspaceRoot(this.opts.workDir, threadId));
     } catch {
       // The path is taken (an earlier run of the thread died there): createWorkspace clears it; the spare stays one.
       this.ready.push(spare);
       return createWorkspace(this.opts.workDir, threadId, opts);
     }
-    return openWorkspace(workspaceRoot(this.opts.workDir, threadId));
+    return { ...openWorkspace(workspaceRoot(this.opts.workDir, threadId)), furnished: spare.furnished };
   }
 
   /** Made with the thread pool's fs calls, so the event loop (and the runs it serves) never waits on them. */
@@ -83,11 +84,12 @@ export class WorkspaceSpares {
     this.filling = (async () => {
       while (!this.stopped && this.ready.length < this.opts.size) {
         const root = path.join(this.opts.workDir, `${SPARE_PREFIX}${randomBytes(6).toString("hex")}`);
+        let furnished: FurnishedHome | null;
         try {
           await mkdir(root, { mode: 0o700 });
           const { agentRoot, dir, home, gitHome } = workspaceLayout(root);
           for (const d of [agentRoot, dir, home, gitHome]) await mkdir(d, { mode: 0o700 });
-          await this.opts.furnish(home);
+          furnished = await this.opts.furnish(home);
         } catch (err) {
           deleteLater(root);
           if (!this.failing) this.opts.onError(err);
@@ -96,7 +98,7 @@ export class WorkspaceSpares {
         }
         this.failing = false;
         if (this.stopped) deleteLater(root);
-        else this.ready.push(root);
+        else this.ready.push({ root, furnished });
       }
     })().finally(() => (this.filling = null));
   }
@@ -105,6 +107,6 @@ export class WorkspaceSpares {
   async stop(): Promise<void> {
     this.stopped = true;
     await this.filling;
-    for (const root of this.ready.splice(0)) deleteLater(root);
+    for (const { root } of this.ready.splice(0)) deleteLater(root);
   }
 }

@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import path from "node:path";
+import type { FurnishedHome } from "../opencode/types.ts";
 import { shortRunId } from "./ids.ts";
 
 export interface Workspace extends AsyncDisposable {
@@ -21,6 +22,8 @@ export interface Workspace extends AsyncDisposable {
    * no agent can plant a ~/.gitconfig that a later clone or push (which holds the token) would obey.
    */
   readonly gitHome: string;
+  /** The home was furnished ahead with a run's own files (a spare workspace's): for the runner. */
+  readonly furnished?: FurnishedHome | null;
   /** Resolves once the tree is gone from disk. */
   remove(): Promise<void>;
   /**

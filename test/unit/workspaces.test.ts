@@ -1,10 +1,11 @@
 // Workspaces: made ahead (spares renamed into place), moved aside at a run's end and deleted in the background, nothing left behind.
 import { expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { createLogger } from "../../src/lib/logger.ts";
 import { Redactor } from "../../src/lib/redact.ts";
 import { furnishHome, prepareRunHome } from "../../src/opencode/run-home.ts";
+import { BASE_MARK, KEY_MARK } from "../../src/opencode/provider-keys.ts";
 import { EventLog } from "../../src/runs/event-log.ts";
 import { newRunId } from "../../src/runs/ids.ts";
 import { recoverRuns } from "../../src/runs/recovery.ts";
@@ -17,6 +18,11 @@ import { waitFor } from "../support/wait.ts";
 const logger = createLogger({ level: "error", redactor: new Redactor(), sink: () => {} });
 const files = { auth: '{"fake":{"type":"api","key":"k"}}', config: '{"share":"disabled"}' };
 const access = { placeholder: "", providerBase: "" };
+/** A runner without a key proxy: the home's shared part only, nothing written for a run. */
+const plainFurnish = async (home: string) => {
+  await furnishHome(home, files);
+  return null;
+};
 
 /** Every path below `dir`, relative, sorted; with each file's size and every entry's mode. */
 function tree(dir: string): string[] {
@@ -46,7 +52,7 @@ test("a workspace ends with one rename: its path is free at once, its tree delet
 
 test("a spare workspace is renamed into the thread's path and furnished like a fresh home; the pool refills, and stop deletes what is ready", async () => {
   const work = tempDir("ocs-spares-");
-  const spares = new WorkspaceSpares({ workDir: work, size: 2, furnish: (home) => furnishHome(home, files), onError: (err) => { throw err; } });
+  const spares = new WorkspaceSpares({ workDir: work, size: 2, furnish: plainFurnish, onError: (err) => { throw err; } });
   spares.start();
   await waitFor(() => !spares.refilling && readdirSync(work).filter((e) => e.startsWith(SPARE_PREFIX)).length === 2, { what: "two spares" });
   const thread = newRunId();
@@ -77,9 +83,43 @@ test("a spare workspace is renamed into the thread's path and furnished like a f
   expect(readdirSync(work)).toEqual([]);
 });
 
+test("a spare furnished for a placeholder holds the run's files: prepareRunHome then writes nothing, and the home is a fresh one's", async () => {
+  const work = tempDir("ocs-spares-");
+  const ahead = { placeholder: "ocs-placeholder-0123", providerBase: "http://127.0.0.1:9" };
+  const marked = { auth: `{"fake":{"type":"api","key":"${KEY_MARK}"}}`, config: `{"provider":{"fake":{"options":{"baseURL":"${BASE_MARK}/p/fake"}}}}` };
+  const furnished = { token: "t", placeholder: ahead.placeholder };
+  const spares = new WorkspaceSpares({ workDir: work, size: 1, furnish: async (home) => (await furnishHome(home, marked, ahead), furnished), onError: (err) => { throw err; } });
+  spares.start();
+  await waitFor(() => !spares.refilling && readdirSync(work).some((e) => e.startsWith(SPARE_PREFIX)), { what: "a spare" });
+  const ws = spares.take(newRunId(), { git: false });
+  expect(ws.furnished).toEqual(furnished);
+  const files = (readdirSync(ws.home, { recursive: true }) as string[]).map((p) => path.join(ws.home, p)).filter((p) => statSync(p).isFile());
+  const before = files.map((f) => [f, statSync(f).ino, statSync(f).mtimeMs]);
+  const env = prepareRunHome(ws.home, marked, ahead, true);
+  expect(files.map((f) => [f, statSync(f).ino, statSync(f).mtimeMs])).toEqual(before);
+  // The same files, modes and environment as a home made for the run on its path.
+  const fresh = createWorkspace(tempDir("ocs-fresh-"), newRunId());
+  const freshEnv = prepareRunHome(fresh.home, marked, ahead);
+  expect(tree(ws.home)).toEqual(tree(fresh.home));
+  const contents = (home: string) => ["auth.json", "config.json"].map((name) => (readdirSync(home, { recursive: true }) as string[]).filter((p) => p.endsWith(name)).map((p) => readFileSync(path.join(home, p), "utf8")));
+  expect(contents(ws.home)).toEqual(contents(fresh.home));
+  expect(contents(ws.home).flat().join()).toContain(ahead.placeholder);
+  expect(Object.keys(env).sort()).toEqual(Object.keys(freshEnv).sort());
+  expect(env.OPENCODE_CONFIG?.startsWith(ws.home)).toBe(true);
+  // Furnished for another placeholder (a token opened already): the run's own files replace the read-only ones.
+  prepareRunHome(ws.home, marked, { ...ahead, placeholder: "ocs-placeholder-9876" });
+  expect(contents(ws.home).flat().join()).toContain("ocs-placeholder-9876");
+  expect(tree(ws.home)).toEqual(tree(fresh.home));
+  await ws[Symbol.asyncDispose]();
+  await fresh.remove();
+  await spares.stop();
+  await removalsSettled();
+  expect(readdirSync(work)).toEqual([]);
+});
+
 test("a thread path already taken (a dead run's directory): the run gets a clean workspace there and the spare stays one", async () => {
   const work = tempDir("ocs-spares-");
-  const spares = new WorkspaceSpares({ workDir: work, size: 1, furnish: (home) => furnishHome(home, files), onError: (err) => { throw err; } });
+  const spares = new WorkspaceSpares({ workDir: work, size: 1, furnish: plainFurnish, onError: (err) => { throw err; } });
   spares.start();
   await waitFor(() => readdirSync(work).some((e) => e.startsWith(SPARE_PREFIX)), { what: "a spare" });
   const thread = newRunId();
@@ -97,7 +137,7 @@ test("a thread path already taken (a dead run's directory): the run gets a clean
 test("a workspace that cannot be made ahead (WORK_DIR unwritable) is said once, and runs make their own", async () => {
   const work = path.join(tempDir("ocs-spares-"), "missing", "deeper");
   const errors: unknown[] = [];
-  const spares = new WorkspaceSpares({ workDir: work, size: 1, furnish: (home) => furnishHome(home, files), onError: (err) => errors.push(err) });
+  const spares = new WorkspaceSpares({ workDir: work, size: 1, furnish: plainFurnish, onError: (err) => errors.push(err) });
   spares.start();
   await waitFor(() => errors.length === 1, { what: "the failure to be told" });
   mkdirSync(work, { recursive: true });
@@ -115,7 +155,7 @@ test("start-up removes what a killed process was still deleting, and its spares"
   const store = new SqliteRunStore(path.join(tempDir("ocs-db-"), "runs.db"));
   await recoverRuns(store, new EventLog(store, new Redactor()), { workDir: work, logger, replica: "r" });
   expect(readdirSync(work)).toEqual([`${SPARE_PREFIX}def`]);
-  const spares = new WorkspaceSpares({ workDir: work, size: 1, furnish: (home) => furnishHome(home, files), onError: (err) => { throw err; } });
+  const spares = new WorkspaceSpares({ workDir: work, size: 1, furnish: plainFurnish, onError: (err) => { throw err; } });
   spares.start();
   await waitFor(() => !readdirSync(work).includes(`${SPARE_PREFIX}def`) && readdirSync(work).length === 1, { what: "the old spare replaced" });
   await spares.stop();
