@@ -5,10 +5,10 @@ import path from "node:path";
 import { spawnServer, type ServerProcess } from "../support/process-server.ts";
 import { tempDir } from "../support/temp.ts";
 import { waitFor } from "../support/wait.ts";
+import { recordingUpstream, type RecordingUpstream } from "../support/recording-upstream.ts";
 
 const KEY = "sk-furnished-home-canary-71c4";
-let upstream: ReturnType<typeof Bun.serve>;
-const keysSeen: string[] = [];
+let upstream: RecordingUpstream;
 let server: ServerProcess;
 let work: string;
 
@@ -25,20 +25,13 @@ echo "{\\"type\\":\\"text\\",\\"sessionID\\":\\"s\\",\\"part\\":{\\"id\\":\\"fin
 `;
 
 beforeAll(async () => {
-  upstream = Bun.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    fetch(req) {
-      keysSeen.push(req.headers.get("authorization") ?? "");
-      return Response.json({ ok: true });
-    },
-  });
+  upstream = recordingUpstream();
   const dir = tempDir("ocs-furnished-");
   const bin = path.join(dir, "opencode");
   writeFileSync(bin, AGENT);
   chmodSync(bin, 0o755);
   work = tempDir("ocs-furnished-work-");
-  const config = { provider: { fake: { npm: "@ai-sdk/openai-compatible", options: { baseURL: `http://127.0.0.1:${upstream.port}/v1`, apiKey: KEY }, models: { "fake-model": {} } } } };
+  const config = { provider: { fake: { npm: "@ai-sdk/openai-compatible", options: { baseURL: `http://127.0.0.1:${upstream.server.port}/v1`, apiKey: KEY }, models: { "fake-model": {} } } } };
   server = await spawnServer([process.execPath, path.join(import.meta.dir, "../../src/main.ts")], {
     HOME: dir,
     PATH: process.env.PATH ?? "/usr/bin:/bin",
@@ -59,7 +52,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.stop();
-  void upstream?.stop(true);
+  void upstream?.server.stop(true);
 });
 
 test("the spare's config was written before the request, with the placeholder of the run that took it: the key proxy lets it through", async () => {
@@ -74,5 +67,5 @@ test("the spare's config was written before the request, with the placeholder of
   // Written ahead (before the request), and good for this run: the proxy answered with the provider's answer.
   expect(BigInt(written ?? "0") < asked).toBe(true);
   expect([status, mode]).toEqual(["200", "400"]);
-  expect(keysSeen).toEqual([`Bearer ${KEY}`]);
+  expect(upstream.keys).toEqual([`Bearer ${KEY}`]);
 });

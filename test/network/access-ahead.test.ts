@@ -2,28 +2,21 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { AgentNetworks } from "../../src/network/agent-network.ts";
 import { ProviderProxy } from "../../src/network/provider-proxy.ts";
+import { recordingUpstream, type RecordingUpstream } from "../support/recording-upstream.ts";
 
 const KEY = "sk-real-provider-key-canary-ahead-5e2a";
-let upstream: ReturnType<typeof Bun.serve>;
-const keysSeen: string[] = [];
+let upstream: RecordingUpstream;
 let networks: AgentNetworks;
 
 beforeAll(() => {
-  upstream = Bun.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    fetch(req) {
-      keysSeen.push(req.headers.get("authorization") ?? "");
-      return Response.json({ ok: true });
-    },
-  });
-  const providers = new ProviderProxy([{ id: "prov", upstream: `http://127.0.0.1:${upstream.port}/v1`, key: KEY }]);
+  upstream = recordingUpstream();
+  const providers = new ProviderProxy([{ id: "prov", upstream: `http://127.0.0.1:${upstream.server.port}/v1`, key: KEY }]);
   networks = new AgentNetworks({ mode: "open", sandbox: "off", providers, egress: null });
 });
 
 afterAll(() => {
   networks.stop();
-  void upstream.stop(true);
+  void upstream.server.stop(true);
 });
 
 /** The status the key proxy answers a request carrying `placeholder` as its key with. */
@@ -34,7 +27,7 @@ async function statusWith(base: string, placeholder: string): Promise<number> {
 }
 
 test("a placeholder handed out ahead is refused until its run opens it, works while it runs, and is gone after", async () => {
-  keysSeen.length = 0;
+  upstream.keys.length = 0;
   const ahead = networks.ahead();
   expect(await statusWith(ahead.providerBase, ahead.placeholder)).toBe(401);
   const net = networks.open(() => {}, ahead.token);
@@ -43,7 +36,7 @@ test("a placeholder handed out ahead is refused until its run opens it, works wh
   net.close();
   expect(await statusWith(net.providerBase, ahead.placeholder)).toBe(401);
   // Only the open run's request reached the provider, with the real key.
-  expect(keysSeen).toEqual([`Bearer ${KEY}`]);
+  expect(upstream.keys).toEqual([`Bearer ${KEY}`]);
 });
 
 test("a token opens once: a second run with it, or with one never handed out, gets a fresh placeholder of its own", () => {
