@@ -5,6 +5,7 @@ import { agentServerEnv, faultGate } from "../support/fake-opencode.ts";
 import { readJson } from "../support/http.ts";
 import { processesWithEnv } from "../support/procs.ts";
 import { ROOT, SOURCE_CMD, spawnServer, type ServerProcess } from "../support/process-server.ts";
+import { tempDir } from "../support/temp.ts";
 import { waitFor } from "../support/wait.ts";
 
 const started: ServerProcess[] = [];
@@ -86,6 +87,21 @@ describe("start-up failures are one clean line and exit 1", () => {
       holder.stop(true);
     }
   });
+
+  // The store opens while the sandbox is probed: a sandbox that cannot work is still reported at once, not after the
+  // database's connect timeout (this test's own timeout is shorter than that).
+  test("an explicit SANDBOX that cannot work here, with a database that does not answer: the sandbox's line at once", async () => {
+    const env = agentServerEnv({ PATH: tempDir("ocs-empty-path-"), SANDBOX: "bwrap", DATABASE_URL: "postgres://app:s3cret-pass@127.0.0.1:1/none", DATABASE_CONNECT_TIMEOUT: "120s" });
+    const { code, lines } = await startFails(SOURCE_CMD, env);
+    expect(code).toBe(1);
+    const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(records.filter((r) => r.level === "error")).toEqual([{
+      time: expect.any(String),
+      level: "error",
+      msg: expect.stringMatching(/^SANDBOX=bwrap: bwrap \(bubblewrap\) is not installed or not on PATH/),
+      variable: "SANDBOX",
+    }]);
+  }, 30_000);
 
   test("an unknown OPENCODE_MODEL: refused with the near matches, before any run can use it", async () => {
     const { code, lines } = await startFails(SOURCE_CMD, agentServerEnv({ OPENCODE_MODEL: "fake/fake-modle" }));
