@@ -23,10 +23,13 @@ import { SyncDeadlines } from "./timeouts.ts";
 
 /**
  * How long a run's end waits after its answer (on this server's own store): a sequential client's next request
- * is served first, and the end is written while that run's agent works (bench 1: ~0.1× of a no-op run). Anything
- * that reads runs hurries it (endsWritten); with runs queued it does not wait (they start after it).
+ * is served first, and the end is written while that run's agent works. What follows the end — the workspace
+ * moved aside, a spare made (~1 ms of thread-pool round trips) — must be over before a client that alternates
+ * with other work comes back: at 2 ms it was still going 2.7 ms after the answer (bench 1: 1.15–1.22× at 2 ms,
+ * 1.09–1.10× at 1 ms; one client back to back: 3.65–3.69 ms at 2 ms, 3.44–3.46 at 1 ms, 3.57–3.60 on the next
+ * turn). Anything that reads runs hurries it (endsWritten); with runs queued it does not wait (they start after it).
  */
-export const END_DELAY_MS = 2;
+export const END_DELAY_MS = 1;
 
 /** Hooks for metrics; the scheduler never knows what is behind them. */
 export interface RunObserver {
