@@ -33,13 +33,15 @@ export const median = (xs: readonly number[]) => percentile(xs, 0.5);
 export const ms = (x: number) => `${x < 10 ? x.toFixed(2) : x.toFixed(0)} ms`;
 
 /** Runs `a` and `b` alternately, `rounds` times each, after `warmup` unrecorded rounds. */
-export async function interleave(rounds: number, warmup: number, a: () => Promise<unknown>, b: () => Promise<unknown>): Promise<{ a: number[]; b: number[] }> {
+/** `gapMs`: a pause after each call, so that what either side does after answering is over before the other is timed. */
+export async function interleave(rounds: number, warmup: number, a: () => Promise<unknown>, b: () => Promise<unknown>, gapMs = 0): Promise<{ a: number[]; b: number[] }> {
   const out = { a: [] as number[], b: [] as number[] };
   for (let i = 0; i < warmup + rounds; i++) {
     for (const [key, fn] of [["a", a], ["b", b]] as const) {
       const t = performance.now();
       await fn();
       if (i >= warmup) out[key].push(performance.now() - t);
+      if (gapMs > 0) await Bun.sleep(gapMs);
     }
   }
   return out;
