@@ -269,9 +269,10 @@ export class Scheduler {
 
   /**
    * A run that ran here ended. On this server's own store its waiters are answered and its slot and branch
-   * freed first, and its end is written (then its workspace removed) on the loop's next turn — after the answer
-   * is on the wire (Bun writes it before the next turn's immediates, measured) — while every client read waits
-   * for that write (endsWritten). On a store other replicas read, the end is written before anything else.
+   * freed first, and its end is written (then its workspace removed) END_DELAY_MS later — on the loop's next
+   * turn when runs are queued; after the answer is on the wire either way (Bun writes it before the next turn's
+   * immediates, measured) — while every client read waits for that write (endsWritten). On a store other
+   * replicas read, the end is written before anything else.
    */
   private async finish(record: RunRecord, ended: RunResult, cleanup: () => Promise<void>): Promise<void> {
     const id = record.id;
