@@ -118,42 +118,40 @@ export async function latency(ctx: BenchContext): Promise<BenchResult> {
   let steady: Compared = { ratio: 0, added: 0, floor: 0, server: 0, p99: 0 };
   let guaranteed: Compared = { ...steady };
   const gapped: [number, Compared][] = [];
-  const gappedGuarantees: [number, Compared][] = [];
   const spawnOnly: number[] = [];
+  const row = (label: string, c: Compared) => `| ${label} | ${ms(c.floor)} | ${ms(c.server)} | ${ms(c.p99)} | ${c.ratio.toFixed(2)}× | ${ms(c.added)} |`;
+  /** `url` interleaved with the floor, logged as `label`. */
+  const against = async (url: string, label: string, warmup = 20, gapMs = 0): Promise<Compared> => {
+    const c = compared(await interleave(rounds, warmup, () => postRun(floor.url, "hi"), () => postRun(url, "hi"), gapMs));
+    ctx.log(`latency (${label}): floor ${ms(c.floor)}, ${ms(c.server)}, +${ms(c.added)}`);
+    return c;
+  };
   try {
     for (const [label, env] of variants) {
       const server = await ourServer(env);
       try {
-        const { a, b } = await interleave(rounds, 20, () => postRun(floor.url, "hi"), () => postRun(server.url, "hi"));
-        const ratio = median(b) / median(a);
-        const added = median(b) - median(a);
-        ctx.log(`latency (${label}): floor ${ms(median(a))}, server ${ms(median(b))}, +${ms(added)}`);
+        const cold = await against(server.url, label);
         const first = headline.ratio === 0;
+        details.push(row(label, cold));
         if (first) {
-          headline = { ratio, added };
+          headline = { ratio: cold.ratio, added: cold.added };
           // The former floor's first part, in the same conditions as the headline row.
           const alone = await interleave(rounds, 20, spawnAlone, () => postRun(floor.url, "hi"));
           spawnOnly.push(...alone.a);
           // The same two once both have served thousands of runs: what a server that has been up a while adds.
-          const warm = await interleave(rounds, steadyWarmup, () => postRun(floor.url, "hi"), () => postRun(server.url, "hi"));
-          steady = compared(warm);
-          ctx.log(`latency (${label}, after ${steadyWarmup} warm-up rounds): floor ${ms(steady.floor)}, server ${ms(steady.server)}, +${ms(steady.added)}`);
-          guaranteed = compared(await interleave(rounds, 20, () => postRun(floor.url, "hi"), () => postRun(guarantees.url, "hi")));
-          ctx.log(`latency (the floor plus what the guarantees need, nothing else): floor ${ms(guaranteed.floor)}, ${ms(guaranteed.server)}, +${ms(guaranteed.added)}`);
+          steady = await against(server.url, `${label}, after ${steadyWarmup} warm-up rounds`, steadyWarmup);
+          details.push(row(`${label}, steady (after ${steadyWarmup} warm-up rounds)`, steady));
+          const reference: string[] = [];
+          guaranteed = await against(guarantees.url, "the floor plus what the guarantees need, nothing else");
+          reference.push(row("reference, not our server: the floor plus only what the guarantees need (`bench/support/guarantees-floor.ts`)", guaranteed));
           for (const gap of GAPS_MS) {
-            const c = compared(await interleave(rounds, 20, () => postRun(floor.url, "hi"), () => postRun(server.url, "hi"), gap));
+            const c = await against(server.url, `${label}, ${gap} ms between runs`, 20, gap);
             gapped.push([gap, c]);
-            ctx.log(`latency (${label}, ${gap} ms between runs): floor ${ms(c.floor)}, server ${ms(c.server)}, +${ms(c.added)}`);
-            const r = compared(await interleave(rounds, 20, () => postRun(floor.url, "hi"), () => postRun(guarantees.url, "hi"), gap));
-            gappedGuarantees.push([gap, r]);
-            ctx.log(`latency (the guarantees alone, ${gap} ms between runs): floor ${ms(r.floor)}, ${ms(r.server)}, +${ms(r.added)}`);
+            details.push(row(`${label}, ${gap} ms between runs`, c));
+            reference.push(row(`reference, ${gap} ms between runs`, await against(guarantees.url, `the guarantees alone, ${gap} ms between runs`, 20, gap)));
           }
+          details.push(...reference);
         }
-        details.push(`| ${label} | ${ms(median(a))} | ${ms(median(b))} | ${ms(percentile(b, 0.99))} | ${ratio.toFixed(2)}× | ${ms(added)} |`);
-        if (first) details.push(`| ${label}, steady (after ${steadyWarmup} warm-up rounds) | ${ms(steady.floor)} | ${ms(steady.server)} | ${ms(steady.p99)} | ${steady.ratio.toFixed(2)}× | ${ms(steady.added)} |`);
-        if (first) for (const [gap, c] of gapped) details.push(`| ${label}, ${gap} ms between runs | ${ms(c.floor)} | ${ms(c.server)} | ${ms(c.p99)} | ${c.ratio.toFixed(2)}× | ${ms(c.added)} |`);
-        if (first) details.push(`| reference, not our server: the floor plus only what the guarantees need (\`bench/support/guarantees-floor.ts\`) | ${ms(guaranteed.floor)} | ${ms(guaranteed.server)} | ${ms(guaranteed.p99)} | ${guaranteed.ratio.toFixed(2)}× | ${ms(guaranteed.added)} |`);
-        if (first) for (const [gap, c] of gappedGuarantees) details.push(`| reference, ${gap} ms between runs | ${ms(c.floor)} | ${ms(c.server)} | ${ms(c.p99)} | ${c.ratio.toFixed(2)}× | ${ms(c.added)} |`);
       } finally {
         await server.stop();
       }

@@ -82,7 +82,8 @@ const server = Bun.serve({
     const base = unstartedResult({ runId: record.id, requestId: "bench", model: null, durationMs: Date.now() - now, queueMs: 0 }, "agent_failed", "");
     const answer = outcomeOf({ ...base, ok: p.exitCode === 0, code: p.exitCode === 0 ? null : "agent_failed", output, exitCode: p.exitCode });
     setImmediate(async () => {
-      await store.finish(record.id, { status: answer.success ? "succeeded" : "failed", code: null, error: null, at: Date.now(), outcome: answer }, [statusEvent(record.id, 3, "succeeded")]);
+      const status = answer.success ? "succeeded" : "failed";
+      await store.finish(record.id, { status, code: answer.success ? null : "agent_failed", error: answer.error, at: Date.now(), outcome: answer }, [statusEvent(record.id, 3, status)]);
       const trash = `${root}-trash`;
       renameSync(root, trash);
       await rm(trash, { recursive: true, force: true });
