@@ -21,7 +21,7 @@ export interface PipelineDeps {
   runner: AgentRunner;
   workDir: string;
   /** Where each run's workspace comes from (WorkspaceSpares: made ahead when it can be). */
-  workspaces: { take(threadId: string, opts: { git: boolean }): Workspace };
+  workspaces: { take(threadId: string, opts: { git: boolean }): Promise<Workspace> };
   redactor: Redactor;
   defaultModel: string | null;
   repo: RepoDeps;
@@ -146,7 +146,7 @@ export async function executeRun(
     const followRoot = sessionDir ? warmRootOf(deps.workDir, sessionDir) : null;
     const withGit = spec.repo !== null;
     // Otherwise a spare made ahead, renamed into the thread's path (WorkspaceSpares).
-    const workspace = reserved ? openWorkspace(reserved.root) : followRoot ? createWorkspace(deps.workDir, spec.threadId, { git: withGit, root: followRoot }) : deps.workspaces.take(spec.threadId, { git: withGit });
+    const workspace = reserved ? openWorkspace(reserved.root) : followRoot ? createWorkspace(deps.workDir, spec.threadId, { git: withGit, root: followRoot }) : await deps.workspaces.take(spec.threadId, { git: withGit });
     made = workspace;
     // Disposed before the workspace goes: an agent the run never reached is gone before its directory.
     await using unused = { [Symbol.asyncDispose]: async () => reserved?.release() };

@@ -24,8 +24,14 @@ export interface SpareOptions {
   onError(err: unknown): void;
 }
 
+/** A spare's tree, and what its home was furnished with. */
+interface Spare {
+  root: string;
+  furnished: FurnishedHome | null;
+}
+
 export class WorkspaceSpares {
-  private readonly ready: { root: string; furnished: FurnishedHome | null }[] = [];
+  private readonly ready: Spare[] = [];
   private filling: Promise<void> | null = null;
   private stopped = false;
   /** Told once per spell of failures, not once per run. */
@@ -45,13 +51,14 @@ export class WorkspaceSpares {
   }
 
   /**
-   * The thread's workspace: a spare moved into place, or one made now when none is ready. The spare is
+   * The thread's workspace: a spare moved into place, or — when none is ready — one made now the way spares
+   * are, through the thread pool: on a slow disk the synchronous mkdirs and file writes of a fresh workspace
+   * and home held the event loop (and every other request) for ~10 ms (bench 1, 2026-12-04). The spare is
    * replaced when the run is done with it (its workspace disposed, just before its answer): making one
-   * costs ~1 ms of CPU, which at the run's start competed with its own spawn (bench 1). Runs that start
-   * while none is ready make their own, as they did before spares.
+   * costs ~1 ms of CPU, which at the run's start competed with its own spawn (bench 1).
    */
-  take(threadId: string, opts: { git: boolean }): Workspace {
-    const workspace = this.takeNow(threadId, opts);
+  async take(threadId: string, opts: { git: boolean }): Promise<Workspace> {
+    const workspace = this.takeNow(threadId, opts, this.ready.pop() ?? (await this.makeOne().catch(() => undefined)));
     return {
       ...workspace,
       [Symbol.asyncDispose]: async () => {
@@ -65,17 +72,37 @@ export class WorkspaceSpares {
     };
   }
 
-  private takeNow(threadId: string, opts: { git: boolean }): Workspace {
-    const spare = this.ready.pop();
+  /** `spare` renamed into the thread's path; without one (it could not be made), a workspace made here, whose error is the run's. */
+  private takeNow(threadId: string, opts: { git: boolean }, spare: Spare | undefined): Workspace {
     if (spare === undefined) return createWorkspace(this.opts.workDir, threadId, opts);
     try {
       renameSync(spare.root, workspaceRoot(this.opts.workDir, threadId));
     } catch {
       // The path is taken (an earlier run of the thread died there): createWorkspace clears it; the spare stays one.
-      this.ready.push(spare);
+      this.keep(spare);
       return createWorkspace(this.opts.workDir, threadId, opts);
     }
     return { ...openWorkspace(workspaceRoot(this.opts.workDir, threadId)), furnished: spare.furnished };
+  }
+
+  /** One spare, made through the thread pool; a half-made one is deleted and its error thrown. */
+  private async makeOne(): Promise<Spare> {
+    const root = path.join(this.opts.workDir, `${SPARE_PREFIX}${randomBytes(6).toString("hex")}`);
+    try {
+      await mkdir(root, { mode: 0o700 });
+      const { agentRoot, dir, home, gitHome } = workspaceLayout(root);
+      for (const d of [agentRoot, dir, home, gitHome]) await mkdir(d, { mode: 0o700 });
+      return { root, furnished: await this.opts.furnish(home) };
+    } catch (err) {
+      deleteLater(root);
+      throw err;
+    }
+  }
+
+  /** Into the pool, unless it is full (a run made one of its own meanwhile) or stopped. */
+  private keep(spare: Spare): void {
+    if (this.stopped || this.ready.length >= this.opts.size) deleteLater(spare.root);
+    else this.ready.push(spare);
   }
 
   /** Made with the thread pool's fs calls, so the event loop (and the runs it serves) never waits on them. */
@@ -83,22 +110,16 @@ export class WorkspaceSpares {
     if (this.filling || this.stopped || this.ready.length >= this.opts.size) return;
     this.filling = (async () => {
       while (!this.stopped && this.ready.length < this.opts.size) {
-        const root = path.join(this.opts.workDir, `${SPARE_PREFIX}${randomBytes(6).toString("hex")}`);
-        let furnished: FurnishedHome | null;
+        let spare: Spare;
         try {
-          await mkdir(root, { mode: 0o700 });
-          const { agentRoot, dir, home, gitHome } = workspaceLayout(root);
-          for (const d of [agentRoot, dir, home, gitHome]) await mkdir(d, { mode: 0o700 });
-          furnished = await this.opts.furnish(home);
+          spare = await this.makeOne();
         } catch (err) {
-          deleteLater(root);
           if (!this.failing) this.opts.onError(err);
           this.failing = true;
           return;
         }
         this.failing = false;
-        if (this.stopped) deleteLater(root);
-        else this.ready.push({ root, furnished });
+        this.keep(spare);
       }
     })().finally(() => (this.filling = null));
   }

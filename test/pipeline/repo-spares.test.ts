@@ -95,7 +95,7 @@ function spec(fields: { branch?: string; base?: string; push?: boolean } = {}, r
 }
 
 function execute(s: Setup, behaviour: FakeBehaviour, runSpec: RunSpec) {
-  const workspaces = { take: (threadId: string, opts: { git: boolean }) => createWorkspace(s.workDir, threadId, opts) };
+  const workspaces = { take: (threadId: string, opts: { git: boolean }) => Promise.resolve(createWorkspace(s.workDir, threadId, opts)) };
   return executeRun({ runner: new FakeRunner(behaviour), workDir: s.workDir, workspaces, redactor: new Redactor([TOKEN]), defaultModel: null, repo: s.deps }, runSpec, new AbortController().signal, () => {}).then(async (ran) => {
     await ran.cleanup();
     return ran.result;

@@ -56,7 +56,7 @@ test("a spare workspace is renamed into the thread's path and furnished like a f
   spares.start();
   await waitFor(() => !spares.refilling && readdirSync(work).filter((e) => e.startsWith(SPARE_PREFIX)).length === 2, { what: "two spares" });
   const thread = newRunId();
-  const ws = spares.take(thread, { git: false });
+  const ws = await spares.take(thread, { git: false });
   expect(ws.root).toBe(workspaceRoot(work, thread));
   prepareRunHome(ws.home, files, access);
   // The same home a run gets without a spare.
@@ -70,14 +70,39 @@ test("a spare workspace is renamed into the thread's path and furnished like a f
   // Not before the run's answer (the next turn of the event loop).
   expect(spares.refilling).toBe(false);
   await waitFor(() => !spares.refilling && readdirSync(work).filter((e) => e.startsWith(SPARE_PREFIX)).length === 2, { what: "the pool to refill" });
-  // Runs that start while none is ready make their own; each spare taken is replaced when its run is done.
-  const a = spares.take(newRunId(), { git: false });
-  const b = spares.take(newRunId(), { git: false });
-  const c = spares.take(newRunId(), { git: false });
+  // Runs that start while none is ready make their own (as spares are made); each spare taken is replaced when its run is done.
+  const a = await spares.take(newRunId(), { git: false });
+  const b = await spares.take(newRunId(), { git: false });
+  const c = await spares.take(newRunId(), { git: false });
   expect([existsSync(c.dir), spares.refilling, readdirSync(work).filter((e) => e.startsWith(SPARE_PREFIX))]).toEqual([true, false, []]);
   for (const w of [a, b, c]) await w[Symbol.asyncDispose]();
   await waitFor(() => readdirSync(work).filter((e) => e.startsWith(SPARE_PREFIX)).length === 2, { what: "the pool to refill once the runs are done" });
   await fresh.remove();
+  await spares.stop();
+  await removalsSettled();
+  expect(readdirSync(work)).toEqual([]);
+});
+
+test("with no spare ready, a run's workspace is made through the thread pool, furnished like a spare: the event loop keeps turning meanwhile", async () => {
+  // Made with synchronous mkdirs and writes before, a slow disk held every request for ~10 ms (bench 1, 2026-12-04).
+  const work = tempDir("ocs-spares-");
+  const spares = new WorkspaceSpares({ workDir: work, size: 0, furnish: plainFurnish, onError: (err) => { throw err; } });
+  spares.start();
+  let turned = false;
+  setImmediate(() => (turned = true));
+  const thread = newRunId();
+  const ws = await spares.take(thread, { git: false });
+  expect(turned).toBe(true);
+  expect(ws.root).toBe(workspaceRoot(work, thread));
+  expect(tree(ws.root)).toEqual([
+    "agent/ 700",
+    "agent/home/ 700",
+    ...tree(ws.home).map((p) => `agent/home/${p}`),
+    "agent/work/ 700",
+    "git-home/ 700",
+  ].sort());
+  expect(tree(ws.home).some((p) => p.includes("auth.json = 0 bytes"))).toBe(true);
+  await ws[Symbol.asyncDispose]();
   await spares.stop();
   await removalsSettled();
   expect(readdirSync(work)).toEqual([]);
@@ -91,7 +116,7 @@ test("a spare furnished for a placeholder holds the run's files: prepareRunHome 
   const spares = new WorkspaceSpares({ workDir: work, size: 1, furnish: async (home) => (await furnishHome(home, marked, ahead), furnished), onError: (err) => { throw err; } });
   spares.start();
   await waitFor(() => !spares.refilling && readdirSync(work).some((e) => e.startsWith(SPARE_PREFIX)), { what: "a spare" });
-  const ws = spares.take(newRunId(), { git: false });
+  const ws = await spares.take(newRunId(), { git: false });
   expect(ws.furnished).toEqual(furnished);
   const files = (readdirSync(ws.home, { recursive: true }) as string[]).map((p) => path.join(ws.home, p)).filter((p) => statSync(p).isFile());
   const before = files.map((f) => [f, statSync(f).ino, statSync(f).mtimeMs]);
@@ -121,11 +146,11 @@ test("a thread path already taken (a dead run's directory): the run gets a clean
   const work = tempDir("ocs-spares-");
   const spares = new WorkspaceSpares({ workDir: work, size: 1, furnish: plainFurnish, onError: (err) => { throw err; } });
   spares.start();
-  await waitFor(() => readdirSync(work).some((e) => e.startsWith(SPARE_PREFIX)), { what: "a spare" });
+  await waitFor(() => !spares.refilling && readdirSync(work).some((e) => e.startsWith(SPARE_PREFIX)), { what: "a spare" });
   const thread = newRunId();
   mkdirSync(path.join(workspaceRoot(work, thread), "agent", "work"), { recursive: true });
   writeFileSync(path.join(workspaceRoot(work, thread), "agent", "work", "stale.txt"), "from a dead run");
-  const ws = spares.take(thread, { git: false });
+  const ws = await spares.take(thread, { git: false });
   expect(readdirSync(ws.dir)).toEqual([]);
   expect(readdirSync(work).filter((e) => e.startsWith(SPARE_PREFIX))).toHaveLength(1);
   await ws[Symbol.asyncDispose]();
@@ -141,7 +166,7 @@ test("a workspace that cannot be made ahead (WORK_DIR unwritable) is said once, 
   spares.start();
   await waitFor(() => errors.length === 1, { what: "the failure to be told" });
   mkdirSync(work, { recursive: true });
-  const ws = spares.take(newRunId(), { git: false });
+  const ws = await spares.take(newRunId(), { git: false });
   expect(existsSync(ws.dir)).toBe(true);
   await ws.remove();
   await spares.stop();
