@@ -30,6 +30,8 @@ export class SqliteRunStore implements RunStore {
   private readonly subscribed: outbox.Subscribed;
   private readonly selectRun: Statement<RunRow, [string]>;
   private readonly selectLastSeq: Statement<{ seq: number }, [string]>;
+  /** Made once: bun:sqlite builds a new wrapper (its properties defined) on every transaction() call — ~10–30 µs of a run's start. */
+  private readonly inTxn: (fn: () => unknown) => unknown;
 
   constructor(readonly location: string) {
     if (location !== ":memory:") mkdirSync(path.dirname(location), { recursive: true, mode: 0o700 });
@@ -63,9 +65,6 @@ export class SqliteRunStore implements RunStore {
       throw err instanceof StoreError ? err : new StoreError(operation, err);
     }
   }
-
-  /** Made once: bun:sqlite builds a new wrapper (its properties defined) on every transaction() call — ~10–30 µs of a run's start. */
-  private readonly inTxn: (fn: () => unknown) => unknown;
 
   private txn<T>(fn: () => T): T {
     return this.inTxn(fn) as T;

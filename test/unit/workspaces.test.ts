@@ -94,14 +94,10 @@ test("with no spare ready, a run's workspace is made through the thread pool, fu
   const ws = await spares.take(thread, { git: false });
   expect(turned).toBe(true);
   expect(ws.root).toBe(workspaceRoot(work, thread));
-  expect(tree(ws.root)).toEqual([
-    "agent/ 700",
-    "agent/home/ 700",
-    ...tree(ws.home).map((p) => `agent/home/${p}`),
-    "agent/work/ 700",
-    "git-home/ 700",
-  ].sort());
-  expect(tree(ws.home).some((p) => p.includes("auth.json = 0 bytes"))).toBe(true);
+  // Its home is what a spare's is: furnished the same way, into a directory of its own here.
+  const spareHome = tempDir("ocs-spare-home-");
+  await plainFurnish(spareHome);
+  expect(tree(ws.root)).toEqual(["agent/ 700", "agent/home/ 700", ...tree(spareHome).map((p) => `agent/home/${p}`), "agent/work/ 700", "git-home/ 700"].sort());
   await ws[Symbol.asyncDispose]();
   await spares.stop();
   await removalsSettled();
