@@ -1,13 +1,20 @@
-// After a failed claim the queue waits for the store; a run whose start fails twice in a row ends, so one bad row never blocks the queue.
+// Claims queued runs; after a failed claim the queue waits for the store, and a run whose start fails twice in a row ends, so one bad row never blocks the queue.
 import type { Logger } from "../lib/logger.ts";
 import { RunStopped } from "./abort.ts";
+import type { EventLog } from "./event-log.ts";
+import type { RunEvent } from "./model.ts";
 import type { StoreHealth } from "./store-health.ts";
-import type { RunStore } from "./store.ts";
+import type { Claimed, RunStore } from "./store.ts";
 
 export interface ClaimGuardDeps {
   store: RunStore;
   health: StoreHealth;
   logger: Logger;
+  events: EventLog;
+  /** REPLICA_ID: written on the runs this process claims. */
+  replica: string;
+  /** LEASE_TIMEOUT: how long a claimed run's lease lasts without renewal (shared stores). */
+  leaseMs: number;
   /** Ends a queued run (it never starts). */
   endQueued(id: string, stop: RunStopped): Promise<boolean>;
 }
@@ -29,9 +36,31 @@ export class ClaimGuard {
     this.blocked = false;
   }
 
-  /** A run was claimed: whatever failed before, its start worked. */
-  claimed(id: string): void {
-    if (id === this.suspect) this.suspect = null;
+  /**
+   * Claims the oldest queued run whose branch is not `busy`, marked running (its first event) in the same
+   * commit; null when there is none — or when the claim failed, which blocks the queue (see failed).
+   */
+  async next(busy: (lock: string) => boolean): Promise<{ claimed: Claimed; started: readonly RunEvent[] } | null> {
+    let tried: string | null = null;
+    let started: readonly RunEvent[] = [];
+    const startEvents = (id: string, lastSeq: number) => {
+      tried = id;
+      return (started = this.deps.events.maker([{ type: "status", status: "running" }])(id, lastSeq));
+    };
+    const now = Date.now();
+    let claimed: Claimed | null;
+    try {
+      claimed = await this.deps.store.claim(this.deps.replica, now, now + this.deps.leaseMs, busy, startEvents);
+    } catch (err) {
+      // Rolled back: the number the event took is free again.
+      if (tried) this.deps.events.rewind(tried);
+      await this.failed(err, tried);
+      return null;
+    }
+    if (!claimed) return null;
+    // Whatever failed before, this run's start worked.
+    if (claimed.record.id === this.suspect) this.suspect = null;
+    return { claimed, started };
   }
 
   /**
@@ -39,7 +68,7 @@ export class ClaimGuard {
    * fails twice in a row (the store working in between) ends as internal — but a lost connection (a
    * Postgres restart) never costs a queued run.
    */
-  async failed(err: unknown, tried: string | null): Promise<void> {
+  private async failed(err: unknown, tried: string | null): Promise<void> {
     this.blocked = true;
     this.deps.health.fault(err);
     let id = tried;

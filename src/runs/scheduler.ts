@@ -1,5 +1,4 @@
-// Starts queued runs while slots are free (per-branch locks, timers), ends them — and no failure in between escapes a run.
-import { Deferral } from "../lib/deferral.ts";
+// Starts queued runs while slots are free (per-branch locks, timers) and hands their ends to RunEnds — no failure in between escapes a run.
 import { IdleSignal } from "../lib/idle-signal.ts";
 import { SerialTask } from "../lib/serial-task.ts";
 import type { Logger } from "../lib/logger.ts";
@@ -9,27 +8,17 @@ import { ClaimGuard } from "./claim-guard.ts";
 import type { EventLog } from "./event-log.ts";
 import type { QueuedRequest, RunEvent, RunOutcome, RunRecord, RunStatus } from "./model.ts";
 import { endUnstarted } from "./end-unstarted.ts";
-import { keptDiff, outcomeOf, statusOfResult, unstartedResult } from "./outcome.ts";
+import { outcomeOf, statusOfResult, unstartedResult } from "./outcome.ts";
 import { STORED, type PipelineEvent, type RanRun, type RunSpec, type StartGate } from "./pipeline.ts";
 import type { RepoRequest } from "./repository.ts";
-import { recordEnd, UnrecordedEnds } from "./record-end.ts";
 import type { RunResult } from "./result.ts";
 import { recordRunEvent } from "./run-events.ts";
-import { keepContinuation, launch, specOf, withThread } from "./run-start.ts";
+import { RunEnds } from "./run-ends.ts";
+import { launch, specOf, withThread } from "./run-start.ts";
 import { logRunEnd } from "./run-log.ts";
 import type { StoreHealth } from "./store-health.ts";
 import type { Claimed, RunStore } from "./store.ts";
 import { SyncDeadlines } from "./timeouts.ts";
-
-/**
- * How long a run's end waits after its answer (on this server's own store): a sequential client's next request
- * is served first, and the end is written while that run's agent works. What follows the end — the workspace
- * moved aside, a spare made (~1 ms of thread-pool round trips) — must be over before a client that alternates
- * with other work comes back: at 2 ms it was still going 2.7 ms after the answer (bench 1: 1.15–1.22× at 2 ms,
- * 1.09–1.10× at 1 ms; one client back to back: 3.65–3.69 ms at 2 ms, 3.44–3.46 at 1 ms, 3.57–3.60 on the next
- * turn). Anything that reads runs hurries it (endsWritten); with runs queued it does not wait (they start after it).
- */
-export const END_DELAY_MS = 1;
 
 /** Hooks for metrics; the scheduler never knows what is behind them. */
 export interface RunObserver {
@@ -76,13 +65,9 @@ export class Scheduler {
   /** Until the first pump, the queue may hold runs an earlier process left: a new run must not overtake them. */
   private pumped = false;
   /** Ends answered and not written yet (see finish). */
-  private readonly ending = new Set<Promise<void>>();
-  /** What those ends wait for before they are written. */
-  private readonly later: Deferral;
+  private readonly ends: RunEnds;
   /** A pass found the queue empty and nothing was queued since: only then may an end wait (END_DELAY_MS). */
   private queueSeenEmpty = false;
-  /** Ends that could not be written yet: their outcome, for whoever asks before the store takes them. */
-  readonly unrecorded = new UnrecordedEnds();
   /** Counts every change this process makes to the queue (a run queued, claimed or ended there): cached counts compare it. */
   queueChanges = 0;
   /** Moving average of run durations, for Retry-After. */
@@ -90,8 +75,13 @@ export class Scheduler {
 
   constructor(private readonly deps: SchedulerDeps) {
     this.deadlines = new SyncDeadlines(deps.maxExecutionMs);
-    this.later = new Deferral(deps.endDelayMs ?? END_DELAY_MS);
+    this.ends = new RunEnds(deps, deps.endDelayMs);
     this.claims = new ClaimGuard({ ...deps, endQueued: (id, stop) => this.endQueued(id, stop) });
+  }
+
+  /** Ends that could not be written yet: their outcome, for whoever asks before the store takes them. */
+  get unrecorded(): RunEnds["unrecorded"] {
+    return this.ends.unrecorded;
   }
 
   get inFlight(): number {
@@ -129,7 +119,7 @@ export class Scheduler {
   queued(): void {
     this.queueChanges++;
     this.queueSeenEmpty = false;
-    this.later.hurry();
+    this.ends.hurry();
   }
 
   /** A run that was never queued after all (refused, or a duplicate): its deadline goes. */
@@ -150,32 +140,15 @@ export class Scheduler {
 
   private async pumpLoop(): Promise<void> {
     while (this.canStartNow(null) && !this.claims.isBlocked) {
-      let claimed: Claimed | null;
-      let tried: string | null = null;
-      let started: readonly RunEvent[] = [];
-      // "running" is written with the claim: one commit per start.
-      const startEvents = (id: string, lastSeq: number) => {
-        tried = id;
-        return (started = this.deps.events.maker([{ type: "status", status: "running" }])(id, lastSeq));
-      };
-      const now = Date.now();
       // Nothing locked: a claim that finds nothing means an empty queue (unless a run was queued meanwhile).
       const seen = this.locks.size === 0 ? this.queueChanges : null;
-      try {
-        claimed = await this.deps.store.claim(this.deps.replica, now, now + this.deps.leaseMs, (lock) => this.locks.has(lock), startEvents);
-      } catch (err) {
-        // Rolled back: the number the event took is free again.
-        if (tried) this.deps.events.rewind(tried);
-        await this.claims.failed(err, tried);
+      const next = await this.claims.next((lock) => this.locks.has(lock));
+      if (!next) {
+        if (!this.claims.isBlocked && seen === this.queueChanges) this.queueSeenEmpty = true;
         return;
       }
-      if (!claimed) {
-        if (seen === this.queueChanges) this.queueSeenEmpty = true;
-        return;
-      }
-      this.claims.claimed(claimed.record.id);
       this.queueChanges++;
-      this.start(claimed, started);
+      this.start(next.claimed, next.started);
     }
   }
 
@@ -267,13 +240,7 @@ export class Scheduler {
     this.active.get(id)?.abort(new RunStopped("cancelled", "The run was cancelled"));
   }
 
-  /**
-   * A run that ran here ended. On this server's own store its waiters are answered and its slot and branch
-   * freed first, and its end is written (then its workspace removed) END_DELAY_MS later — on the loop's next
-   * turn when runs are queued; after the answer is on the wire either way (Bun writes it before the next turn's
-   * immediates, measured) — while every client read waits for that write (endsWritten). On a store other
-   * replicas read, the end is written before anything else.
-   */
+  /** A run that ran here ended: its end goes to RunEnds (answered first on this server's own store), then what waits starts. */
   private async finish(record: RunRecord, ended: RunResult, cleanup: () => Promise<void>): Promise<void> {
     const id = record.id;
     const run = this.active.get(id);
@@ -287,60 +254,29 @@ export class Scheduler {
     if (run && !(await run.gate.stored)) {
       free();
       this.deps.events.forget(id);
-      return this.afterEnd(cleanup());
+      await this.ends.track(cleanup());
+      return this.afterEnd();
     }
     const result = withThread(ended, record, run?.budget ?? null, this.deps.logger);
     const status = statusOfResult(result);
     const outcome = outcomeOf(result);
     this.avgRunMs = this.avgRunMs * 0.8 + result.durationMs * 0.2;
-    let left = Promise.resolve();
-    if (this.deps.store.shared) {
-      await cleanup();
-      await this.writeEnd(id, result, status, outcome);
-      free();
-      this.deps.onFinished(id, outcome);
-    } else {
-      // A retry, a late waiter or a cancel finds the outcome here until the store has it.
-      this.unrecorded.add(id, outcome);
-      free();
-      this.deps.onFinished(id, outcome);
-      left = this.later
-        .wait(!this.queueSeenEmpty)
-        .then(() => this.writeEnd(id, result, status, outcome))
-        .then(cleanup);
-    }
-    await this.afterEnd(left, () => {
-      this.deps.onRecorded?.(id);
-      this.deps.observer?.runFinished(result, status, true, record.owner);
-      logRunEnd(this.deps.logger, record, result, status);
-    });
+    await this.ends.end({ id, result, status, outcome, cleanup, free, hurried: !this.queueSeenEmpty });
+    this.deps.onRecorded?.(id);
+    this.deps.observer?.runFinished(result, status, true, record.owner);
+    logRunEnd(this.deps.logger, record, result, status);
+    this.afterEnd();
   }
 
-  /** Waits for what is left of a run's end (counted in endsWritten), says it is over, and starts what waits. */
-  private async afterEnd(left: Promise<void>, over: () => void = () => {}): Promise<void> {
-    this.ending.add(left);
-    await left;
-    this.ending.delete(left);
-    over();
+  /** A run's end is over: start what waits, and say when nothing is left. */
+  private afterEnd(): void {
     this.pump();
-    if (this.active.size === 0 && this.ending.size === 0) this.idle.wake();
-  }
-
-  private async writeEnd(id: string, result: RunResult, status: RunStatus, outcome: RunOutcome): Promise<void> {
-    try {
-      if (this.deps.keepSessions) await keepContinuation(this.deps.store, this.deps.logger, result);
-      await recordEnd(this.deps, this.unrecorded, id, status, outcome, keptDiff(result));
-    } catch (err) {
-      // Only a bug gets here (recordEnd keeps what the store refused for a retry): the run still ends.
-      this.deps.logger.error("could not record a run's end", { run_id: id, error: err });
-    }
+    if (this.active.size === 0 && this.ends.pending === 0) this.idle.wake();
   }
 
   /** Resolves once every end answered so far is written (or kept for a retry): what a client reads after an answer includes it. */
   endsWritten(): Promise<void> {
-    if (this.ending.size === 0) return Promise.resolve();
-    this.later.hurry();
-    return Promise.all(this.ending).then(() => undefined);
+    return this.ends.endsWritten();
   }
 
   /** No more starts; queued runs stay queued (the next server process starts them). Their synchronous deadlines go. */
@@ -360,6 +296,6 @@ export class Scheduler {
 
   /** Resolves true once no run is in flight here and every end is written, or false after `timeoutMs`. */
   waitIdle(timeoutMs: number): Promise<boolean> {
-    return this.idle.wait(this.active.size === 0 && this.ending.size === 0, timeoutMs);
+    return this.idle.wait(this.active.size === 0 && this.ends.pending === 0, timeoutMs);
   }
 }
