@@ -64,7 +64,7 @@ export class Scheduler {
   private readonly pumps = new SerialTask(() => this.pumpLoop());
   /** Until the first pump, the queue may hold runs an earlier process left: a new run must not overtake them. */
   private pumped = false;
-  /** Ends answered and not written yet (see finish). */
+  /** Writes the ends of the runs that ran here, and counts those answered and not written yet. */
   private readonly ends: RunEnds;
   /** A pass found the queue empty and nothing was queued since: only then may an end wait (END_DELAY_MS). */
   private queueSeenEmpty = false;
