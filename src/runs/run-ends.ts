@@ -73,10 +73,11 @@ export class RunEnds {
   /**
    * Frees the run, answers its waiters and writes its end; resolves once the end is written and the run's
    * leftovers removed. On a store other replicas read, the end is written (and the workspace removed) before
-   * the run is freed or answered: another replica may read it at once, and nothing here waits for it. On the server's own store the answer comes first, and the write
-   * follows END_DELAY_MS later — after the answer is on the wire either way (Bun writes it before the next
-   * turn's immediates, measured) — while every client read waits for that write (endsWritten), and a retry,
-   * a late waiter or a cancel finds the outcome in `unrecorded` meanwhile.
+   * the run is freed or answered: another replica may read it at once, and nothing here waits for it. On the
+   * server's own store the answer comes first, and the write follows END_DELAY_MS later — after the answer is
+   * on the wire either way (Bun writes it before the next turn's immediates, measured) — while every client
+   * read waits for that write (endsWritten), and a retry, a late waiter or a cancel finds the outcome in
+   * `unrecorded` meanwhile.
    */
   end(e: EndOf): Promise<void> {
     return this.deps.store.shared ? this.endShared(e) : this.track(this.endHere(e));
